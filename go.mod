@@ -1,0 +1,3 @@
+module github.com/flotilla-io/flotilla
+
+go 1.26
