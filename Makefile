@@ -1,0 +1,32 @@
+# Flotilla developer targets. The tools are pinned in hack/tools.sh and built
+# once into a cache directory outside the repository.
+SHELL := /usr/bin/env bash
+TOOLS_BIN = $(shell bash hack/tools.sh generate)
+
+.PHONY: all generate verify test bench lint tools solve
+
+all: verify test
+
+## tools: install buf, protoc plugins, grpcurl and golangci-lint at their pinned versions
+tools:
+	@bash hack/tools.sh all
+
+## generate: regenerate the Go code of the protos (committed next to them)
+generate:
+	@PATH="$(TOOLS_BIN):$$PATH" buf generate
+
+## verify: everything CI checks besides tests (generated code, buf lint and breaking, gofmt, go vet, golangci-lint)
+verify:
+	@bash hack/verify.sh
+
+## test: the test suite, as CI runs it
+test:
+	go test -race -count=1 ./...
+
+## bench: the solver benchmarks (karpenter-mix and the trace)
+bench:
+	go test -run '^$$' -bench . -benchtime 3x ./internal/workload/
+
+## solve: the main job, the solver CLI on the examples
+solve:
+	go run ./cmd/flotilla solve --pods examples/pods.yaml --nodepools examples/nodepools.yaml --instance-types examples/catalog.csv --spot-price-factor 0.35
