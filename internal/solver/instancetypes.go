@@ -1,0 +1,249 @@
+package solver
+
+import (
+	"sort"
+)
+
+// maxOfferings bounds the offerings per instance type the solver looks at
+// (offering sets are kept as bit masks).
+const maxOfferings = 64
+
+// itInfo is an instance type prepared once per solve.
+type itInfo struct {
+	idx      int
+	name     string
+	labels   map[string]string // type labels plus node.kubernetes.io/instance-type
+	alloc    []int64
+	capacity []int64
+	offers   []Offering
+}
+
+// poolInfo is a NodePool prepared once per solve.
+type poolInfo struct {
+	idx  int
+	np   *NodePool
+	base map[string]string // labels every node of the pool gets
+	// free holds custom keys a requirement allows a few values for (In
+	// [a,b]) without a template label: a pod may pin one of them.
+	free      map[string][]string
+	hard      []Taint   // NoSchedule and NoExecute taints
+	soft      []Taint   // PreferNoSchedule taints
+	okMask    []uint64  // per instance type: offerings available and allowed
+	avail     [][]int64 // per instance type: offering-major vectors, allocatable less DaemonSet overhead
+	overhead  [][]int64 // per instance type: offering-major DaemonSet overhead
+	minValues []Requirement
+	limits    []int64 // -1 where unlimited
+	committed []int64 // Usage plus the worst-case capacity of new claims
+	limited   bool
+}
+
+type dsInfo struct {
+	ds   *DaemonSet
+	reqs *nodeReqs
+	req  []int64
+}
+
+// wellKnownKeys are labels the solver itself sets on new nodes.
+var wellKnownKeys = map[string]bool{
+	LabelZone: true, LabelCapacityType: true, LabelInstanceType: true,
+	LabelNodePool: true, LabelHostname: true,
+}
+
+func (s *solver) prepInstanceTypes() {
+	s.itKeys = map[string]bool{}
+	for i := range s.p.InstanceTypes {
+		it := &s.p.InstanceTypes[i]
+		labels := make(map[string]string, len(it.Labels)+1)
+		for k, v := range it.Labels {
+			labels[k] = v
+			s.itKeys[k] = true
+		}
+		labels[LabelInstanceType] = it.Name
+		s.itKeys[LabelInstanceType] = true
+		capacity := it.Capacity
+		if len(capacity) == 0 {
+			capacity = it.Allocatable
+		}
+		offers := it.Offerings
+		if len(offers) > maxOfferings {
+			offers = offers[:maxOfferings]
+		}
+		s.its = append(s.its, &itInfo{
+			idx: i, name: it.Name, labels: labels,
+			alloc:    s.res.allocVec(it.Allocatable, defaultPods),
+			capacity: s.res.allocVec(capacity, defaultPods),
+			offers:   offers,
+		})
+	}
+	for i := range s.p.DaemonSets {
+		ds := &s.p.DaemonSets[i]
+		t := &ds.Template
+		s.dsets = append(s.dsets, &dsInfo{ds: ds, reqs: newNodeReqs(t.NodeSelector, t.RequiredNodeAffinity, nil), req: s.res.podVec(t.Requests)})
+	}
+}
+
+func (s *solver) prepPools() {
+	order := make([]int, len(s.p.NodePools))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		x, y := &s.p.NodePools[order[a]], &s.p.NodePools[order[b]]
+		if x.Weight != y.Weight {
+			return x.Weight > y.Weight
+		}
+		return x.Name < y.Name
+	})
+	for _, i := range order {
+		s.pools = append(s.pools, s.prepPool(len(s.pools), &s.p.NodePools[i]))
+	}
+}
+
+func (s *solver) prepPool(idx int, np *NodePool) *poolInfo {
+	pi := &poolInfo{idx: idx, np: np, base: map[string]string{}, free: map[string][]string{}}
+	for k, v := range np.Labels {
+		pi.base[k] = v
+	}
+	pi.base[LabelNodePool] = np.Name
+	// Karpenter turns requirements on custom keys into labels: a single
+	// value becomes a label, several values stay open until a pod picks.
+	for _, r := range np.Requirements {
+		if r.Operator != OpIn || s.itKeys[r.Key] || wellKnownKeys[r.Key] {
+			continue
+		}
+		if _, ok := np.Labels[r.Key]; ok {
+			continue
+		}
+		dom := r.Values
+		if prev, ok := pi.free[r.Key]; ok {
+			dom = intersect(prev, r.Values)
+		}
+		pi.free[r.Key] = dom
+	}
+	for k, dom := range pi.free {
+		var kept []string
+		for _, x := range dom {
+			if RequirementsMatch(reqsOnKey(np.Requirements, k), map[string]string{k: x}) {
+				kept = append(kept, x)
+			}
+		}
+		if len(kept) == 1 {
+			pi.base[k] = kept[0]
+			delete(pi.free, k)
+		} else {
+			pi.free[k] = kept
+		}
+	}
+	for _, t := range np.Taints {
+		if t.Effect == EffectPreferNoSchedule {
+			pi.soft = append(pi.soft, t)
+			s.hasSoftTaints = true
+		} else {
+			pi.hard = append(pi.hard, t)
+		}
+	}
+	for _, r := range np.Requirements {
+		if r.MinValues > 0 {
+			pi.minValues = append(pi.minValues, r)
+		}
+	}
+	pi.limits = make([]int64, s.res.n())
+	for i := range pi.limits {
+		pi.limits[i] = -1
+	}
+	for k, q := range np.Limits {
+		if i, ok := s.res.idx[k]; ok {
+			pi.limits[i] = q
+			pi.limited = true
+		}
+	}
+	pi.committed = s.res.vec(np.Usage)
+	s.prepPoolOfferings(pi)
+	return pi
+}
+
+// prepPoolOfferings decides, per instance type and offering, whether the
+// pool may launch it and how much room DaemonSets leave on it.
+func (s *solver) prepPoolOfferings(pi *poolInfo) {
+	n := s.res.n()
+	pi.okMask = make([]uint64, len(s.its))
+	pi.avail = make([][]int64, len(s.its))
+	pi.overhead = make([][]int64, len(s.its))
+	for _, it := range s.its {
+		v := view{base: pi.base, it: it.labels, free: pi.free}
+		avail := make([]int64, n*len(it.offers))
+		over := make([]int64, n*len(it.offers))
+		for o, off := range it.offers {
+			v.zone, v.ct = off.Zone, off.CapacityType
+			if off.Available && v.holdsAll(pi.np.Requirements) {
+				pi.okMask[it.idx] |= 1 << uint(o)
+			}
+			ov := over[o*n : o*n+n]
+			for _, ds := range s.dsets {
+				w := view{base: pi.base, it: it.labels, zone: off.Zone, ct: off.CapacityType}
+				if ds.reqs.holds(&w) && ds.ds.Template.ToleratesHardTaints(pi.np.Taints) {
+					addVec(ov, ds.req)
+				}
+			}
+			av := avail[o*n : o*n+n]
+			copy(av, it.alloc)
+			subVec(av, ov)
+		}
+		pi.avail[it.idx] = avail
+		pi.overhead[it.idx] = over
+	}
+}
+
+func (pi *poolInfo) availOf(it, off, n int) []int64 {
+	return pi.avail[it][off*n : off*n+n]
+}
+
+func (pi *poolInfo) overheadOf(it, off, n int) []int64 {
+	return pi.overhead[it][off*n : off*n+n]
+}
+
+// withinLimits reports whether adding capacity keeps the pool within its
+// limits; it names the first limit that would be exceeded.
+func (pi *poolInfo) withinLimits(capacity []int64) (bool, int) {
+	if !pi.limited {
+		return true, -1
+	}
+	for i, l := range pi.limits {
+		if l >= 0 && pi.committed[i]+capacity[i] > l {
+			return false, i
+		}
+	}
+	return true, -1
+}
+
+func reqsOnKey(reqs []Requirement, key string) []Requirement {
+	var out []Requirement
+	for _, r := range reqs {
+		if r.Key == key {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// dsOverheadFor sums the DaemonSets that would run on a node with these
+// labels and taints (for in-flight claims without DaemonSet pods).
+func (s *solver) dsOverheadFor(labels map[string]string, taints []Taint) []int64 {
+	out := make([]int64, s.res.n())
+	for _, ds := range s.dsets {
+		if ds.reqs.matches(labels) && ds.ds.Template.ToleratesHardTaints(taints) {
+			addVec(out, ds.req)
+		}
+	}
+	return out
+}

@@ -1,0 +1,602 @@
+package solver
+
+import (
+	"fmt"
+	"sort"
+)
+
+// claimOpt is one instance type (at one offering) a new claim may launch.
+type claimOpt struct {
+	it, off int32
+	price   float64
+}
+
+// claim is the state of a new NodeClaim: its pool, pinned offering zone
+// and capacity type, remaining options (cheapest first) and open keys.
+type claim struct {
+	pool   *poolInfo
+	zone   string
+	ct     string
+	opts   []claimOpt
+	free   map[string][]string
+	maxCap []int64 // worst-case capacity, counted against pool limits
+	// reserve are pricier options at the same offering kept aside: a pod
+	// that must join this claim (pod affinity) may upgrade to them.
+	reserve []claimOpt
+	placed  []*level // levels of the pods placed, to re-check reserve
+}
+
+// cand is an (instance type, offering) a class could open a claim on.
+type cand struct {
+	it, off int32
+	price   float64
+	copies  int64 // pods of the class that fit on an empty node
+}
+
+// compatMask returns, per instance type, the offerings of pool pi whose
+// node labels satisfy the level's requirements (cached by requirements).
+func (s *solver) compatMask(lv *level, pi *poolInfo) []uint64 {
+	k := compatKey{reqs: lv.reqs.key, pool: pi.idx}
+	if m, ok := s.compat[k]; ok {
+		return m
+	}
+	m := make([]uint64, len(s.its))
+	for _, it := range s.its {
+		ok := pi.okMask[it.idx]
+		if ok == 0 {
+			continue
+		}
+		v := view{base: pi.base, it: it.labels, free: pi.free}
+		for o, off := range it.offers {
+			bit := uint64(1) << uint(o)
+			if ok&bit == 0 {
+				continue
+			}
+			v.zone, v.ct = off.Zone, off.CapacityType
+			if lv.reqs.holds(&v) {
+				m[it.idx] |= bit
+			}
+		}
+	}
+	s.compat[k] = m
+	return m
+}
+
+type compatKey struct {
+	reqs string
+	pool int
+}
+
+// candsFor lists, cheapest first, the offerings of pool pi a pod of class
+// c could open a claim on at level lv.
+func (s *solver) candsFor(c *podClass, lv *level, pi *poolInfo) []cand {
+	if cs, ok := lv.cands[pi.idx]; ok {
+		return cs
+	}
+	n := s.res.n()
+	mask := s.compatMask(lv, pi)
+	cs := []cand{}
+	for _, it := range s.its {
+		m := mask[it.idx]
+		for o := range it.offers {
+			if m&(1<<uint(o)) == 0 {
+				continue
+			}
+			k := copiesIn(c.req, pi.availOf(it.idx, o, n))
+			if k < 1 {
+				continue
+			}
+			cs = append(cs, cand{it: int32(it.idx), off: int32(o), price: it.offers[o].PricePerHour, copies: k})
+		}
+	}
+	sort.SliceStable(cs, func(a, b int) bool {
+		x, y := &cs[a], &cs[b]
+		if x.price != y.price {
+			return x.price < y.price
+		}
+		if s.its[x.it].name != s.its[y.it].name {
+			return s.its[x.it].name < s.its[y.it].name
+		}
+		return s.offerOf(x.it, x.off).Zone+s.offerOf(x.it, x.off).CapacityType <
+			s.offerOf(y.it, y.off).Zone+s.offerOf(y.it, y.off).CapacityType
+	})
+	lv.cands[pi.idx] = cs
+	return cs
+}
+
+func (s *solver) offerOf(it, off int32) *Offering { return &s.its[it].offers[off] }
+
+// openClaim creates a new claim for a pod of class c, trying pools by
+// weight. It picks the target instance type holding the most pods of the
+// class per dollar (nRem caps how many are still to place) and keeps every
+// cheaper compatible type as an option, so the claim can take other pods
+// and later shrink to the cheapest type holding them.
+func (s *solver) openClaim(c *podClass, lv *level, podIdx int, nRem int64, why *reasons) *bin {
+	if s.maxNewClaims >= 0 && s.newClaims >= s.maxNewClaims {
+		why.other = "no new nodes allowed"
+		return nil
+	}
+	for _, pi := range s.pools {
+		if !tolerated(c.rep, pi.np.Taints, lv.avoidSoft) {
+			why.taint(pi, c.rep)
+			continue
+		}
+		if b := s.openInPool(c, lv, pi, podIdx, nRem, why); b != nil {
+			return b
+		}
+	}
+	return nil
+}
+
+func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nRem int64, why *reasons) *bin {
+	cs := s.candsFor(c, lv, pi)
+	if len(cs) == 0 {
+		why.noType(s, c, lv, pi)
+		return nil
+	}
+	why.tolerated = true
+	host := fmt.Sprintf("flotilla-new-%d", s.newClaims)
+	// Topology results per (zone, capacity type) when the level only
+	// looks at keys every option of an offering agrees on.
+	type zc struct {
+		zone, ct string
+		r        reject
+	}
+	var memo []zc
+	simple := len(lv.pinKeys) == 0
+	okCand := func(cd *cand) bool {
+		if pi.limited {
+			if ok, r := pi.withinLimits(s.its[cd.it].capacity); !ok {
+				why.limit(pi, s.res.names[r])
+				return false
+			}
+		}
+		off := s.offerOf(cd.it, cd.off)
+		if simple {
+			for _, m := range memo {
+				if m.zone == off.Zone && m.ct == off.CapacityType {
+					return m.r == accept
+				}
+			}
+		}
+		probe := claimProbe{s: s, pool: pi, zone: off.Zone, ct: off.CapacityType, host: host, it: s.its[cd.it]}
+		r, w := s.topoCheck(c, lv, probe.domain)
+		if r != accept {
+			why.topology(w)
+		}
+		if simple {
+			memo = append(memo, zc{off.Zone, off.CapacityType, r})
+		}
+		return r == accept
+	}
+	best := -1
+	var bestScore float64
+	var bestK int64
+	for i := range cs {
+		cd := &cs[i]
+		if !okCand(cd) {
+			continue
+		}
+		k := min(cd.copies, nRem, lv.selfCap)
+		score := cd.price / float64(k)
+		if best < 0 || score < bestScore*(1-1e-9) || (score <= bestScore*(1+1e-9) && k > bestK) {
+			best, bestScore, bestK = i, score, k
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	b := s.newClaimBin(c, lv, pi, cs, best, host, okCand)
+	if b == nil {
+		why.other = fmt.Sprintf("NodePool %s cannot keep minValues", pi.np.Name)
+		return nil
+	}
+	r, w := s.canPlace(c, lv, b)
+	if r != accept {
+		why.topology(w)
+		s.releaseClaim(b)
+		return nil
+	}
+	s.addBin(b)
+	s.newClaims++
+	s.commit(c, b, podIdx)
+	return b
+}
+
+// newClaimBin builds the claim for cs[best]: options are the candidates at
+// the same zone and capacity type that cost no more (more when minValues
+// needs them).
+func (s *solver) newClaimBin(c *podClass, lv *level, pi *poolInfo, cs []cand, best int, host string, okCand func(*cand) bool) *bin {
+	bo := s.offerOf(cs[best].it, cs[best].off)
+	bestIT := s.its[cs[best].it]
+	var opts []claimOpt
+	var extra []claimOpt
+	for i := range cs {
+		cd := &cs[i]
+		o := s.offerOf(cd.it, cd.off)
+		if o.Zone != bo.Zone || o.CapacityType != bo.CapacityType || !samePins(lv.pinKeys, bestIT, s.its[cd.it]) {
+			continue
+		}
+		if i != best && !okCand(cd) {
+			continue
+		}
+		opt := claimOpt{it: cd.it, off: cd.off, price: cd.price}
+		if cd.price <= cs[best].price {
+			opts = append(opts, opt)
+		} else {
+			extra = append(extra, opt)
+		}
+	}
+	// minValues: extend with pricier options until every key has enough
+	// distinct values.
+	for len(extra) > 0 && !s.minValuesOK(pi, opts) {
+		opts = append(opts, extra[0])
+		extra = extra[1:]
+	}
+	if !s.minValuesOK(pi, opts) {
+		return nil
+	}
+	labels := copyLabels(pi.base, 3)
+	labels[LabelZone] = bo.Zone
+	labels[LabelCapacityType] = bo.CapacityType
+	labels[LabelHostname] = host
+	cl := &claim{pool: pi, zone: bo.Zone, ct: bo.CapacityType, opts: opts, free: pi.free, reserve: extra}
+	b := &bin{id: s.newBinID(), kind: binNew, name: host, labels: labels, taints: pi.np.Taints,
+		used: make([]int64, s.res.n()), claim: cl}
+	s.refreshClaim(b)
+	return b
+}
+
+func samePins(keys []string, a, b *itInfo) bool {
+	for _, k := range keys {
+		x, okx := a.labels[k]
+		y, oky := b.labels[k]
+		if okx != oky || x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// refreshClaim recomputes the quick-reject allocatable and the worst-case
+// capacity counted against the pool's limits after options changed.
+func (s *solver) refreshClaim(b *bin) {
+	cl := b.claim
+	n := s.res.n()
+	alloc := make([]int64, n)
+	capv := make([]int64, n)
+	for _, o := range cl.opts {
+		maxVec(alloc, cl.pool.availOf(int(o.it), int(o.off), n))
+		maxVec(capv, s.its[o.it].capacity)
+	}
+	b.alloc = alloc
+	if cl.maxCap != nil {
+		subVec(cl.pool.committed, cl.maxCap)
+	}
+	cl.maxCap = capv
+	addVec(cl.pool.committed, capv)
+}
+
+// releaseClaim undoes refreshClaim for a claim that is not kept.
+func (s *solver) releaseClaim(b *bin) {
+	subVec(b.claim.pool.committed, b.claim.maxCap)
+	b.claim.maxCap = nil
+}
+
+func (s *solver) minValuesOK(pi *poolInfo, opts []claimOpt) bool {
+	for _, r := range pi.minValues {
+		seen := map[string]bool{}
+		for _, o := range opts {
+			if v, ok := s.its[o.it].labels[r.Key]; ok {
+				seen[v] = true
+			}
+		}
+		if len(seen) < r.MinValues {
+			return false
+		}
+	}
+	return true
+}
+
+// claimProbe yields the domains a claim (existing or about to be made)
+// has for topology keys.
+type claimProbe struct {
+	s     *solver
+	pool  *poolInfo
+	zone  string
+	ct    string
+	host  string
+	it    *itInfo             // a virtual claim's target type
+	opts  []claimOpt          // or a claim's remaining options
+	free  map[string][]string // open keys
+	fixed map[string]string   // a claim's labels
+}
+
+func (p *claimProbe) domain(key string) (string, bool) {
+	if p.fixed != nil {
+		if v, ok := p.fixed[key]; ok {
+			return v, true
+		}
+	} else {
+		switch key {
+		case LabelHostname:
+			return p.host, true
+		case LabelZone:
+			return p.zone, true
+		case LabelCapacityType:
+			return p.ct, true
+		}
+		if v, ok := p.pool.base[key]; ok {
+			return v, true
+		}
+	}
+	if p.it != nil {
+		if v, ok := p.it.labels[key]; ok {
+			return v, true
+		}
+	} else if p.s.itKeys[key] && len(p.opts) > 0 {
+		return p.s.agreed(p.opts, key)
+	}
+	free := p.free
+	if free == nil && p.pool != nil {
+		free = p.pool.free
+	}
+	if dom, ok := free[key]; ok && len(dom) > 0 {
+		return dom[0], true
+	}
+	return "", false
+}
+
+// agreed is the value every option has for an instance type label, if
+// they agree.
+func (s *solver) agreed(opts []claimOpt, key string) (string, bool) {
+	v0, ok0 := s.its[opts[0].it].labels[key]
+	for _, o := range opts[1:] {
+		v, ok := s.its[o.it].labels[key]
+		if ok != ok0 || v != v0 {
+			return "", false
+		}
+	}
+	return v0, ok0
+}
+
+// domainOf is the domain bin b is in for key; probe opts override the
+// claim's own options while a placement is being checked.
+func (s *solver) domainOf(b *bin, opts []claimOpt, key string) (string, bool) {
+	if v, ok := b.labels[key]; ok {
+		return v, true
+	}
+	cl := b.claim
+	if cl == nil {
+		return "", false
+	}
+	if opts == nil {
+		opts = cl.opts
+	}
+	if s.itKeys[key] && len(opts) > 0 {
+		return s.agreed(opts, key)
+	}
+	if dom, ok := cl.free[key]; ok && len(dom) > 0 {
+		return dom[0], true
+	}
+	return "", false
+}
+
+// binView is a bin's labels as a view (a claim's open parts included).
+func (s *solver) binView(b *bin) view {
+	v := view{base: b.labels}
+	if b.claim != nil {
+		v.free = b.claim.free
+		if len(b.claim.opts) > 0 {
+			v.it = s.its[b.claim.opts[0].it].labels
+		}
+	}
+	return v
+}
+
+// checkClaim is canPlace for a new claim: it narrows the options to those
+// compatible with the pod and fitting it, settles topology keys the pod
+// cares about, then runs the topology rules. The narrowed state is left in
+// s.scratch / s.scratchFree for commit.
+func (s *solver) checkClaim(c *podClass, lv *level, b *bin) (reject, string) {
+	cl := b.claim
+	n := s.res.n()
+	mask := s.compatMask(lv, cl.pool)
+	sc := s.scratch[:0]
+	for _, o := range cl.opts {
+		if mask[o.it]&(1<<uint(o.off)) != 0 && fitsIn(b.used, c.req, cl.pool.availOf(int(o.it), int(o.off), n)) {
+			sc = append(sc, o)
+		}
+	}
+	if len(sc) == 0 && s.mustJoin(lv, b) {
+		sc = s.upgradeOpts(c, lv, b, sc)
+	}
+	s.scratch = sc
+	if len(sc) == 0 {
+		return rejectPermanent, "no option fits"
+	}
+	free := cl.free
+	if len(free) > 0 {
+		v := view{base: b.labels, it: s.its[sc[0].it].labels, free: free}
+		if !lv.reqs.holds(&v) {
+			return rejectPermanent, "labels"
+		}
+		free = lv.reqs.narrowFree(&v)
+	}
+	for _, k := range lv.pinKeys {
+		if _, fixed := b.labels[k]; fixed {
+			continue
+		}
+		if s.itKeys[k] {
+			if _, ok := s.agreed(sc, k); !ok {
+				sc = s.keepValue(sc, k)
+			}
+		} else if dom, ok := free[k]; ok && len(dom) > 1 {
+			free = copyFree(free)
+			free[k] = dom[:1]
+		}
+	}
+	s.scratch = sc
+	s.scratchFree = free
+	s.scratchLevel = lv
+	if len(sc) < len(cl.opts) && !s.minValuesOK(cl.pool, sc) {
+		return rejectPermanent, "minValues"
+	}
+	probe := claimProbe{s: s, fixed: b.labels, opts: sc, free: free}
+	return s.topoCheck(c, lv, probe.domain)
+}
+
+// mustJoin reports whether a pod of the level needs this very node: its
+// hostname affinity targets pods already here, so no new claim would do.
+func (s *solver) mustJoin(lv *level, b *bin) bool {
+	if len(b.claim.reserve) == 0 {
+		return false
+	}
+	for _, tc := range lv.affinity {
+		if tc.g.key == LabelHostname && tc.g.counts[b.name] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// upgradeOpts lists the reserve options that every pod already on the
+// claim and this one accept, that hold them all and keep the pool within
+// its limits.
+func (s *solver) upgradeOpts(c *podClass, lv *level, b *bin, sc []claimOpt) []claimOpt {
+	cl := b.claim
+	n := s.res.n()
+	masks := [][]uint64{s.compatMask(lv, cl.pool)}
+	var pins []string
+	for _, pl := range cl.placed {
+		masks = append(masks, s.compatMask(pl, cl.pool))
+		pins = append(pins, pl.pinKeys...)
+	}
+	for _, o := range cl.reserve {
+		ok := fitsIn(b.used, c.req, cl.pool.availOf(int(o.it), int(o.off), n))
+		for _, m := range masks {
+			ok = ok && m[o.it]&(1<<uint(o.off)) != 0
+		}
+		for _, k := range pins {
+			if v, agreed := s.agreed(cl.opts, k); agreed {
+				have, has := s.its[o.it].labels[k]
+				ok = ok && has && have == v
+			}
+		}
+		if ok && cl.pool.limited {
+			capv := append([]int64{}, s.its[o.it].capacity...)
+			subVec(capv, cl.maxCap)
+			ok, _ = cl.pool.withinLimits(capv)
+		}
+		if ok {
+			sc = append(sc, o)
+		}
+	}
+	return sc
+}
+
+// keepValue keeps the options that share the cheapest option's value for
+// an instance type label.
+func (s *solver) keepValue(sc []claimOpt, key string) []claimOpt {
+	v0, ok0 := s.its[sc[0].it].labels[key]
+	out := sc[:0]
+	for _, o := range sc {
+		v, ok := s.its[o.it].labels[key]
+		if ok == ok0 && v == v0 {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// applyScratch commits the narrowing checkClaim computed.
+func (s *solver) applyScratch(b *bin) {
+	cl := b.claim
+	cl.free = s.scratchFree
+	if len(cl.placed) == 0 || cl.placed[len(cl.placed)-1] != s.scratchLevel {
+		cl.placed = append(cl.placed, s.scratchLevel)
+	}
+	if len(s.scratch) != len(cl.opts) || (len(s.scratch) > 0 && s.scratch[0] != cl.opts[0]) {
+		cl.opts = append(cl.opts[:0:0], s.scratch...)
+		s.refreshClaim(b)
+	}
+}
+
+// finishClaim turns a claim into the plan's PlannedNodeClaim.
+func (s *solver) finishClaim(b *bin) PlannedNodeClaim {
+	cl := b.claim
+	np := cl.pool.np
+	n := s.res.n()
+	opts := cl.opts
+	maxOpts := s.maxOpts
+	if len(opts) > maxOpts {
+		capped := append([]claimOpt{}, opts[:maxOpts]...)
+		for _, o := range opts[maxOpts:] {
+			if s.minValuesOK(cl.pool, capped) {
+				break
+			}
+			capped = append(capped, o)
+		}
+		opts = capped
+	}
+	launch := opts[0]
+	labels := map[string]string{}
+	for k, v := range b.labels {
+		if k != LabelHostname {
+			labels[k] = v
+		}
+	}
+	for k := range s.its[launch.it].labels {
+		if v, ok := s.agreed(opts, k); ok {
+			labels[k] = v
+		}
+	}
+	var reqs []Requirement
+	itReq := Requirement{Key: LabelInstanceType, Operator: OpIn}
+	for _, r := range np.Requirements {
+		switch {
+		case r.Key == LabelInstanceType:
+			itReq.MinValues = max(itReq.MinValues, r.MinValues)
+		case r.Key == LabelZone || r.Key == LabelCapacityType:
+		case cl.pool.free[r.Key] != nil:
+		default:
+			reqs = append(reqs, r)
+		}
+	}
+	freeKeys := make([]string, 0, len(cl.free))
+	for k := range cl.free {
+		freeKeys = append(freeKeys, k)
+	}
+	sort.Strings(freeKeys)
+	for _, k := range freeKeys {
+		if dom := cl.free[k]; len(dom) > 0 {
+			labels[k] = dom[0]
+			reqs = append(reqs, Requirement{Key: k, Operator: OpIn, Values: []string{dom[0]}})
+		}
+	}
+	reqs = append(reqs,
+		Requirement{Key: LabelZone, Operator: OpIn, Values: []string{cl.zone}},
+		Requirement{Key: LabelCapacityType, Operator: OpIn, Values: []string{cl.ct}})
+	names := make([]string, len(opts))
+	for i, o := range opts {
+		names[i] = s.its[o.it].name
+	}
+	itReq.Values = names
+	reqs = append(reqs, itReq)
+	requests := append([]int64{}, b.used...)
+	addVec(requests, cl.pool.overheadOf(int(launch.it), int(launch.off), n))
+	return PlannedNodeClaim{
+		NodePool:            np.Name,
+		Requirements:        reqs,
+		Labels:              labels,
+		Taints:              append([]Taint(nil), np.Taints...),
+		StartupTaints:       append([]Taint(nil), np.StartupTaints...),
+		InstanceTypeOptions: names,
+		InstanceType:        s.its[launch.it].name,
+		Zone:                cl.zone,
+		CapacityType:        cl.ct,
+		PricePerHour:        launch.price,
+		Pods:                append([]PodRef(nil), b.pending...),
+		Requests:            s.res.resources(requests),
+	}
+}

@@ -1,0 +1,280 @@
+package solver
+
+import (
+	"encoding/json"
+	"sort"
+)
+
+// podClass is a set of pending pods with the same scheduling spec: they
+// are placed one after another with everything computed once.
+type podClass struct {
+	idx  int
+	rep  *Pod
+	pods []int // indexes into Problem.Pods, in input order
+	req  []int64
+	// levels go from every preference honoured to none.
+	levels     []*level
+	selectedBy []*group // groups that count pods of this class
+	ownsAnti   []*group // required anti-affinity groups of this class
+	symAnti    []*group // required anti-affinity groups that select this class
+}
+
+// level is one relaxation step of a class: preferences still kept are
+// treated as required.
+type level struct {
+	reqs      *nodeReqs
+	avoidSoft bool
+	spreads   []spreadCheck
+	affinity  []termCheck
+	anti      []termCheck
+	// selfCap bounds how many pods of the class one node takes (hostname
+	// anti-affinity, hostname spread, host ports).
+	selfCap int64
+	// pinKeys are topology keys a claim must settle before taking a pod.
+	pinKeys []string
+	cursor  int // bins before it refuse this level for good
+	cands   map[int][]cand
+}
+
+// classKey is the part of a pod that decides where it may go.
+type classKey struct {
+	Namespace             string
+	Labels                map[string]string
+	Requests              Resources
+	NodeSelector          map[string]string
+	RequiredNodeAffinity  []NodeSelectorTerm
+	PreferredNodeAffinity []PreferredSchedulingTerm
+	Tolerations           []Toleration
+	PodAffinity           PodAffinity
+	PodAntiAffinity       PodAffinity
+	TopologySpread        []TopologySpreadConstraint
+	HostPorts             []HostPort
+	Volumes               []VolumeTopology
+}
+
+func (s *solver) buildClasses() {
+	byKey := map[string]*podClass{}
+	for i, pod := range s.p.Pods {
+		enc, _ := json.Marshal(classKey{pod.Namespace, pod.Labels, pod.Requests, pod.NodeSelector,
+			pod.RequiredNodeAffinity, pod.PreferredNodeAffinity, pod.Tolerations, pod.PodAffinity,
+			pod.PodAntiAffinity, pod.TopologySpread, pod.HostPorts, pod.Volumes})
+		k := string(enc)
+		c, ok := byKey[k]
+		if !ok {
+			c = &podClass{idx: len(s.classes), rep: pod, req: s.res.podVec(pod.Requests)}
+			byKey[k] = c
+			s.classes = append(s.classes, c)
+		}
+		c.pods = append(c.pods, i)
+	}
+	for _, c := range s.classes {
+		c.levels = s.buildLevels(c)
+		for i := range c.rep.PodAntiAffinity.Required {
+			c.ownsAnti = append(c.ownsAnti, s.groupFor(groupAnti, c.rep, &c.rep.PodAntiAffinity.Required[i], nil))
+		}
+	}
+	// First fit decreasing: big pods first, cpu then memory then the rest.
+	sort.SliceStable(s.classes, func(a, b int) bool {
+		x, y := s.classes[a].req, s.classes[b].req
+		for i := range x {
+			j := i
+			if i == resPods {
+				continue
+			}
+			if x[j] != y[j] {
+				return x[j] > y[j]
+			}
+		}
+		return s.classes[a].pods[0] < s.classes[b].pods[0]
+	})
+}
+
+// linkClasses computes, once every group exists, which groups count or
+// constrain each class.
+func (s *solver) linkClasses() {
+	for _, c := range s.classes {
+		for _, g := range s.groups {
+			if !g.selects(c.rep, s.p.Namespaces) {
+				continue
+			}
+			c.selectedBy = append(c.selectedBy, g)
+			if g.kind == groupAnti && g.owners != nil && s.isRequiredAnti(g) {
+				c.symAnti = append(c.symAnti, g)
+			}
+		}
+		for _, lv := range c.levels {
+			lv.pinKeys = pinKeys(lv, c)
+		}
+	}
+}
+
+// isRequiredAnti reports whether some pod carries g as a required term.
+func (s *solver) isRequiredAnti(g *group) bool { return s.requiredAnti[g] }
+
+func pinKeys(lv *level, c *podClass) []string {
+	seen := map[string]bool{LabelHostname: true, LabelZone: true, LabelCapacityType: true}
+	var out []string
+	add := func(k string) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	for _, sc := range lv.spreads {
+		add(sc.g.key)
+	}
+	for _, t := range lv.affinity {
+		add(t.g.key)
+	}
+	for _, t := range lv.anti {
+		add(t.g.key)
+	}
+	for _, gs := range [][]*group{c.selectedBy, c.ownsAnti, c.symAnti} {
+		for _, g := range gs {
+			add(g.key)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// preference is one optional rule of a pod, dropped in order when the pod
+// cannot be placed with it.
+type preference struct {
+	kind   int // prefAnti, prefAffinity, prefNode, prefSpread, prefTaints
+	idx    int
+	weight int32
+}
+
+const (
+	prefAnti = iota
+	prefAffinity
+	prefNode
+	prefSpread
+	prefTaints
+)
+
+func (s *solver) preferences(pod *Pod) []preference {
+	if s.p.Options.IgnorePreferences {
+		return nil
+	}
+	var out []preference
+	add := func(kind int, n int, weight func(int) int32) {
+		start := len(out)
+		for i := 0; i < n; i++ {
+			out = append(out, preference{kind: kind, idx: i, weight: weight(i)})
+		}
+		// The lightest goes first, so the heaviest is kept longest.
+		part := out[start:]
+		sort.SliceStable(part, func(a, b int) bool { return part[a].weight < part[b].weight })
+	}
+	add(prefAnti, len(pod.PodAntiAffinity.Preferred), func(i int) int32 { return pod.PodAntiAffinity.Preferred[i].Weight })
+	add(prefAffinity, len(pod.PodAffinity.Preferred), func(i int) int32 { return pod.PodAffinity.Preferred[i].Weight })
+	var nodePrefs []int
+	for i, pt := range pod.PreferredNodeAffinity {
+		if len(pt.Term.Requirements) > 0 {
+			nodePrefs = append(nodePrefs, i)
+		}
+	}
+	add(prefNode, len(nodePrefs), func(i int) int32 { return pod.PreferredNodeAffinity[nodePrefs[i]].Weight })
+	for i := start(out, prefNode); i < len(out); i++ {
+		out[i].idx = nodePrefs[out[i].idx]
+	}
+	for i, c := range pod.TopologySpread {
+		if c.WhenUnsatisfiable == ScheduleAnyway {
+			out = append(out, preference{kind: prefSpread, idx: i})
+		}
+	}
+	if s.hasSoftTaints {
+		out = append(out, preference{kind: prefTaints})
+	}
+	return out
+}
+
+func start(prefs []preference, kind int) int {
+	for i, p := range prefs {
+		if p.kind == kind {
+			return i
+		}
+	}
+	return len(prefs)
+}
+
+func (s *solver) buildLevels(c *podClass) []*level {
+	prefs := s.preferences(c.rep)
+	var levels []*level
+	for i := 0; i <= len(prefs); i++ {
+		levels = append(levels, s.buildLevel(c, prefs[i:]))
+	}
+	return levels
+}
+
+func (s *solver) buildLevel(c *podClass, kept []preference) *level {
+	pod := c.rep
+	lv := &level{selfCap: 1 << 30, cands: map[int][]cand{}}
+	keep := map[[2]int]bool{}
+	for _, p := range kept {
+		keep[[2]int{p.kind, p.idx}] = true
+		if p.kind == prefTaints {
+			lv.avoidSoft = true
+		}
+	}
+	// Kept node preferences are ANDed into every required term.
+	var extra []Requirement
+	for i, pt := range pod.PreferredNodeAffinity {
+		if keep[[2]int{prefNode, i}] {
+			extra = append(extra, pt.Term.Requirements...)
+		}
+	}
+	terms := pod.RequiredNodeAffinity
+	if len(extra) > 0 {
+		if len(terms) == 0 {
+			terms = []NodeSelectorTerm{{Requirements: extra}}
+		} else {
+			combined := make([]NodeSelectorTerm, len(terms))
+			for i, t := range terms {
+				combined[i].Requirements = append(append([]Requirement{}, t.Requirements...), extra...)
+			}
+			terms = combined
+		}
+	}
+	lv.reqs = newNodeReqs(pod.NodeSelector, terms, pod.Volumes)
+	for i := range pod.TopologySpread {
+		tsc := &pod.TopologySpread[i]
+		if tsc.WhenUnsatisfiable == ScheduleAnyway && !keep[[2]int{prefSpread, i}] {
+			continue
+		}
+		g := s.groupFor(groupSpread, pod, nil, tsc)
+		sc := spreadCheck{g: g, maxSkew: tsc.MaxSkew, minDomains: tsc.MinDomains}
+		if tsc.Selects(pod, pod) {
+			sc.self = 1
+			if tsc.TopologyKey == LabelHostname && int64(tsc.MaxSkew) < lv.selfCap {
+				lv.selfCap = int64(tsc.MaxSkew)
+			}
+		}
+		lv.spreads = append(lv.spreads, sc)
+	}
+	addTerms := func(kind groupKind, dst *[]termCheck, req []PodAffinityTerm, pref []WeightedPodAffinityTerm, pk int) {
+		for i := range req {
+			t := &req[i]
+			*dst = append(*dst, termCheck{g: s.groupFor(kind, pod, t, nil), self: t.Selects(pod, pod, s.p.Namespaces)})
+		}
+		for i := range pref {
+			if keep[[2]int{pk, i}] {
+				t := &pref[i].Term
+				*dst = append(*dst, termCheck{g: s.groupFor(kind, pod, t, nil), self: t.Selects(pod, pod, s.p.Namespaces)})
+			}
+		}
+	}
+	addTerms(groupAffinity, &lv.affinity, pod.PodAffinity.Required, pod.PodAffinity.Preferred, prefAffinity)
+	addTerms(groupAnti, &lv.anti, pod.PodAntiAffinity.Required, pod.PodAntiAffinity.Preferred, prefAnti)
+	for _, t := range lv.anti {
+		if t.self && t.g.key == LabelHostname {
+			lv.selfCap = 1
+		}
+	}
+	if portsConflict(pod.HostPorts, pod.HostPorts) {
+		lv.selfCap = 1
+	}
+	return lv
+}
