@@ -1,0 +1,23 @@
+// Package apierr holds the domain error sentinels that Flotilla's services
+// wrap (with %w) deep inside their logic. internal/server maps them to gRPC
+// status codes exactly once, at the boundary, so domain packages never import
+// gRPC. The package depends on the standard library only, so pure packages
+// (and the CLI) can use it freely.
+package apierr
+
+import "errors"
+
+var (
+	// ErrInvalidArgument marks a request the caller must fix; it maps to
+	// codes.InvalidArgument.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotFound marks a reference to something that does not exist; it
+	// maps to codes.NotFound.
+	ErrNotFound = errors.New("not found")
+	// ErrFailedPrecondition marks a request the system is not in a state to
+	// carry out; it maps to codes.FailedPrecondition.
+	ErrFailedPrecondition = errors.New("failed precondition")
+	// ErrUnavailable marks a transient failure worth retrying; it maps to
+	// codes.Unavailable.
+	ErrUnavailable = errors.New("unavailable")
+)

@@ -1,0 +1,51 @@
+// Package solverapi is the boundary between the protobuf API
+// (flotilla.solver.v1) and the pure solver: it validates requests, converts
+// them to solver.Problem, runs the solver and converts the plan back. The
+// gRPC service and the CLI share it, so both accept and reject exactly the
+// same requests.
+//
+// Every validation failure wraps ErrInvalidArgument and names the field
+// (see FieldError); any other error is the solver's own failure.
+package solverapi
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/flotilla-io/flotilla/internal/solver"
+	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
+)
+
+// Solve validates req, plans it and returns the plan with the time the
+// solver took.
+func Solve(req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
+	if err := ValidateSolveRequest(req); err != nil {
+		return nil, err
+	}
+	problem := SolveProblem(req)
+	start := time.Now()
+	plan, err := solver.Solve(problem)
+	elapsed := time.Since(start)
+	if err != nil {
+		return nil, fmt.Errorf("solve: %w", err)
+	}
+	return &solverv1.SolveResponse{Plan: PlanToProto(plan), SolveSeconds: elapsed.Seconds()}, nil
+}
+
+// Consolidate validates req and returns the consolidation actions the
+// solver proposes, with the time it took.
+func Consolidate(req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
+	if err := ValidateConsolidateRequest(req); err != nil {
+		return nil, err
+	}
+	problem := ConsolidateProblem(req)
+	start := time.Now()
+	plan, err := solver.Consolidate(problem)
+	elapsed := time.Since(start)
+	if err != nil {
+		return nil, fmt.Errorf("consolidate: %w", err)
+	}
+	resp := ConsolidationToProto(plan)
+	resp.SolveSeconds = elapsed.Seconds()
+	return resp, nil
+}

@@ -1,0 +1,64 @@
+// Command solver serves flotilla.solver.v1.SolverService: cluster state in,
+// a priced plan out. It is stateless and talks to nobody.
+//
+// Every flag falls back to an environment variable (FLOTILLA_GRPC_ADDR,
+// FLOTILLA_METRICS_ADDR, FLOTILLA_MAX_MESSAGE_BYTES, FLOTILLA_DRAIN_PERIOD,
+// FLOTILLA_STOP_TIMEOUT, FLOTILLA_LOG_FORMAT, FLOTILLA_LOG_LEVEL); a flag
+// given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"google.golang.org/grpc"
+
+	"github.com/flotilla-io/flotilla/internal/server"
+	"github.com/flotilla-io/flotilla/internal/solverapi"
+	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "solver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("solver", flag.ContinueOnError)
+	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50051", MetricsAddr: ":9090"})
+	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg, err := flags.Config("solver")
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg, func(s *grpc.Server) {
+		solverv1.RegisterSolverServiceServer(s, solverapi.NewService())
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		// After the first signal, restore default handling so a second
+		// one kills the process during the drain.
+		<-ctx.Done()
+		stop()
+	}()
+	return srv.Serve(ctx)
+}
