@@ -1,0 +1,65 @@
+package workload_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/flotilla-io/flotilla/internal/solver"
+	"github.com/flotilla-io/flotilla/internal/workload"
+)
+
+// BenchmarkSolve times solver.Solve on the KarpenterMix workloads and on the
+// trace. Besides ns/op, B/op and allocs/op it reports pods/s, the number of
+// new nodes, their cost ($/h) and the number of unschedulable pods of the
+// last plan. The problem is built outside the timed loop.
+func BenchmarkSolve(b *testing.B) {
+	for _, n := range []int{1000, 5000, 20000} {
+		b.Run(fmt.Sprintf("karpenter-mix-%d", n), func(b *testing.B) {
+			benchmarkSolve(b, workload.KarpenterMix(n, 42))
+		})
+	}
+	b.Run("trace", func(b *testing.B) {
+		dir, ok := workload.FindSharedData()
+		if !ok {
+			b.Skip("shared/data not found above the working directory (expected ../shared/data beside the repository root); skipping the trace benchmark")
+		}
+		p, err := workload.Trace(dir)
+		if err != nil {
+			b.Fatalf("loading trace from %s: %v", dir, err)
+		}
+		benchmarkSolve(b, p)
+	})
+}
+
+func benchmarkSolve(b *testing.B, p *solver.Problem) {
+	b.ReportAllocs()
+	var (
+		plan       *solver.Plan
+		err        error
+		iterations int
+		before     runtime.MemStats
+		after      runtime.MemStats
+	)
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		plan, err = solver.Solve(p)
+		if err != nil {
+			b.Fatalf("Solve: %v", err)
+		}
+		iterations++
+	}
+	runtime.ReadMemStats(&after)
+	if iterations == 0 || plan == nil {
+		return
+	}
+	elapsed := b.Elapsed().Seconds()
+	if elapsed > 0 {
+		b.ReportMetric(float64(len(p.Pods))*float64(iterations)/elapsed, "pods/s")
+	}
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(iterations), "B/op")
+	b.ReportMetric(float64(len(plan.NodeClaims)), "nodes")
+	b.ReportMetric(plan.CostPerHour, "$/h")
+	b.ReportMetric(float64(len(plan.Unschedulable)), "unschedulable")
+}

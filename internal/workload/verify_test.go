@@ -1,0 +1,57 @@
+package workload_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/flotilla-io/flotilla/internal/solver"
+	"github.com/flotilla-io/flotilla/internal/verify"
+	"github.com/flotilla-io/flotilla/internal/workload"
+)
+
+// The solver's plans for the benchmark workloads pass the independent
+// checker.
+func TestKarpenterMixPlanIsValid(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 250
+	}
+	p := workload.KarpenterMix(n, 42)
+	plan, err := solver.Solve(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verify.Plan(p, plan); err != nil {
+		t.Fatalf("invalid plan for KarpenterMix(%d, 42):\n%v", n, err)
+	}
+	if len(plan.Unschedulable) > 0 {
+		t.Fatalf("%d pods unschedulable, first %s: %s", len(plan.Unschedulable), plan.Unschedulable[0].Pod, plan.Unschedulable[0].Reason)
+	}
+	again, err := solver.Solve(p)
+	if err != nil || !reflect.DeepEqual(plan, again) {
+		t.Fatalf("a second solve of the same input differs (err %v)", err)
+	}
+	t.Logf("%d pods: %d nodes, $%.2f/h, %d unschedulable", n, len(plan.NodeClaims), plan.CostPerHour, len(plan.Unschedulable))
+}
+
+func TestTracePlanIsValid(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	dir, ok := workload.FindSharedData()
+	if !ok {
+		t.Skip("shared/data not found above the working directory (expected ../shared/data beside the repository root)")
+	}
+	p, err := workload.Trace(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := solver.Solve(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verify.Plan(p, plan); err != nil {
+		t.Fatalf("invalid plan for the trace:\n%v", err)
+	}
+	t.Logf("%d pods: %d nodes, $%.2f/h, %d unschedulable", len(p.Pods), len(plan.NodeClaims), plan.CostPerHour, len(plan.Unschedulable))
+}
