@@ -204,7 +204,24 @@ func (w *workCluster) apply(s *solver, act *ConsolidationAction, nd *Node) {
 			w.claims = append(w.claims, NodeClaim{Name: "replacement-for-" + nd.Name, NodePool: rp.NodePool,
 				InstanceType: rp.InstanceType, Zone: rp.Zone, CapacityType: rp.CapacityType,
 				PricePerHour: rp.PricePerHour, Labels: rp.Labels, Taints: rp.Taints,
-				Allocatable: s.p.InstanceTypes[s.its[b.claim.opts[0].it].idx].Allocatable, Pods: pods})
+				Allocatable: s.smallestAllocatable(b), Pods: pods})
 		}
 	}
+}
+
+// smallestAllocatable is, per resource, the least any option of claim b
+// offers after its own DaemonSet overhead: a replacement may launch as any
+// of its options, so later actions can only count on that much. (The work
+// cluster may subtract DaemonSet overhead once more; that only makes later
+// actions more careful.)
+func (s *solver) smallestAllocatable(b *bin) Resources {
+	cl := b.claim
+	n := s.res.n()
+	least := append([]int64{}, cl.pool.availOf(int(cl.opts[0].it), int(cl.opts[0].off), n)...)
+	for _, o := range cl.opts[1:] {
+		for i, v := range cl.pool.availOf(int(o.it), int(o.off), n) {
+			least[i] = min(least[i], v)
+		}
+	}
+	return s.res.resources(least)
 }

@@ -464,35 +464,93 @@ func (s *solver) mustJoin(lv *level, b *bin) bool {
 // claim and this one accept, that hold them all and keep the pool within
 // its limits.
 func (s *solver) upgradeOpts(c *podClass, lv *level, b *bin, sc []claimOpt) []claimOpt {
-	cl := b.claim
-	n := s.res.n()
-	masks := [][]uint64{s.compatMask(lv, cl.pool)}
-	var pins []string
-	for _, pl := range cl.placed {
-		masks = append(masks, s.compatMask(pl, cl.pool))
-		pins = append(pins, pl.pinKeys...)
-	}
-	for _, o := range cl.reserve {
-		ok := fitsIn(b.used, c.req, cl.pool.availOf(int(o.it), int(o.off), n))
-		for _, m := range masks {
-			ok = ok && m[o.it]&(1<<uint(o.off)) != 0
-		}
-		for _, k := range pins {
-			if v, agreed := s.agreed(cl.opts, k); agreed {
-				have, has := s.its[o.it].labels[k]
-				ok = ok && has && have == v
-			}
-		}
-		if ok && cl.pool.limited {
-			capv := append([]int64{}, s.its[o.it].capacity...)
-			subVec(capv, cl.maxCap)
-			ok, _ = cl.pool.withinLimits(capv)
-		}
-		if ok {
+	levels := append(append([]*level{}, b.claim.placed...), lv)
+	for _, o := range b.claim.reserve {
+		if s.reserveFits(b, c.req, levels, o) {
 			sc = append(sc, o)
 		}
 	}
 	return sc
+}
+
+// reserveFits reports whether reserve option o could replace the claim's
+// options: every level in levels accepts it, it holds the claim's pods plus
+// req, it agrees with the options on every pinned and topology-counted
+// instance type label, and it keeps the pool within its limits.
+func (s *solver) reserveFits(b *bin, req []int64, levels []*level, o claimOpt) bool {
+	cl := b.claim
+	n := s.res.n()
+	avail := cl.pool.availOf(int(o.it), int(o.off), n)
+	for i, u := range b.used {
+		if u+req[i] > avail[i] {
+			return false
+		}
+	}
+	for _, lv := range levels {
+		if s.compatMask(lv, cl.pool)[o.it]&(1<<uint(o.off)) == 0 {
+			return false
+		}
+	}
+	for _, k := range s.pinnedKeys(levels) {
+		if v, agreed := s.agreed(cl.opts, k); agreed {
+			if have, has := s.its[o.it].labels[k]; !has || have != v {
+				return false
+			}
+		}
+	}
+	if !cl.pool.limited {
+		return true
+	}
+	capv := append([]int64{}, s.its[o.it].capacity...)
+	for i := range capv {
+		capv[i] = max(capv[i]-cl.maxCap[i], 0)
+	}
+	ok, _ := cl.pool.withinLimits(capv)
+	return ok
+}
+
+// pinnedKeys are the instance type labels a claim must keep agreeing on:
+// the keys its pods pinned and every topology key some group counts.
+func (s *solver) pinnedKeys(levels []*level) []string {
+	var keys []string
+	for _, lv := range levels {
+		keys = append(keys, lv.pinKeys...)
+	}
+	for _, g := range s.groups {
+		if s.itKeys[g.key] {
+			keys = append(keys, g.key)
+		}
+	}
+	return keys
+}
+
+// widenOptions adds, cheapest first, every reserve option that could
+// launch the finished claim just as well, so the launcher has fallbacks
+// when the cheapest offering lacks capacity.
+func (s *solver) widenOptions(b *bin) {
+	cl := b.claim
+	zero := make([]int64, s.res.n())
+	have := map[claimOpt]bool{}
+	for _, o := range cl.opts {
+		have[o] = true
+	}
+	added := false
+	for _, o := range cl.reserve {
+		if len(cl.opts) >= s.maxOpts {
+			break
+		}
+		// Only pricier options: the cheapest, which the plan launches and
+		// whose labels the topology counts used, stays first.
+		if !have[o] && o.price >= cl.opts[0].price && s.reserveFits(b, zero, cl.placed, o) {
+			cl.opts = append(cl.opts, o)
+			s.refreshClaim(b)
+			added = true
+		}
+	}
+	cl.reserve = nil
+	if added {
+		sort.SliceStable(cl.opts, func(i, j int) bool { return cl.opts[i].price < cl.opts[j].price })
+	}
 }
 
 // keepValue keeps the options that share the cheapest option's value for
@@ -519,6 +577,42 @@ func (s *solver) applyScratch(b *bin) {
 	if len(s.scratch) != len(cl.opts) || (len(s.scratch) > 0 && s.scratch[0] != cl.opts[0]) {
 		cl.opts = append(cl.opts[:0:0], s.scratch...)
 		s.refreshClaim(b)
+		s.recheckEligibility(b)
+	}
+}
+
+// recheckEligibility re-evaluates, after claim b's options narrowed, which
+// spread groups count pods on it: the type it would launch may now carry
+// other labels. Pods already on b join or leave the counts of every group
+// whose verdict flipped, so skews stay exact.
+func (s *solver) recheckEligibility(b *bin) {
+	for _, g := range s.spreadGroups {
+		if b.id >= len(g.elig) || g.elig[b.id] == 0 {
+			continue // never asked; eligible() will evaluate it fresh
+		}
+		was := g.elig[b.id] > 0
+		g.elig[b.id] = 0
+		now := s.eligible(g, b)
+		if was == now {
+			continue
+		}
+		d, ok := s.domainOf(b, nil, g.key)
+		if !ok {
+			continue
+		}
+		delta := int32(-1)
+		if now {
+			delta = 1
+			g.domains[d] = true
+			g.binDomains[d] = true
+		}
+		for _, idx := range b.podIdx {
+			if g.selects(s.p.Pods[idx], s.p.Namespaces) {
+				g.counts[d] += delta
+				g.total += delta
+			}
+		}
+		g.minDirty = true
 	}
 }
 
@@ -527,6 +621,7 @@ func (s *solver) finishClaim(b *bin) PlannedNodeClaim {
 	cl := b.claim
 	np := cl.pool.np
 	n := s.res.n()
+	s.widenOptions(b)
 	opts := cl.opts
 	maxOpts := s.maxOpts
 	if len(opts) > maxOpts {
