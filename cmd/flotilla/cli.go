@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitInternal = 1
+	exitBadInput = 2
+)
+
+// version is set at link time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+const usage = `flotilla plans Kubernetes node capacity the way Karpenter would.
+
+Usage:
+  flotilla solve --pods PODS.yaml [--nodepools NODEPOOLS.yaml] --instance-types CATALOG [flags]
+  flotilla version
+  flotilla help
+
+Commands:
+  solve     Plan where pending pods go and which nodes to launch for them.
+  version   Print the version.
+  help      Print this help.
+
+Run 'flotilla solve -h' for the flags of solve.
+`
+
+// run runs the CLI with args (without the program name) and returns the
+// exit code: 0 when it did its job, 2 on bad input or usage, 1 on an
+// internal error.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitBadInput
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[1] == "solve" {
+			fmt.Fprint(stdout, solveUsage)
+			return exitOK
+		}
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "flotilla %s %s/%s %s\n", versionString(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		return exitOK
+	case "solve":
+		return runSolve(args[1:], stdout, stderr)
+	}
+	if strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(stderr, "flotilla: unknown flag %s before a command; run 'flotilla help' for usage\n", args[0])
+	} else {
+		fmt.Fprintf(stderr, "flotilla: unknown command %q; run 'flotilla help' for usage\n", args[0])
+	}
+	return exitBadInput
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
+}
