@@ -3,7 +3,7 @@
 SHELL := /usr/bin/env bash
 TOOLS_BIN = $(shell bash hack/tools.sh generate)
 
-.PHONY: all generate verify test bench lint tools solve
+.PHONY: all generate verify test test-unit test-integration bench tools solve
 
 all: verify test
 
@@ -19,9 +19,16 @@ generate:
 verify:
 	@bash hack/verify.sh
 
-## test: the test suite, as CI runs it
-test:
+## test: the whole test suite, as CI runs it: unit, property and fuzz-seed tests, then the integration tests
+test: test-unit test-integration
+
+## test-unit: the root module's tests (race detector on)
+test-unit:
 	go test -race -count=1 ./...
+
+## test-integration: plans applied to a real kube-apiserver and kube-scheduler (built once by hack/controlplane.sh)
+test-integration:
+	cd integration && go test -count=1 ./...
 
 ## bench: the solver benchmarks (karpenter-mix and the trace)
 bench:
