@@ -37,20 +37,23 @@ if [ -n "$unformatted" ]; then
   echo "verify: gofmt needed:" >&2; echo "$unformatted" >&2; fail=1
 fi
 
-step "go.mod and go.sum are tidy"
-cp go.mod /tmp/flotilla-go.mod.$$; cp go.sum /tmp/flotilla-go.sum.$$
-go mod tidy
-if ! git diff --exit-code --stat -- go.mod go.sum; then
-  echo "verify: go mod tidy changed go.mod or go.sum" >&2; fail=1
-fi
-cp /tmp/flotilla-go.mod.$$ go.mod; cp /tmp/flotilla-go.sum.$$ go.sum
-rm -f /tmp/flotilla-go.mod.$$ /tmp/flotilla-go.sum.$$
+for mod in . integration; do
+  step "go.mod and go.sum are tidy in $mod"
+  tmp=$(mktemp -d)
+  cp "$mod/go.mod" "$mod/go.sum" "$tmp/"
+  (cd "$mod" && go mod tidy)
+  if ! git diff --exit-code --stat -- "$mod/go.mod" "$mod/go.sum"; then
+    echo "verify: go mod tidy changed $mod/go.mod or go.sum" >&2; fail=1
+  fi
+  cp "$tmp/go.mod" "$tmp/go.sum" "$mod/"
+  rm -rf "$tmp"
 
-step "go vet"
-go vet ./... || fail=1
+  step "go vet in $mod"
+  (cd "$mod" && go vet ./...) || fail=1
 
-step "golangci-lint"
-golangci-lint run ./... || fail=1
+  step "golangci-lint in $mod"
+  (cd "$mod" && golangci-lint run --config "$PWD/.golangci.yml" ./...) || fail=1
+done
 
 if [ "$fail" -ne 0 ]; then
   echo "verify: FAILED" >&2
