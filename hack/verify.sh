@@ -3,6 +3,7 @@
 # Run by `make verify` and by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 
 bin=$(bash hack/tools.sh all)
 export PATH="$bin:$PATH"
@@ -52,7 +53,7 @@ for mod in . integration; do
   (cd "$mod" && go vet ./...) || fail=1
 
   step "golangci-lint in $mod"
-  (cd "$mod" && golangci-lint run --config "$PWD/.golangci.yml" ./...) || fail=1
+  (cd "$mod" && golangci-lint run --config "$root/.golangci.yml" ./...) || fail=1
 done
 
 if [ "$fail" -ne 0 ]; then

@@ -271,7 +271,7 @@ func withFile(name string, fn func(io.Reader) error) error {
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
-			return fmt.Errorf("%s: %v", name, pe.Err)
+			return fmt.Errorf("%s: %w", name, pe.Err)
 		}
 		return err
 	}

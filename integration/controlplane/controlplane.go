@@ -60,7 +60,7 @@ const adminToken = "flotilla-integration-admin-token"
 // ready. Call Stop when done, also after an error.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	cp := &ControlPlane{WorkDir: opts.WorkDir}
-	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.WorkDir, 0o750); err != nil {
 		return cp, err
 	}
 	etcdClient, etcdPeer, apiPort, err := freePorts3()

@@ -62,7 +62,7 @@ func Load(name string, r io.Reader, opts Options) ([]*typesv1.InstanceType, erro
 	}
 	data, err := io.ReadAll(io.LimitReader(r, MaxInputBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(data) > MaxInputBytes {
 		return nil, fmt.Errorf("%s: larger than %d MiB", name, MaxInputBytes>>20)

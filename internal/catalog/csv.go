@@ -109,12 +109,14 @@ type csvRow struct {
 	col  map[string]int
 }
 
-func (r csvRow) get(c string) (string, bool) {
+// get returns the trimmed value in column c, or "" when the row has no
+// such column.
+func (r csvRow) get(c string) string {
 	i, ok := r.col[c]
 	if !ok || i >= len(r.rec) {
-		return "", ok
+		return ""
 	}
-	return strings.TrimSpace(r.rec[i]), true
+	return strings.TrimSpace(r.rec[i])
 }
 
 func (r csvRow) errorf(c, format string, args ...any) error {
@@ -123,7 +125,7 @@ func (r csvRow) errorf(c, format string, args ...any) error {
 
 // count reads a non-negative integer column; empty gives def when def >= 0.
 func (r csvRow) count(c string, def int64, positive bool) (int64, error) {
-	s, _ := r.get(c)
+	s := r.get(c)
 	if s == "" {
 		if def >= 0 {
 			return def, nil
@@ -141,7 +143,7 @@ func (r csvRow) count(c string, def int64, positive bool) (int64, error) {
 }
 
 func (r csvRow) instanceType(opts Options) (*typesv1.InstanceType, error) {
-	name, _ := r.get(ColInstanceType)
+	name := r.get(ColInstanceType)
 	if name == "" {
 		return nil, r.errorf(ColInstanceType, "missing value")
 	}
@@ -164,11 +166,11 @@ func (r csvRow) instanceType(opts Options) (*typesv1.InstanceType, error) {
 	if err != nil {
 		return nil, err
 	}
-	arch, _ := r.get(ColArch)
+	arch := r.get(ColArch)
 	if arch == "" {
 		return nil, r.errorf(ColArch, "missing value")
 	}
-	ps, _ := r.get(ColOnDemandPrice)
+	ps := r.get(ColOnDemandPrice)
 	price, err := strconv.ParseFloat(ps, 64)
 	if ps == "" {
 		return nil, r.errorf(ColOnDemandPrice, "missing value")
@@ -176,7 +178,7 @@ func (r csvRow) instanceType(opts Options) (*typesv1.InstanceType, error) {
 	if err != nil || math.IsNaN(price) || math.IsInf(price, 0) || price < 0 {
 		return nil, r.errorf(ColOnDemandPrice, "%q is not a price in US dollars per hour", ps)
 	}
-	manufacturer, _ := r.get(ColGPUManufacturer)
+	manufacturer := r.get(ColGPUManufacturer)
 	manufacturer = strings.ToLower(manufacturer)
 	gpuResource, ok := gpuResources[manufacturer]
 	if !ok {

@@ -60,14 +60,14 @@ func allocatable(capacity map[string]string, overhead string) (map[string]string
 	if v, ok := capacity["pods"]; ok {
 		q, err := resource.ParseQuantity(v)
 		if err != nil {
-			return nil, fmt.Errorf("capacity pods: %v", err)
+			return nil, fmt.Errorf("capacity pods: %w", err)
 		}
 		pods = q.Value()
 	}
 	if v, ok := capacity["cpu"]; ok {
 		q, err := resource.ParseQuantity(v)
 		if err != nil {
-			return nil, fmt.Errorf("capacity cpu: %v", err)
+			return nil, fmt.Errorf("capacity cpu: %w", err)
 		}
 		m := q.MilliValue()
 		out["cpu"] = resource.NewMilliQuantity(max(0, m-eksKubeReservedCPU(m)), resource.DecimalSI).String()
@@ -75,7 +75,7 @@ func allocatable(capacity map[string]string, overhead string) (map[string]string
 	if v, ok := capacity["memory"]; ok {
 		q, err := resource.ParseQuantity(v)
 		if err != nil {
-			return nil, fmt.Errorf("capacity memory: %v", err)
+			return nil, fmt.Errorf("capacity memory: %w", err)
 		}
 		b := q.Value() - eksKubeReservedMemory(pods) - eksEvictionMemory
 		out["memory"] = resource.NewQuantity(max(0, b), resource.BinarySI).String()
@@ -83,7 +83,7 @@ func allocatable(capacity map[string]string, overhead string) (map[string]string
 	if v, ok := capacity["ephemeral-storage"]; ok {
 		q, err := resource.ParseQuantity(v)
 		if err != nil {
-			return nil, fmt.Errorf("capacity ephemeral-storage: %v", err)
+			return nil, fmt.Errorf("capacity ephemeral-storage: %w", err)
 		}
 		total := q.Value()
 		b := total - eksKubeReservedEphemeral - total*eksEvictionNodefsPercent/100

@@ -32,7 +32,7 @@ func loadStructured(name string, data []byte, opts Options) ([]*typesv1.Instance
 			InstanceTypes []json.RawMessage `json:"instanceTypes"`
 		}
 		if err := json.Unmarshal(j, &wrapper); err != nil {
-			return nil, fmt.Errorf("%s: %v", name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		items = wrapper.InstanceTypes
 	} else if err := json.Unmarshal(j, &items); err != nil {
@@ -47,7 +47,7 @@ func loadStructured(name string, data []byte, opts Options) ([]*typesv1.Instance
 			if it != nil && it.Name != "" {
 				where += " (" + it.Name + ")"
 			}
-			return nil, fmt.Errorf("%s: %v", where, err)
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if prev, ok := seen[it.Name]; ok {
 			return nil, fmt.Errorf("%s (%s): instance type %q is listed twice (also item %d)", where, it.Name, it.Name, prev)
@@ -65,6 +65,39 @@ func structuredItem(raw json.RawMessage, opts Options) (*typesv1.InstanceType, e
 	if err := dec.Decode(&m); err != nil || m == nil {
 		return nil, fmt.Errorf("not an instance type object")
 	}
+	normalizeStructured(m)
+	fixed, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	it := &typesv1.InstanceType{}
+	if err := protojson.Unmarshal(fixed, it); err != nil {
+		return nil, fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "\u00a0", " "))
+	}
+	if it.Name == "" {
+		return it, fmt.Errorf("name: required")
+	}
+	if len(it.Capacity) == 0 {
+		return it, fmt.Errorf("capacity: required")
+	}
+	if err := checkQuantities(it); err != nil {
+		return it, err
+	}
+	if len(it.Allocatable) == 0 {
+		if it.Allocatable, err = allocatable(it.Capacity, opts.Overhead); err != nil {
+			return it, err
+		}
+	}
+	if err := checkOfferings(it.Offerings); err != nil {
+		return it, err
+	}
+	addImpliedLabels(it)
+	return it, nil
+}
+
+// normalizeStructured rewrites a decoded instance type in place into the
+// form protojson reads.
+func normalizeStructured(m map[string]any) {
 	// YAML writes quantities and label values as numbers or booleans
 	// unless quoted; the proto maps hold strings.
 	for _, field := range []string{"capacity", "allocatable", "labels"} {
@@ -88,20 +121,11 @@ func structuredItem(raw json.RawMessage, opts Options) (*typesv1.InstanceType, e
 			}
 		}
 	}
-	fixed, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	it := &typesv1.InstanceType{}
-	if err := protojson.Unmarshal(fixed, it); err != nil {
-		return nil, fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "\u00a0", " "))
-	}
-	if it.Name == "" {
-		return it, fmt.Errorf("name: required")
-	}
-	if len(it.Capacity) == 0 {
-		return it, fmt.Errorf("capacity: required")
-	}
+}
+
+// checkQuantities checks that every capacity and allocatable quantity
+// parses and is not negative.
+func checkQuantities(it *typesv1.InstanceType) error {
 	for _, field := range []struct {
 		name string
 		m    map[string]string
@@ -109,35 +133,41 @@ func structuredItem(raw json.RawMessage, opts Options) (*typesv1.InstanceType, e
 		for k, v := range field.m {
 			q, err := resource.ParseQuantity(v)
 			if err != nil {
-				return it, fmt.Errorf("%s.%s: invalid quantity %q: %v", field.name, k, v, err)
+				return fmt.Errorf("%s.%s: invalid quantity %q: %w", field.name, k, v, err)
 			}
 			if q.Sign() < 0 {
-				return it, fmt.Errorf("%s.%s: invalid quantity %q: must not be negative", field.name, k, v)
+				return fmt.Errorf("%s.%s: invalid quantity %q: must not be negative", field.name, k, v)
 			}
 		}
 	}
-	if len(it.Allocatable) == 0 {
-		if it.Allocatable, err = allocatable(it.Capacity, opts.Overhead); err != nil {
-			return it, err
-		}
+	return nil
+}
+
+// checkOfferings requires at least one offering, each with a zone, a known
+// capacity type and a finite, non-negative price.
+func checkOfferings(offerings []*typesv1.Offering) error {
+	if len(offerings) == 0 {
+		return fmt.Errorf("offerings: at least one offering is required")
 	}
-	if len(it.Offerings) == 0 {
-		return it, fmt.Errorf("offerings: at least one offering is required")
-	}
-	for i, o := range it.Offerings {
+	for i, o := range offerings {
 		if o.Zone == "" {
-			return it, fmt.Errorf("offerings[%d].zone: required", i)
+			return fmt.Errorf("offerings[%d].zone: required", i)
 		}
 		switch o.CapacityType {
 		case "on-demand", "spot", "reserved":
 		default:
-			return it, fmt.Errorf("offerings[%d].capacityType: %q is not spot, on-demand or reserved", i, o.CapacityType)
+			return fmt.Errorf("offerings[%d].capacityType: %q is not spot, on-demand or reserved", i, o.CapacityType)
 		}
 		if math.IsNaN(o.PricePerHour) || math.IsInf(o.PricePerHour, 0) || o.PricePerHour < 0 {
-			return it, fmt.Errorf("offerings[%d].pricePerHour: must be a non-negative number", i)
+			return fmt.Errorf("offerings[%d].pricePerHour: must be a non-negative number", i)
 		}
 	}
-	// Fill in the labels the name and capacity imply, keeping any given.
+	return nil
+}
+
+// addImpliedLabels fills in the labels the name and capacity imply,
+// keeping any given.
+func addImpliedLabels(it *typesv1.InstanceType) {
 	if it.Labels == nil {
 		it.Labels = map[string]string{}
 	}
@@ -154,5 +184,4 @@ func structuredItem(raw json.RawMessage, opts Options) (*typesv1.InstanceType, e
 			it.Labels[k] = v
 		}
 	}
-	return it, nil
 }

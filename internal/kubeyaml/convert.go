@@ -33,42 +33,82 @@ func convertPodSpec(spec *corev1.PodSpec, path string) (*typesv1.Pod, error) {
 	if len(spec.NodeSelector) > 0 {
 		p.NodeSelector = copyMap(spec.NodeSelector)
 	}
-	if a := spec.Affinity; a != nil {
-		if na := a.NodeAffinity; na != nil {
-			ap := path + ".affinity.nodeAffinity"
-			if req := na.RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
-				rp := ap + ".requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
-				if len(req.NodeSelectorTerms) == 0 {
-					return nil, ferr(rp, "must have at least one term")
-				}
-				if p.RequiredNodeAffinity, err = nodeSelectorTerms(req.NodeSelectorTerms, rp); err != nil {
-					return nil, err
-				}
-			}
-			for i, pt := range na.PreferredDuringSchedulingIgnoredDuringExecution {
-				pp := fmt.Sprintf("%s.preferredDuringSchedulingIgnoredDuringExecution[%d]", ap, i)
-				if pt.Weight < 1 || pt.Weight > 100 {
-					return nil, ferr(pp+".weight", "must be between 1 and 100, not %d", pt.Weight)
-				}
-				term, err := nodeSelectorTerm(pt.Preference, pp+".preference")
-				if err != nil {
-					return nil, err
-				}
-				p.PreferredNodeAffinity = append(p.PreferredNodeAffinity, &typesv1.PreferredSchedulingTerm{Weight: pt.Weight, Preference: term})
-			}
+	if err := convertAffinity(p, spec.Affinity, path+".affinity"); err != nil {
+		return nil, err
+	}
+	if p.Tolerations, err = convertTolerations(spec.Tolerations, path); err != nil {
+		return nil, err
+	}
+	for i, c := range spec.TopologySpreadConstraints {
+		tsc, err := convertSpreadConstraint(c, fmt.Sprintf("%s.topologySpreadConstraints[%d]", path, i))
+		if err != nil {
+			return nil, err
 		}
-		if pa := a.PodAffinity; pa != nil {
-			if p.PodAffinity, err = podAffinity(pa.RequiredDuringSchedulingIgnoredDuringExecution, pa.PreferredDuringSchedulingIgnoredDuringExecution, path+".affinity.podAffinity"); err != nil {
-				return nil, err
-			}
-		}
-		if pa := a.PodAntiAffinity; pa != nil {
-			if p.PodAntiAffinity, err = podAffinity(pa.RequiredDuringSchedulingIgnoredDuringExecution, pa.PreferredDuringSchedulingIgnoredDuringExecution, path+".affinity.podAntiAffinity"); err != nil {
-				return nil, err
-			}
+		p.TopologySpreadConstraints = append(p.TopologySpreadConstraints, tsc)
+	}
+	p.HostPorts = hostPorts(spec)
+	if spec.Priority != nil {
+		p.Priority = *spec.Priority
+	}
+	return p, nil
+}
+
+// convertAffinity sets p's node, pod and pod anti-affinity from a; path is
+// a's path in its document.
+func convertAffinity(p *typesv1.Pod, a *corev1.Affinity, path string) error {
+	if a == nil {
+		return nil
+	}
+	var err error
+	if na := a.NodeAffinity; na != nil {
+		if p.RequiredNodeAffinity, p.PreferredNodeAffinity, err = convertNodeAffinity(na, path+".nodeAffinity"); err != nil {
+			return err
 		}
 	}
-	for i, t := range spec.Tolerations {
+	if pa := a.PodAffinity; pa != nil {
+		if p.PodAffinity, err = podAffinity(pa.RequiredDuringSchedulingIgnoredDuringExecution, pa.PreferredDuringSchedulingIgnoredDuringExecution, path+".podAffinity"); err != nil {
+			return err
+		}
+	}
+	if pa := a.PodAntiAffinity; pa != nil {
+		if p.PodAntiAffinity, err = podAffinity(pa.RequiredDuringSchedulingIgnoredDuringExecution, pa.PreferredDuringSchedulingIgnoredDuringExecution, path+".podAntiAffinity"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// convertNodeAffinity converts the required and preferred terms of a node
+// affinity; ap is its path in its document.
+func convertNodeAffinity(na *corev1.NodeAffinity, ap string) (required []*typesv1.NodeSelectorTerm, preferred []*typesv1.PreferredSchedulingTerm, err error) {
+	if req := na.RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
+		rp := ap + ".requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+		if len(req.NodeSelectorTerms) == 0 {
+			return nil, nil, ferr(rp, "must have at least one term")
+		}
+		if required, err = nodeSelectorTerms(req.NodeSelectorTerms, rp); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i, pt := range na.PreferredDuringSchedulingIgnoredDuringExecution {
+		pp := fmt.Sprintf("%s.preferredDuringSchedulingIgnoredDuringExecution[%d]", ap, i)
+		if pt.Weight < 1 || pt.Weight > 100 {
+			return nil, nil, ferr(pp+".weight", "must be between 1 and 100, not %d", pt.Weight)
+		}
+		term, err := nodeSelectorTerm(pt.Preference, pp+".preference")
+		if err != nil {
+			return nil, nil, err
+		}
+		preferred = append(preferred, &typesv1.PreferredSchedulingTerm{Weight: pt.Weight, Preference: term})
+	}
+	return required, preferred, nil
+}
+
+// convertTolerations checks and converts a pod's tolerations; path is the
+// pod spec's path in its document.
+func convertTolerations(ts []corev1.Toleration, path string) ([]*typesv1.Toleration, error) {
+	var out []*typesv1.Toleration
+	for i, t := range ts {
 		tp := fmt.Sprintf("%s.tolerations[%d]", path, i)
 		switch t.Operator {
 		case "", corev1.TolerationOpEqual:
@@ -85,60 +125,59 @@ func convertPodSpec(spec *corev1.PodSpec, path string) (*typesv1.Pod, error) {
 		if err := checkEffect(string(t.Effect), true, tp+".effect"); err != nil {
 			return nil, err
 		}
-		p.Tolerations = append(p.Tolerations, &typesv1.Toleration{Key: t.Key, Operator: string(t.Operator), Value: t.Value, Effect: string(t.Effect)})
+		out = append(out, &typesv1.Toleration{Key: t.Key, Operator: string(t.Operator), Value: t.Value, Effect: string(t.Effect)})
 	}
-	for i, c := range spec.TopologySpreadConstraints {
-		cp := fmt.Sprintf("%s.topologySpreadConstraints[%d]", path, i)
-		if c.MaxSkew < 1 {
-			return nil, ferr(cp+".maxSkew", "must be at least 1, not %d", c.MaxSkew)
+	return out, nil
+}
+
+// convertSpreadConstraint checks and converts one topology spread
+// constraint; cp is its path in its document.
+func convertSpreadConstraint(c corev1.TopologySpreadConstraint, cp string) (*typesv1.TopologySpreadConstraint, error) {
+	if c.MaxSkew < 1 {
+		return nil, ferr(cp+".maxSkew", "must be at least 1, not %d", c.MaxSkew)
+	}
+	if c.TopologyKey == "" {
+		return nil, ferr(cp+".topologyKey", "required")
+	}
+	switch c.WhenUnsatisfiable {
+	case corev1.DoNotSchedule, corev1.ScheduleAnyway:
+	case "":
+		return nil, ferr(cp+".whenUnsatisfiable", "required: DoNotSchedule or ScheduleAnyway")
+	default:
+		return nil, ferr(cp+".whenUnsatisfiable", "unsupported value %q: use DoNotSchedule or ScheduleAnyway", c.WhenUnsatisfiable)
+	}
+	tsc := &typesv1.TopologySpreadConstraint{
+		MaxSkew:           c.MaxSkew,
+		TopologyKey:       c.TopologyKey,
+		WhenUnsatisfiable: string(c.WhenUnsatisfiable),
+		MatchLabelKeys:    copyStrings(c.MatchLabelKeys),
+	}
+	if c.MinDomains != nil {
+		if *c.MinDomains < 1 {
+			return nil, ferr(cp+".minDomains", "must be at least 1, not %d", *c.MinDomains)
 		}
-		if c.TopologyKey == "" {
-			return nil, ferr(cp+".topologyKey", "required")
+		if c.WhenUnsatisfiable != corev1.DoNotSchedule {
+			return nil, ferr(cp+".minDomains", "may only be set with whenUnsatisfiable DoNotSchedule")
 		}
-		switch c.WhenUnsatisfiable {
-		case corev1.DoNotSchedule, corev1.ScheduleAnyway:
-		case "":
-			return nil, ferr(cp+".whenUnsatisfiable", "required: DoNotSchedule or ScheduleAnyway")
-		default:
-			return nil, ferr(cp+".whenUnsatisfiable", "unsupported value %q: use DoNotSchedule or ScheduleAnyway", c.WhenUnsatisfiable)
-		}
-		tsc := &typesv1.TopologySpreadConstraint{
-			MaxSkew:           c.MaxSkew,
-			TopologyKey:       c.TopologyKey,
-			WhenUnsatisfiable: string(c.WhenUnsatisfiable),
-			MatchLabelKeys:    copyStrings(c.MatchLabelKeys),
-		}
-		if c.MinDomains != nil {
-			if *c.MinDomains < 1 {
-				return nil, ferr(cp+".minDomains", "must be at least 1, not %d", *c.MinDomains)
-			}
-			if c.WhenUnsatisfiable != corev1.DoNotSchedule {
-				return nil, ferr(cp+".minDomains", "may only be set with whenUnsatisfiable DoNotSchedule")
-			}
-			tsc.MinDomains = *c.MinDomains
-		}
-		if c.NodeAffinityPolicy != nil {
-			if err := checkPolicy(string(*c.NodeAffinityPolicy), cp+".nodeAffinityPolicy"); err != nil {
-				return nil, err
-			}
-			tsc.NodeAffinityPolicy = string(*c.NodeAffinityPolicy)
-		}
-		if c.NodeTaintsPolicy != nil {
-			if err := checkPolicy(string(*c.NodeTaintsPolicy), cp+".nodeTaintsPolicy"); err != nil {
-				return nil, err
-			}
-			tsc.NodeTaintsPolicy = string(*c.NodeTaintsPolicy)
-		}
-		if tsc.LabelSelector, err = labelSelector(c.LabelSelector, cp+".labelSelector"); err != nil {
+		tsc.MinDomains = *c.MinDomains
+	}
+	if c.NodeAffinityPolicy != nil {
+		if err := checkPolicy(string(*c.NodeAffinityPolicy), cp+".nodeAffinityPolicy"); err != nil {
 			return nil, err
 		}
-		p.TopologySpreadConstraints = append(p.TopologySpreadConstraints, tsc)
+		tsc.NodeAffinityPolicy = string(*c.NodeAffinityPolicy)
 	}
-	p.HostPorts = hostPorts(spec)
-	if spec.Priority != nil {
-		p.Priority = *spec.Priority
+	if c.NodeTaintsPolicy != nil {
+		if err := checkPolicy(string(*c.NodeTaintsPolicy), cp+".nodeTaintsPolicy"); err != nil {
+			return nil, err
+		}
+		tsc.NodeTaintsPolicy = string(*c.NodeTaintsPolicy)
 	}
-	return p, nil
+	var err error
+	if tsc.LabelSelector, err = labelSelector(c.LabelSelector, cp+".labelSelector"); err != nil {
+		return nil, err
+	}
+	return tsc, nil
 }
 
 func convertContainers(cs []corev1.Container, path string, init bool) ([]*typesv1.Container, error) {

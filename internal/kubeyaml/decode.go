@@ -48,7 +48,7 @@ type object struct {
 func readDocuments(name string, r io.Reader) ([]rawDoc, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxInputBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(data) > MaxInputBytes {
 		return nil, fmt.Errorf("%s: larger than %d MiB", name, MaxInputBytes>>20)
@@ -161,7 +161,7 @@ func objects(name string, d rawDoc) ([]object, error) {
 	src := Source{File: name, Document: d.index}
 	var h header
 	if err := json.Unmarshal(d.json, &h); err != nil {
-		return nil, &Error{Source: src, Err: fmt.Errorf("apiVersion, kind or metadata: %v", err)}
+		return nil, &Error{Source: src, Err: fmt.Errorf("apiVersion, kind or metadata: %w", err)}
 	}
 	if h.Kind == "" {
 		return nil, &Error{Source: src, Field: "kind", Err: errors.New("missing: every document needs apiVersion and kind")}
@@ -293,7 +293,7 @@ func parseQuantityValue(v any) (resource.Quantity, error) {
 func parseQuantity(s string) (resource.Quantity, error) {
 	q, err := resource.ParseQuantity(strings.TrimSpace(s))
 	if err != nil {
-		return q, fmt.Errorf("invalid quantity %q: %v", s, err)
+		return q, fmt.Errorf("invalid quantity %q: %w", s, err)
 	}
 	if q.Sign() < 0 {
 		return q, fmt.Errorf("invalid quantity %q: must not be negative", s)

@@ -148,15 +148,32 @@ func (l *Loader) addObject(o object) (err error) {
 			err = withSource(o.src, fmt.Errorf("internal error reading the document: %v", r))
 		}
 	}()
+	ns, err := l.register(&o)
+	if err != nil {
+		return err
+	}
+	switch o.hdr.Kind {
+	case "Pod", "Deployment", "ReplicaSet", "StatefulSet", "Job", "DaemonSet":
+		return l.addWorkload(o, ns)
+	default:
+		return l.addClusterState(o, ns)
+	}
+}
+
+// register checks an object's kind and name, sets o.src.Namespace and
+// records the object, refusing a second one of the same kind and name. It
+// returns the object's namespace: "" for cluster-scoped kinds, and
+// "default" when a namespaced object names none.
+func (l *Loader) register(o *object) (string, error) {
 	kind := o.hdr.Kind
 	switch kind {
 	case "Pod", "Deployment", "ReplicaSet", "StatefulSet", "Job", "DaemonSet", "Node", "Namespace",
 		"PersistentVolumeClaim", "PersistentVolume", "StorageClass", "PriorityClass":
 	default:
-		return withSource(o.src, fmt.Errorf("unsupported kind %q (apiVersion %q): workload files hold Pod, Deployment, ReplicaSet, StatefulSet, Job, DaemonSet, Node, Namespace, PersistentVolumeClaim, PersistentVolume, StorageClass and PriorityClass documents", kind, o.hdr.APIVersion))
+		return "", withSource(o.src, fmt.Errorf("unsupported kind %q (apiVersion %q): workload files hold Pod, Deployment, ReplicaSet, StatefulSet, Job, DaemonSet, Node, Namespace, PersistentVolumeClaim, PersistentVolume, StorageClass and PriorityClass documents", kind, o.hdr.APIVersion))
 	}
 	if o.hdr.Metadata.Name == "" {
-		return withSource(o.src, ferr("metadata.name", "required"))
+		return "", withSource(o.src, ferr("metadata.name", "required"))
 	}
 	clusterScoped := kind == "Node" || kind == "Namespace" || kind == "PersistentVolume" || kind == "StorageClass" || kind == "PriorityClass"
 	ns := o.hdr.Metadata.Namespace
@@ -168,14 +185,19 @@ func (l *Loader) addObject(o object) (err error) {
 	o.src.Namespace = ns
 	key := kind + "/" + ns + "/" + o.hdr.Metadata.Name
 	if prev, ok := l.seen[key]; ok {
-		return withSource(o.src, fmt.Errorf("duplicate %s %s: already defined at %s", kind, qualified(ns, o.hdr.Metadata.Name), prev))
+		return "", withSource(o.src, fmt.Errorf("duplicate %s %s: already defined at %s", kind, qualified(ns, o.hdr.Metadata.Name), prev))
 	}
 	l.seen[key] = o.src
 	if ns != "" {
 		l.useNamespace(ns)
 	}
+	return ns, nil
+}
 
-	switch kind {
+// addWorkload adds a Pod, or the pods a controller would create, or a
+// DaemonSet.
+func (l *Loader) addWorkload(o object, ns string) error {
+	switch o.hdr.Kind {
 	case "Pod":
 		var p corev1.Pod
 		if err := decodeStrict(o, &p); err != nil {
@@ -222,6 +244,15 @@ func (l *Loader) addObject(o object) (err error) {
 			return err
 		}
 		return l.addDaemonSet(o.src, ns, &d)
+	}
+	return nil
+}
+
+// addClusterState records a Node, Namespace, PersistentVolumeClaim,
+// PersistentVolume, StorageClass or PriorityClass for Documents to resolve
+// references against.
+func (l *Loader) addClusterState(o object, ns string) error {
+	switch o.hdr.Kind {
 	case "Node":
 		var n corev1.Node
 		if err := decodeStrict(o, &n); err != nil {

@@ -60,7 +60,10 @@ func (l *Loader) volumeTopology(ns string, c claimRef) (*typesv1.VolumeTopology,
 		}
 		terms, err := nodeSelectorTerms(pv.Spec.NodeAffinity.Required.NodeSelectorTerms, "spec.nodeAffinity.required.nodeSelectorTerms")
 		if err != nil {
-			return nil, fmt.Errorf("persistent volume %s: %v", pv.Name, err)
+			// Not wrapped: err is a field error inside the PersistentVolume,
+			// and wrapping it would let withSource report that field as if
+			// it were in the pod's own document.
+			return nil, fmt.Errorf("persistent volume %s: %s", pv.Name, err.Error())
 		}
 		if len(terms) == 0 {
 			return nil, nil

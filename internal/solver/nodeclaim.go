@@ -186,7 +186,7 @@ func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nR
 	if best < 0 {
 		return nil
 	}
-	b := s.newClaimBin(c, lv, pi, cs, best, host, okCand)
+	b := s.newClaimBin(lv, pi, cs, best, host, okCand)
 	if b == nil {
 		why.other = fmt.Sprintf("NodePool %s cannot keep minValues", pi.np.Name)
 		return nil
@@ -206,7 +206,7 @@ func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nR
 // newClaimBin builds the claim for cs[best]: options are the candidates at
 // the same zone and capacity type that cost no more (more when minValues
 // needs them).
-func (s *solver) newClaimBin(c *podClass, lv *level, pi *poolInfo, cs []cand, best int, host string, okCand func(*cand) bool) *bin {
+func (s *solver) newClaimBin(lv *level, pi *poolInfo, cs []cand, best int, host string, okCand func(*cand) bool) *bin {
 	bo := s.offerOf(cs[best].it, cs[best].off)
 	bestIT := s.its[cs[best].it]
 	var opts []claimOpt
@@ -360,9 +360,9 @@ func (s *solver) agreed(opts []claimOpt, key string) (string, bool) {
 	return v0, ok0
 }
 
-// domainOf is the domain bin b is in for key; probe opts override the
-// claim's own options while a placement is being checked.
-func (s *solver) domainOf(b *bin, opts []claimOpt, key string) (string, bool) {
+// domainOf is the domain bin b is in for key: its label, or the value a
+// claim's options all agree on, or a claim's settled open key.
+func (s *solver) domainOf(b *bin, key string) (string, bool) {
 	if v, ok := b.labels[key]; ok {
 		return v, true
 	}
@@ -370,11 +370,8 @@ func (s *solver) domainOf(b *bin, opts []claimOpt, key string) (string, bool) {
 	if cl == nil {
 		return "", false
 	}
-	if opts == nil {
-		opts = cl.opts
-	}
-	if s.itKeys[key] && len(opts) > 0 {
-		return s.agreed(opts, key)
+	if s.itKeys[key] && len(cl.opts) > 0 {
+		return s.agreed(cl.opts, key)
 	}
 	if dom, ok := cl.free[key]; ok && len(dom) > 0 {
 		return dom[0], true
@@ -596,7 +593,7 @@ func (s *solver) recheckEligibility(b *bin) {
 		if was == now {
 			continue
 		}
-		d, ok := s.domainOf(b, nil, g.key)
+		d, ok := s.domainOf(b, g.key)
 		if !ok {
 			continue
 		}

@@ -214,7 +214,7 @@ func (s *solver) canPlace(c *podClass, lv *level, b *bin) (reject, string) {
 	if !lv.reqs.matches(b.labels) {
 		return rejectPermanent, "labels"
 	}
-	return s.topoCheck(c, lv, func(k string) (string, bool) { return s.domainOf(b, nil, k) })
+	return s.topoCheck(c, lv, func(k string) (string, bool) { return s.domainOf(b, k) })
 }
 
 // commit places pod podIdx of class c on b, right after canPlace accepted.

@@ -155,7 +155,7 @@ func (s *solver) addBin(b *bin) {
 		if !s.eligible(g, b) {
 			continue
 		}
-		if d, ok := s.domainOf(b, nil, g.key); ok {
+		if d, ok := s.domainOf(b, g.key); ok {
 			if !g.domains[d] {
 				g.domains[d] = true
 				g.minDirty = true
@@ -171,14 +171,14 @@ func (s *solver) count(b *bin, groups []*group, owned []*group) {
 		if g.kind == groupSpread && !s.eligible(g, b) {
 			continue
 		}
-		if d, ok := s.domainOf(b, nil, g.key); ok {
+		if d, ok := s.domainOf(b, g.key); ok {
 			g.counts[d]++
 			g.total++
 			g.minDirty = true
 		}
 	}
 	for _, g := range owned {
-		if d, ok := s.domainOf(b, nil, g.key); ok {
+		if d, ok := s.domainOf(b, g.key); ok {
 			g.owners[d]++
 		}
 	}

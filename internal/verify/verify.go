@@ -147,13 +147,12 @@ type vpod struct {
 	placed bool // placed (or moved) by the plan under check
 }
 
-func (n *vnode) add(p *solver.Pod, placed bool) *vpod {
-	vp := &vpod{pod: p, node: n, placed: placed}
-	n.pods = append(n.pods, vp)
+// add binds p to n; placed says the plan under check put it there.
+func (n *vnode) add(p *solver.Pod, placed bool) {
+	n.pods = append(n.pods, &vpod{pod: p, node: n, placed: placed})
 	if placed {
 		n.check = true
 	}
-	return vp
 }
 
 const cordonTaintKey = "node.kubernetes.io/unschedulable"
@@ -272,15 +271,7 @@ func claimCheck(r *report, p *solver.Problem, c *solver.PlannedNodeClaim, desc, 
 	if c.Zone == "" || c.CapacityType == "" {
 		r.add(CheckOffering, "%s has zone %q and capacity type %q; both must be set", desc, c.Zone, c.CapacityType)
 	}
-	taints := append([]solver.Taint(nil), c.Taints...)
-	if pool != nil {
-		for _, t := range pool.Taints {
-			if !containsTaint(taints, t) {
-				r.add(CheckNodePool, "%s lacks NodePool %q taint %s", desc, pool.Name, taintString(t))
-				taints = append(taints, t)
-			}
-		}
-	}
+	taints := claimTaints(r, pool, c, desc)
 	minPrice := math.Inf(1)
 	launchedPrice := math.NaN()
 	seen := map[string]bool{}
@@ -297,56 +288,8 @@ func claimCheck(r *report, p *solver.Problem, c *solver.PlannedNodeClaim, desc, 
 			continue
 		}
 		odesc := fmt.Sprintf("%s as %q", desc, name)
-		labels := copyLabels(it.Labels)
-		setIfMissing(labels, solver.LabelInstanceType, it.Name)
-		overlay := func(src string, m map[string]string) {
-			keys := sortedKeys(m)
-			for _, k := range keys {
-				v := m[k]
-				if k == solver.LabelHostname {
-					continue // the real node gets its own hostname
-				}
-				if have, ok := labels[k]; ok && have != v {
-					r.add(CheckLabels, "%s: %s label %s=%q conflicts with %q", odesc, src, k, v, have)
-					continue
-				}
-				labels[k] = v
-			}
-		}
-		if pool != nil {
-			overlay("NodePool", pool.Labels)
-		}
-		overlay("claim", c.Labels)
-		overlay("offering", map[string]string{
-			solver.LabelZone:         c.Zone,
-			solver.LabelCapacityType: c.CapacityType,
-			solver.LabelNodePool:     c.NodePool,
-		})
-		labels[solver.LabelHostname] = hostname
-
-		// Requirements: a key the node does not carry is one the instance
-		// type leaves undefined (Karpenter allows it), so only keys the
-		// node carries are checked.
-		for _, req := range c.Requirements {
-			if _, ok := labels[req.Key]; ok && !req.Matches(labels) {
-				r.add(CheckInstanceType, "%s does not meet claim requirement %s", odesc, reqString(req))
-			}
-		}
-		if pool != nil {
-			for _, req := range pool.Requirements {
-				if _, ok := labels[req.Key]; ok && !req.Matches(labels) {
-					r.add(CheckInstanceType, "%s does not meet NodePool %q requirement %s", odesc, pool.Name, reqString(req))
-				}
-				if req.MinValues > 0 {
-					if v, ok := labels[req.Key]; ok {
-						if distinct[req.Key] == nil {
-							distinct[req.Key] = map[string]bool{}
-						}
-						distinct[req.Key][v] = true
-					}
-				}
-			}
-		}
+		labels := optionLabels(r, pool, c, it, odesc, hostname)
+		checkRequirements(r, pool, c, labels, odesc, distinct)
 
 		price, ok := offeringPrice(it, c.Zone, c.CapacityType)
 		if !ok {
@@ -372,26 +315,118 @@ func claimCheck(r *report, p *solver.Problem, c *solver.PlannedNodeClaim, desc, 
 			launched = vn
 		}
 	}
-	if pool != nil {
-		for _, req := range pool.Requirements {
-			if req.MinValues > 0 && len(distinct[req.Key]) < req.MinValues {
-				r.add(CheckInstanceType, "%s: options have %d distinct values of %q, NodePool %q asks for minValues %d",
-					desc, len(distinct[req.Key]), req.Key, pool.Name, req.MinValues)
-			}
-		}
-	}
+	checkMinValues(r, pool, desc, distinct)
 	if !seen[c.InstanceType] {
 		r.add(CheckPrice, "%s launches instance type %q, which is not among its options %v", desc, c.InstanceType, c.InstanceTypeOptions)
 		launched = nil
 	} else if !math.IsNaN(launchedPrice) {
-		if !priceEqual(launchedPrice, c.PricePerHour) {
-			r.add(CheckPrice, "%s: PricePerHour %v differs from the offering price %v of %q", desc, c.PricePerHour, launchedPrice, c.InstanceType)
-		}
-		if launchedPrice > minPrice && !priceEqual(launchedPrice, minPrice) {
-			r.add(CheckPrice, "%s launches %q at %v but an option costs %v", desc, c.InstanceType, launchedPrice, minPrice)
-		}
+		checkLaunchedPrice(r, c, desc, launchedPrice, minPrice)
 	}
 	return options, launched
+}
+
+// checkLaunchedPrice reports a claim whose PricePerHour is not the price of
+// the offering it launches, or that launches an option dearer than the
+// cheapest (minPrice).
+func checkLaunchedPrice(r *report, c *solver.PlannedNodeClaim, desc string, launchedPrice, minPrice float64) {
+	if !priceEqual(launchedPrice, c.PricePerHour) {
+		r.add(CheckPrice, "%s: PricePerHour %v differs from the offering price %v of %q", desc, c.PricePerHour, launchedPrice, c.InstanceType)
+	}
+	if launchedPrice > minPrice && !priceEqual(launchedPrice, minPrice) {
+		r.add(CheckPrice, "%s launches %q at %v but an option costs %v", desc, c.InstanceType, launchedPrice, minPrice)
+	}
+}
+
+// claimTaints is the claim's taints, with those of its NodePool (pool, nil
+// when unknown) the claim lacks reported and added.
+func claimTaints(r *report, pool *solver.NodePool, c *solver.PlannedNodeClaim, desc string) []solver.Taint {
+	taints := append([]solver.Taint(nil), c.Taints...)
+	if pool != nil {
+		for _, t := range pool.Taints {
+			if !containsTaint(taints, t) {
+				r.add(CheckNodePool, "%s lacks NodePool %q taint %s", desc, pool.Name, taintString(t))
+				taints = append(taints, t)
+			}
+		}
+	}
+	return taints
+}
+
+// optionLabels is the labels a node of instance type it launched for claim
+// c would carry: the instance type's, then the NodePool's, the claim's and
+// the offering's, reporting any that conflict, and hostname.
+func optionLabels(r *report, pool *solver.NodePool, c *solver.PlannedNodeClaim, it *solver.InstanceType, odesc, hostname string) map[string]string {
+	labels := copyLabels(it.Labels)
+	setIfMissing(labels, solver.LabelInstanceType, it.Name)
+	overlay := func(src string, m map[string]string) {
+		keys := sortedKeys(m)
+		for _, k := range keys {
+			v := m[k]
+			if k == solver.LabelHostname {
+				continue // the real node gets its own hostname
+			}
+			if have, ok := labels[k]; ok && have != v {
+				r.add(CheckLabels, "%s: %s label %s=%q conflicts with %q", odesc, src, k, v, have)
+				continue
+			}
+			labels[k] = v
+		}
+	}
+	if pool != nil {
+		overlay("NodePool", pool.Labels)
+	}
+	overlay("claim", c.Labels)
+	overlay("offering", map[string]string{
+		solver.LabelZone:         c.Zone,
+		solver.LabelCapacityType: c.CapacityType,
+		solver.LabelNodePool:     c.NodePool,
+	})
+	labels[solver.LabelHostname] = hostname
+	return labels
+}
+
+// checkRequirements checks an option's labels against the claim's and the
+// NodePool's requirements, and records in distinct the values it brings to
+// keys with minValues.
+func checkRequirements(r *report, pool *solver.NodePool, c *solver.PlannedNodeClaim, labels map[string]string, odesc string, distinct map[string]map[string]bool) {
+	// Requirements: a key the node does not carry is one the instance
+	// type leaves undefined (Karpenter allows it), so only keys the
+	// node carries are checked.
+	for _, req := range c.Requirements {
+		if _, ok := labels[req.Key]; ok && !req.Matches(labels) {
+			r.add(CheckInstanceType, "%s does not meet claim requirement %s", odesc, reqString(req))
+		}
+	}
+	if pool == nil {
+		return
+	}
+	for _, req := range pool.Requirements {
+		if _, ok := labels[req.Key]; ok && !req.Matches(labels) {
+			r.add(CheckInstanceType, "%s does not meet NodePool %q requirement %s", odesc, pool.Name, reqString(req))
+		}
+		if req.MinValues > 0 {
+			if v, ok := labels[req.Key]; ok {
+				if distinct[req.Key] == nil {
+					distinct[req.Key] = map[string]bool{}
+				}
+				distinct[req.Key][v] = true
+			}
+		}
+	}
+}
+
+// checkMinValues reports NodePool requirements whose minValues the
+// options' distinct values fall short of.
+func checkMinValues(r *report, pool *solver.NodePool, desc string, distinct map[string]map[string]bool) {
+	if pool == nil {
+		return
+	}
+	for _, req := range pool.Requirements {
+		if req.MinValues > 0 && len(distinct[req.Key]) < req.MinValues {
+			r.add(CheckInstanceType, "%s: options have %d distinct values of %q, NodePool %q asks for minValues %d",
+				desc, len(distinct[req.Key]), req.Key, pool.Name, req.MinValues)
+		}
+	}
 }
 
 func offeringPrice(it *solver.InstanceType, zone, capacityType string) (float64, bool) {
@@ -449,43 +484,8 @@ func Plan(p *solver.Problem, plan *solver.Plan) error {
 		r.add(CheckAccounting, "nil problem or plan")
 		return r.err()
 	}
-
-	pending := map[solver.PodRef]*solver.Pod{}
-	for _, pod := range p.Pods {
-		pending[pod.Ref()] = pod
-	}
-	seenCount := map[solver.PodRef]int{}
-	where := map[solver.PodRef][]string{}
-	note := func(ref solver.PodRef, place string) bool {
-		if _, ok := pending[ref]; !ok {
-			r.add(CheckAccounting, "%s lists pod %s, which is not a pending pod of the problem", place, ref)
-			return false
-		}
-		seenCount[ref]++
-		where[ref] = append(where[ref], place)
-		return true
-	}
-
-	st := &state{p: p}
-	nodesByName := map[string]*vnode{}
-	cordoned := map[string]bool{}
-	for i := range p.Nodes {
-		n := &p.Nodes[i]
-		vn := existingNode(n)
-		nodesByName[n.Name] = vn
-		cordoned[n.Name] = n.Unschedulable
-		st.nodes = append(st.nodes, vn)
-		st.local = append(st.local, vn)
-	}
-	for i := range p.NodeClaims {
-		c := &p.NodeClaims[i]
-		vn := inFlightNode(p, c)
-		if _, dup := nodesByName[c.Name]; !dup {
-			nodesByName[c.Name] = vn
-		}
-		st.nodes = append(st.nodes, vn)
-		st.local = append(st.local, vn)
-	}
+	acct := newAccounting(r, p)
+	st, nodesByName, cordoned := initialState(p)
 
 	// Bindings to existing nodes and in-flight claims.
 	for _, name := range sortedKeys(plan.ExistingBindings) {
@@ -497,8 +497,8 @@ func Plan(p *solver.Problem, plan *solver.Plan) error {
 			r.add(CheckAccounting, "plan binds pods to cordoned node %q", name)
 		}
 		for _, ref := range plan.ExistingBindings[name] {
-			if note(ref, place) && vn != nil {
-				vn.add(pending[ref], true)
+			if acct.note(ref, place) && vn != nil {
+				vn.add(acct.pending[ref], true)
 			}
 		}
 	}
@@ -509,60 +509,149 @@ func Plan(p *solver.Problem, plan *solver.Plan) error {
 	poolMax := map[string]solver.Resources{}
 	for i := range plan.NodeClaims {
 		c := &plan.NodeClaims[i]
-		desc := fmt.Sprintf("claim %d (NodePool %q)", i, c.NodePool)
 		totalCost += c.PricePerHour
-		options, launched := claimCheck(r, p, c, desc, fmt.Sprintf("verify-planned-claim-%d", i))
-		var pods []*solver.Pod
-		for _, ref := range c.Pods {
-			if note(ref, desc) {
-				pods = append(pods, pending[ref])
-			}
-		}
-		for _, vn := range options {
-			for _, pod := range pods {
-				vn.add(pod, true)
-			}
-		}
-		st.local = append(st.local, options...)
-		if launched == nil && len(options) > 0 {
-			launched = options[0] // already reported; still place its pods
-		}
-		if launched != nil {
-			st.nodes = append(st.nodes, launched)
-		}
+		st.placeClaim(r, acct, i, c)
 		// NodePool limits.
 		if launchedIT := findInstanceType(p, c.InstanceType); launchedIT != nil {
 			addRes(poolLaunched, c.NodePool, launchedIT.Capacity)
 		}
-		maxCap := solver.Resources{}
-		for _, name := range c.InstanceTypeOptions {
-			if it := findInstanceType(p, name); it != nil {
-				for k, v := range it.Capacity {
-					if v > maxCap[k] {
-						maxCap[k] = v
-					}
-				}
-			}
-		}
-		addRes(poolMax, c.NodePool, maxCap)
+		addRes(poolMax, c.NodePool, maxCapacity(p, c.InstanceTypeOptions))
 	}
 
 	for _, u := range plan.Unschedulable {
-		note(u.Pod, "unschedulable list")
+		acct.note(u.Pod, "unschedulable list")
 	}
-	for _, pod := range p.Pods {
-		ref := pod.Ref()
-		switch n := seenCount[ref]; {
-		case n == 0:
-			r.add(CheckAccounting, "pending pod %s is neither placed nor reported unschedulable", ref)
-		case n > 1:
-			r.add(CheckAccounting, "pending pod %s appears %d times: %s", ref, n, strings.Join(where[ref], ", "))
-		}
-	}
+	acct.checkEveryPodOnce()
 
 	if !priceEqual(totalCost, plan.CostPerHour) {
 		r.add(CheckCost, "CostPerHour %v differs from the sum of the claims' prices %v", plan.CostPerHour, totalCost)
 	}
+	checkPoolLimits(r, p, poolLaunched, poolMax)
+
+	st.checkLocal(r)
+	st.checkInterPod(r, true, true)
+	return r.err()
+}
+
+// accounting counts where a plan puts each pending pod.
+type accounting struct {
+	r         *report
+	pods      []*solver.Pod
+	pending   map[solver.PodRef]*solver.Pod
+	seenCount map[solver.PodRef]int
+	where     map[solver.PodRef][]string
+}
+
+func newAccounting(r *report, p *solver.Problem) *accounting {
+	a := &accounting{
+		r:         r,
+		pods:      p.Pods,
+		pending:   map[solver.PodRef]*solver.Pod{},
+		seenCount: map[solver.PodRef]int{},
+		where:     map[solver.PodRef][]string{},
+	}
+	for _, pod := range p.Pods {
+		a.pending[pod.Ref()] = pod
+	}
+	return a
+}
+
+// note records that place lists pod ref, reporting it and returning false
+// when ref is not a pending pod.
+func (a *accounting) note(ref solver.PodRef, place string) bool {
+	if _, ok := a.pending[ref]; !ok {
+		a.r.add(CheckAccounting, "%s lists pod %s, which is not a pending pod of the problem", place, ref)
+		return false
+	}
+	a.seenCount[ref]++
+	a.where[ref] = append(a.where[ref], place)
+	return true
+}
+
+// checkEveryPodOnce reports pending pods listed nowhere or more than once.
+func (a *accounting) checkEveryPodOnce() {
+	for _, pod := range a.pods {
+		ref := pod.Ref()
+		switch n := a.seenCount[ref]; {
+		case n == 0:
+			a.r.add(CheckAccounting, "pending pod %s is neither placed nor reported unschedulable", ref)
+		case n > 1:
+			a.r.add(CheckAccounting, "pending pod %s appears %d times: %s", ref, n, strings.Join(a.where[ref], ", "))
+		}
+	}
+}
+
+// initialState is the cluster before the plan: the existing nodes and the
+// in-flight claims, also by name (an existing node wins over a claim of
+// the same name), and which existing nodes are cordoned.
+func initialState(p *solver.Problem) (st *state, byName map[string]*vnode, cordoned map[string]bool) {
+	st = &state{p: p}
+	byName = map[string]*vnode{}
+	cordoned = map[string]bool{}
+	for i := range p.Nodes {
+		n := &p.Nodes[i]
+		vn := existingNode(n)
+		byName[n.Name] = vn
+		cordoned[n.Name] = n.Unschedulable
+		st.nodes = append(st.nodes, vn)
+		st.local = append(st.local, vn)
+	}
+	for i := range p.NodeClaims {
+		c := &p.NodeClaims[i]
+		vn := inFlightNode(p, c)
+		if _, dup := byName[c.Name]; !dup {
+			byName[c.Name] = vn
+		}
+		st.nodes = append(st.nodes, vn)
+		st.local = append(st.local, vn)
+	}
+	return st, byName, cordoned
+}
+
+// placeClaim checks planned claim i and places its pods on every one of
+// its instance type options.
+func (st *state) placeClaim(r *report, acct *accounting, i int, c *solver.PlannedNodeClaim) {
+	desc := fmt.Sprintf("claim %d (NodePool %q)", i, c.NodePool)
+	options, launched := claimCheck(r, st.p, c, desc, fmt.Sprintf("verify-planned-claim-%d", i))
+	var pods []*solver.Pod
+	for _, ref := range c.Pods {
+		if acct.note(ref, desc) {
+			pods = append(pods, acct.pending[ref])
+		}
+	}
+	for _, vn := range options {
+		for _, pod := range pods {
+			vn.add(pod, true)
+		}
+	}
+	st.local = append(st.local, options...)
+	if launched == nil && len(options) > 0 {
+		launched = options[0] // already reported; still place its pods
+	}
+	if launched != nil {
+		st.nodes = append(st.nodes, launched)
+	}
+}
+
+// maxCapacity is, per resource, the largest capacity among the named
+// instance types.
+func maxCapacity(p *solver.Problem, names []string) solver.Resources {
+	maxCap := solver.Resources{}
+	for _, name := range names {
+		if it := findInstanceType(p, name); it != nil {
+			for k, v := range it.Capacity {
+				if v > maxCap[k] {
+					maxCap[k] = v
+				}
+			}
+		}
+	}
+	return maxCap
+}
+
+// checkPoolLimits reports NodePools whose usage plus the capacity of the
+// new claims, as launched or at their largest options, exceeds a limit.
+func checkPoolLimits(r *report, p *solver.Problem, poolLaunched, poolMax map[string]solver.Resources) {
 	for i := range p.NodePools {
 		pool := &p.NodePools[i]
 		if poolLaunched[pool.Name] == nil && poolMax[pool.Name] == nil {
@@ -580,10 +669,6 @@ func Plan(p *solver.Problem, plan *solver.Plan) error {
 			}
 		}
 	}
-
-	st.checkLocal(r)
-	st.checkInterPod(r, true, true)
-	return r.err()
 }
 
 func addRes(m map[string]solver.Resources, pool string, res solver.Resources) {
@@ -729,81 +814,19 @@ func (st *state) checkInterPod(r *report, affinity, spread bool) {
 		return
 	}
 	ns := st.p.Namespaces
-
-	// Anti-affinity: for every pod A with a required anti-affinity term and
-	// every other pod B in the same domain that the term selects, at least
-	// one of them placed by the plan.
 	for _, a := range all {
-		for ti := range a.pod.PodAntiAffinity.Required {
-			t := &a.pod.PodAntiAffinity.Required[ti]
-			va, ok := a.node.labels[t.TopologyKey]
-			if !ok {
-				continue
-			}
-			for _, b := range idx.domain(t.TopologyKey)[va] {
-				if b == a || b.pod == a.pod || (!a.placed && !b.placed) {
-					continue
-				}
-				if t.Selects(a.pod, b.pod, ns) {
-					r.add(CheckAntiAffinity, "pod %s on %s and pod %s on %s share %s=%q, but %s has required anti-affinity term %d selecting %s",
-						a.pod.Ref(), a.node.desc, b.pod.Ref(), b.node.desc, t.TopologyKey, va, a.pod.Ref(), ti, b.pod.Ref())
-				}
-			}
-		}
+		checkAntiAffinity(r, idx, a, ns)
 	}
-
 	if affinity {
 		for _, a := range all {
 			if !a.placed {
 				continue
 			}
 			for ti := range a.pod.PodAffinity.Required {
-				t := &a.pod.PodAffinity.Required[ti]
-				va, ok := a.node.labels[t.TopologyKey]
-				if !ok {
-					r.add(CheckAffinity, "pod %s on %s: node lacks topology key %q of required affinity term %d", a.pod.Ref(), a.node.desc, t.TopologyKey, ti)
-					continue
-				}
-				dom := idx.domain(t.TopologyKey)
-				satisfied := false
-				for _, b := range dom[va] {
-					if b != a && b.pod != a.pod && t.Selects(a.pod, b.pod, ns) {
-						satisfied = true
-						break
-					}
-				}
-				if satisfied {
-					continue
-				}
-				// The first pod of a group with affinity to itself: allowed
-				// when it matches its own term and no other pod the term
-				// selects is in any domain.
-				elsewhere := ""
-				for _, v := range sortedKeys(dom) {
-					for _, b := range dom[v] {
-						if b != a && b.pod != a.pod && t.Selects(a.pod, b.pod, ns) {
-							elsewhere = fmt.Sprintf("%s on %s (%s=%q)", b.pod.Ref(), b.node.desc, t.TopologyKey, v)
-							break
-						}
-					}
-					if elsewhere != "" {
-						break
-					}
-				}
-				if t.Selects(a.pod, a.pod, ns) && elsewhere == "" {
-					continue
-				}
-				if elsewhere != "" {
-					r.add(CheckAffinity, "pod %s on %s (%s=%q): required affinity term %d selects no pod in its domain, but selects %s",
-						a.pod.Ref(), a.node.desc, t.TopologyKey, va, ti, elsewhere)
-				} else {
-					r.add(CheckAffinity, "pod %s on %s (%s=%q): required affinity term %d selects no pod anywhere and does not select the pod itself",
-						a.pod.Ref(), a.node.desc, t.TopologyKey, va, ti)
-				}
+				checkAffinityTerm(r, idx, a, ti, ns)
 			}
 		}
 	}
-
 	if spread {
 		cache := map[string]*spreadCounts{}
 		for _, a := range all {
@@ -813,6 +836,72 @@ func (st *state) checkInterPod(r *report, affinity, spread bool) {
 			st.checkSpread(r, a, cache)
 		}
 	}
+}
+
+// checkAntiAffinity checks pod a's required anti-affinity terms against
+// every other pod B in the same domain that a term selects, at least one
+// of them placed by the plan.
+func checkAntiAffinity(r *report, idx *domainIndex, a *vpod, ns map[string]map[string]string) {
+	for ti := range a.pod.PodAntiAffinity.Required {
+		t := &a.pod.PodAntiAffinity.Required[ti]
+		va, ok := a.node.labels[t.TopologyKey]
+		if !ok {
+			continue
+		}
+		for _, b := range idx.domain(t.TopologyKey)[va] {
+			if b == a || b.pod == a.pod || (!a.placed && !b.placed) {
+				continue
+			}
+			if t.Selects(a.pod, b.pod, ns) {
+				r.add(CheckAntiAffinity, "pod %s on %s and pod %s on %s share %s=%q, but %s has required anti-affinity term %d selecting %s",
+					a.pod.Ref(), a.node.desc, b.pod.Ref(), b.node.desc, t.TopologyKey, va, a.pod.Ref(), ti, b.pod.Ref())
+			}
+		}
+	}
+}
+
+// checkAffinityTerm checks required pod affinity term ti of placed pod a:
+// another pod the term selects must be in a's domain.
+func checkAffinityTerm(r *report, idx *domainIndex, a *vpod, ti int, ns map[string]map[string]string) {
+	t := &a.pod.PodAffinity.Required[ti]
+	va, ok := a.node.labels[t.TopologyKey]
+	if !ok {
+		r.add(CheckAffinity, "pod %s on %s: node lacks topology key %q of required affinity term %d", a.pod.Ref(), a.node.desc, t.TopologyKey, ti)
+		return
+	}
+	dom := idx.domain(t.TopologyKey)
+	for _, b := range dom[va] {
+		if b != a && b.pod != a.pod && t.Selects(a.pod, b.pod, ns) {
+			return
+		}
+	}
+	// The first pod of a group with affinity to itself: allowed
+	// when it matches its own term and no other pod the term
+	// selects is in any domain.
+	elsewhere := selectedElsewhere(dom, a, t, ns)
+	if t.Selects(a.pod, a.pod, ns) && elsewhere == "" {
+		return
+	}
+	if elsewhere != "" {
+		r.add(CheckAffinity, "pod %s on %s (%s=%q): required affinity term %d selects no pod in its domain, but selects %s",
+			a.pod.Ref(), a.node.desc, t.TopologyKey, va, ti, elsewhere)
+	} else {
+		r.add(CheckAffinity, "pod %s on %s (%s=%q): required affinity term %d selects no pod anywhere and does not select the pod itself",
+			a.pod.Ref(), a.node.desc, t.TopologyKey, va, ti)
+	}
+}
+
+// selectedElsewhere describes the first pod other than a, in domain order,
+// that term t selects, or is "" when there is none.
+func selectedElsewhere(dom map[string][]*vpod, a *vpod, t *solver.PodAffinityTerm, ns map[string]map[string]string) string {
+	for _, v := range sortedKeys(dom) {
+		for _, b := range dom[v] {
+			if b != a && b.pod != a.pod && t.Selects(a.pod, b.pod, ns) {
+				return fmt.Sprintf("%s on %s (%s=%q)", b.pod.Ref(), b.node.desc, t.TopologyKey, v)
+			}
+		}
+	}
+	return ""
 }
 
 type spreadCounts struct {
