@@ -1,0 +1,130 @@
+// Package ec2catalog holds raw EC2 instance type specs and prices: what
+// DescribeInstanceTypes and the Pricing API say about a type, before any
+// Kubernetes view (allocatable, labels) is derived from it. The launcher
+// embeds one as its fallback catalog and ec2sim serves one.
+package ec2catalog
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Spec is one instance type.
+type Spec struct {
+	Name string // e.g. m5.large
+	// Family is the part of Name before the dot, e.g. m5 or m7i-flex.
+	Family    string
+	VCPU      int
+	MemoryMiB int64
+	GPUs      int
+	// GPUManufacturer is nvidia, amd or habana; empty when GPUs is 0.
+	GPUManufacturer string
+	Arch            string // amd64 or arm64
+	ENIs            int    // network interfaces
+	IPv4PerENI      int
+	// OnDemandPrice is the us-east-1 Linux on-demand price, US dollars per hour.
+	OnDemandPrice float64
+}
+
+// MaxPodsENI is the EKS VPC CNI pod limit: ENIs × (IPv4 per ENI − 1) + 2.
+func (s Spec) MaxPodsENI() int { return s.ENIs*(s.IPv4PerENI-1) + 2 }
+
+// Columns are the CSV header names, in the order Write uses. Parse finds
+// columns by name and ignores unknown ones; the first six are required.
+var Columns = []string{"instance_type", "vcpu", "memory_mib", "arch", "on_demand_usd_per_hour",
+	"family", "gpu", "gpu_manufacturer", "enis", "ipv4_per_eni"}
+
+const requiredColumns = 5
+
+// Parse reads a catalog CSV (the format of shared/data/ec2-us-east-1.csv).
+// Errors name the line and column.
+func Parse(r io.Reader) ([]Spec, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("catalog header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(h))] = i
+	}
+	for _, c := range Columns[:requiredColumns] {
+		if _, ok := col[c]; !ok {
+			return nil, fmt.Errorf("catalog header: missing column %q", c)
+		}
+	}
+	var out []Spec
+	seen := map[string]bool{}
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("catalog line %d: %w", line, err)
+		}
+		s, err := parseRow(rec, col)
+		if err != nil {
+			return nil, fmt.Errorf("catalog line %d: %w", line, err)
+		}
+		if seen[s.Name] {
+			return nil, fmt.Errorf("catalog line %d: instance type %q appears twice", line, s.Name)
+		}
+		seen[s.Name] = true
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("catalog: no instance types")
+	}
+	return out, nil
+}
+
+func parseRow(rec []string, col map[string]int) (Spec, error) {
+	get := func(name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var s Spec
+	var err error
+	num := func(name string, dst *int) {
+		if v := get(name); v != "" && err == nil {
+			if *dst, err = strconv.Atoi(v); err != nil || *dst < 0 {
+				err = fmt.Errorf("column %s: %q is not a non-negative integer", name, v)
+			}
+		}
+	}
+	s.Name, s.Arch, s.GPUManufacturer = get("instance_type"), get("arch"), get("gpu_manufacturer")
+	if s.Name == "" {
+		return s, errors.New("column instance_type: empty")
+	}
+	s.Family, _, _ = strings.Cut(s.Name, ".")
+	if f := get("family"); f != "" {
+		s.Family = f
+	}
+	num("vcpu", &s.VCPU)
+	num("gpu", &s.GPUs)
+	num("enis", &s.ENIs)
+	num("ipv4_per_eni", &s.IPv4PerENI)
+	var mem int
+	num("memory_mib", &mem)
+	s.MemoryMiB = int64(mem)
+	if err != nil {
+		return s, err
+	}
+	if s.Arch != "amd64" && s.Arch != "arm64" {
+		return s, fmt.Errorf("column arch: %q is neither amd64 nor arm64", s.Arch)
+	}
+	price := get("on_demand_usd_per_hour")
+	if s.OnDemandPrice, err = strconv.ParseFloat(price, 64); err != nil || !(s.OnDemandPrice >= 0) || math.IsInf(s.OnDemandPrice, 0) {
+		return s, fmt.Errorf("column on_demand_usd_per_hour: %q is not a non-negative price", price)
+	}
+	return s, nil
+}
