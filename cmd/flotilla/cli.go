@@ -22,15 +22,17 @@ const usage = `flotilla plans Kubernetes node capacity the way Karpenter would.
 
 Usage:
   flotilla solve --pods PODS.yaml [--nodepools NODEPOOLS.yaml] --instance-types CATALOG [flags]
+  flotilla ec2sim [--listen ADDR] [--catalog CATALOG.csv]
   flotilla version
   flotilla help
 
 Commands:
   solve     Plan where pending pods go and which nodes to launch for them.
+  ec2sim    Run a simulated AWS region (EC2, SSM, Pricing) for tests and demos.
   version   Print the version.
   help      Print this help.
 
-Run 'flotilla solve -h' for the flags of solve.
+Run 'flotilla solve -h' or 'flotilla ec2sim -h' for their flags.
 `
 
 // run runs the CLI with args (without the program name) and returns the
@@ -47,6 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, solveUsage)
 			return exitOK
 		}
+		if len(args) > 1 && args[1] == "ec2sim" {
+			fmt.Fprint(stdout, ec2simUsage)
+			return exitOK
+		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	case "version", "-version", "--version":
@@ -54,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "solve":
 		return runSolve(args[1:], stdout, stderr)
+	case "ec2sim":
+		return runEC2Sim(args[1:], stdout, stderr)
 	}
 	if strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(stderr, "flotilla: unknown flag %s before a command; run 'flotilla help' for usage\n", args[0])

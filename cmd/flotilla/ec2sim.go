@@ -1,0 +1,142 @@
+// `flotilla ec2sim` runs the EC2 simulator (internal/ec2sim) as a server.
+// It is a TEST AND DEMO TOOL, not part of a production deployment: it fakes
+// an AWS region (EC2's query API, plus SSM Parameter Store with the public
+// EKS AMI parameters and the Pricing API through the same endpoint) so the
+// launcher and the aws CLI can run against it without an AWS account.
+// Everything is in memory and lost when it stops; it checks no signatures.
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/flotilla-io/flotilla/internal/ec2catalog"
+	"github.com/flotilla-io/flotilla/internal/ec2sim"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/pricingsim"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
+)
+
+const ec2simUsage = `Usage:
+  flotilla ec2sim [--listen 127.0.0.1:4566] [--catalog FILE.csv] [--region us-east-1]
+                  [--zones a,b,c] [--spot-discount 0.3] [--k8s-versions 1.31,1.32]
+
+Runs an in-memory simulation of an AWS region for tests and demos: the EC2
+API calls a node autoscaler makes (DescribeInstanceTypes, CreateFleet,
+DescribeInstances, TerminateInstances, ...), SSM Parameter Store holding the
+public EKS AMI parameters, and the Pricing API, all on one HTTP endpoint.
+Point an SDK or the aws CLI at it with --endpoint-url / BaseEndpoint and any
+credentials. It seeds one subnet per zone and a security group tagged
+karpenter.sh/discovery=test-cluster, and EKS AMIs owned by 602401143452.
+It is not a production component. Stop it with Ctrl-C (SIGINT) or SIGTERM.
+
+Flags:
+  --listen ADDR          Address to serve on (default 127.0.0.1:4566; port 0
+                         picks a free port, printed at start).
+  --catalog FILE         Instance type catalog CSV (the format of
+                         shared/data/ec2-us-east-1.csv). Default: the catalog
+                         compiled into flotilla.
+  --region NAME          Region to simulate (default us-east-1).
+  --zones LIST           Zones, comma-separated (default REGION a,b,c).
+  --spot-discount F      Spot price as a fraction of on-demand (default 0.3).
+  --k8s-versions LIST    Kubernetes versions to publish EKS AMIs for
+                         (default: the simulator's usual set).
+`
+
+func runEC2Sim(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runEC2SimContext(ctx, args, stdout, stderr)
+}
+
+// runEC2SimContext serves until ctx is done.
+func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ec2sim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	listen := fs.String("listen", "127.0.0.1:4566", "")
+	catalogFile := fs.String("catalog", "", "")
+	region := fs.String("region", "us-east-1", "")
+	zones := fs.String("zones", "", "")
+	discount := fs.Float64("spot-discount", 0.3, "")
+	k8s := fs.String("k8s-versions", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, ec2simUsage)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "flotilla ec2sim: %v\n\n%s", err, ec2simUsage)
+		return exitBadInput
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "flotilla ec2sim: unexpected argument %q\n", fs.Arg(0))
+		return exitBadInput
+	}
+	if !(*discount > 0 && *discount <= 1) {
+		fmt.Fprintf(stderr, "flotilla ec2sim: --spot-discount %v is not in (0, 1]\n", *discount)
+		return exitBadInput
+	}
+	var specs []ec2catalog.Spec
+	if *catalogFile != "" {
+		f, err := os.Open(*catalogFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "flotilla ec2sim: %v\n", err)
+			return exitBadInput
+		}
+		specs, err = ec2catalog.Parse(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "flotilla ec2sim: %s: %v\n", *catalogFile, err)
+			return exitBadInput
+		}
+	} else {
+		specs = ec2catalog.Embedded()
+	}
+	opts := ec2sim.Options{Catalog: specs, Region: *region, SpotDiscount: *discount}
+	if *zones != "" {
+		for _, z := range strings.Split(*zones, ",") {
+			if z = strings.TrimSpace(z); z != "" {
+				opts.Zones = append(opts.Zones, z)
+			}
+		}
+	}
+	var versions []string
+	if *k8s != "" {
+		for _, v := range strings.Split(*k8s, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				versions = append(versions, v)
+			}
+		}
+	}
+
+	sim := ec2sim.New(opts)
+	ssm := ssmsim.New(nil)
+	ssm.Region = sim.Region()
+	eksami.Seed(func(a eksami.AMI) {
+		sim.AddImage(ec2sim.Image{ID: a.ID, Name: a.Name, OwnerID: a.OwnerID, Architecture: a.Arch, CreationDate: a.Created})
+	}, ssm.Set, versions...)
+	sim.JSONHandlers["AmazonSSM"] = ssm
+	sim.JSONHandlers["AWSPriceListService"] = pricingsim.New(specs, sim.Region())
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "flotilla ec2sim: %v\n", err)
+		return exitBadInput
+	}
+	fmt.Fprintf(stdout, "ec2sim (test and demo tool) serving %s with %d instance types in %s on http://%s\n",
+		sim.Region(), len(specs), strings.Join(sim.Zones(), ","), ln.Addr())
+	if err := ec2sim.ServeListener(ctx, ln, sim); err != nil {
+		fmt.Fprintf(stderr, "flotilla ec2sim: %v\n", err)
+		return exitInternal
+	}
+	fmt.Fprintln(stdout, "ec2sim stopped")
+	return exitOK
+}
