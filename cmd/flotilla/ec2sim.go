@@ -92,7 +92,7 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 			return exitBadInput
 		}
 		specs, err = ec2catalog.Parse(f)
-		f.Close()
+		_ = f.Close()
 		if err != nil {
 			fmt.Fprintf(stderr, "flotilla ec2sim: %s: %v\n", *catalogFile, err)
 			return exitBadInput

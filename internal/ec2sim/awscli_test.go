@@ -3,6 +3,7 @@ package ec2sim_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -44,7 +45,7 @@ func TestAWSCLI(t *testing.T) {
 		b, err := cmd.Output()
 		if err != nil {
 			var stderr string
-			if ee, ok := err.(*exec.ExitError); ok {
+			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 				stderr = string(ee.Stderr)
 			}
 			if stderr == "" || ctx.Err() != nil {

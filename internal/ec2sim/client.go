@@ -32,7 +32,7 @@ func (b bufferingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		return b.next.RoundTrip(req)
 	}
 	body, err := io.ReadAll(req.Body)
-	req.Body.Close()
+	_ = req.Body.Close()
 	if err != nil {
 		return nil, err
 	}

@@ -664,7 +664,7 @@ func (s *Sim) spotPrice(instanceType, zone string) (float64, bool) {
 		return 0, false
 	}
 	h := fnv.New64a()
-	h.Write([]byte(instanceType + "/" + zone))
+	_, _ = h.Write([]byte(instanceType + "/" + zone))
 	factor := 0.9 + 0.2*float64(h.Sum64()%1001)/1000
 	p := math.Round(sp.OnDemandPrice*s.spotDiscount*factor*10000) / 10000
 	if p <= 0 && sp.OnDemandPrice > 0 {

@@ -321,7 +321,7 @@ func TestFaultsAndCalls(t *testing.T) {
 func TestJSONRoutingAndProtocolErrors(t *testing.T) {
 	f := newFixture(t, ec2sim.Options{})
 	f.sim.JSONHandlers["AmazonSSM"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(`{"ok":true}`))
+		_, _ = w.Write([]byte(`{"ok":true}`))
 	})
 	do := func(target, body string) (int, string) {
 		req, _ := http.NewRequest("POST", f.url, strings.NewReader(body))

@@ -292,13 +292,13 @@ func min2(a, b int) int {
 // xb builds an XML document.
 type xb struct{ bytes.Buffer }
 
-func (b *xb) open(name string)  { b.WriteString("<" + name + ">") }
-func (b *xb) close(name string) { b.WriteString("</" + name + ">") }
+func (b *xb) open(name string)  { _, _ = b.WriteString("<" + name + ">") }
+func (b *xb) close(name string) { _, _ = b.WriteString("</" + name + ">") }
 
 // el writes <name>text</name>.
 func (b *xb) el(name, text string) {
 	b.open(name)
-	xml.EscapeText(&b.Buffer, []byte(text))
+	_ = xml.EscapeText(&b.Buffer, []byte(text))
 	b.close(name)
 }
 
@@ -345,16 +345,3 @@ func (b *xb) tagSet(tags map[string]string) {
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-// parseTime accepts the ISO 8601 forms the SDK and CLI send.
-func parseTime(s string) (time.Time, bool) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z", "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, true
-		}
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return time.Unix(0, int64(f*1e9)), true
-	}
-	return time.Time{}, false
-}

@@ -75,8 +75,8 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var b xb
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	b.WriteString("<" + action + `Response xmlns="` + Namespace + `">`)
+	_, _ = b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	_, _ = b.WriteString("<" + action + `Response xmlns="` + Namespace + `">`)
 	b.el("requestId", rid)
 	s.mu.Lock()
 	err := h(s, q, &b)
@@ -89,7 +89,7 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.Header().Set("X-Amzn-Requestid", rid)
 	w.WriteHeader(http.StatusOK)
-	w.Write(b.Bytes())
+	_, _ = w.Write(b.Bytes())
 }
 
 func faultMessage(code string) string {
@@ -105,7 +105,7 @@ func faultMessage(code string) string {
 // writeError writes an EC2 error document.
 func writeError(w http.ResponseWriter, rid string, e *apiError) {
 	var b xb
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	_, _ = b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	b.open("Response")
 	b.open("Errors")
 	b.open("Error")
@@ -122,7 +122,7 @@ func writeError(w http.ResponseWriter, rid string, e *apiError) {
 		status = http.StatusBadRequest
 	}
 	w.WriteHeader(status)
-	w.Write(b.Bytes())
+	_, _ = w.Write(b.Bytes())
 }
 
 // archName maps the catalog's Go-style arch to EC2's.

@@ -15,6 +15,7 @@ package ec2sim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -476,7 +477,8 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-ErrorType", code)
 	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"__type":%q,"message":%q}`, code, msg)
+	body, _ := json.Marshal(map[string]string{"__type": code, "message": msg})
+	_, _ = w.Write(body)
 }
 
 // takeFault returns the first fault matching one of names with requests

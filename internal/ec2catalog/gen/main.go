@@ -45,7 +45,7 @@ func run(csvPath, priceListPath, region, pkg, out string) error {
 		return err
 	}
 	specs, err := ec2catalog.Parse(f)
-	f.Close()
+	_ = f.Close()
 	if err != nil {
 		return fmt.Errorf("%s: %w", csvPath, err)
 	}
@@ -83,7 +83,7 @@ func run(csvPath, priceListPath, region, pkg, out string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(out, src, 0o644)
+	return os.WriteFile(out, src, 0o600)
 }
 
 // sourceLabel names the CSV independently of the working directory.

@@ -65,19 +65,20 @@ type Release struct {
 	Date    time.Time
 }
 
-func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+// day is a release date in 2024, when every release listed here was made.
+func day(m time.Month, d int) time.Time { return time.Date(2024, m, d, 0, 0, 0, 0, time.UTC) }
 
 // Releases lists every release in the universe, oldest first per family.
 var Releases = []Release{
-	{FamilyAL2023, "v20240807", day(2024, time.August, 7)},
-	{FamilyAL2023, "v20240903", day(2024, time.September, 3)},
-	{FamilyAL2023, "v20241011", day(2024, time.October, 11)},
-	{FamilyAL2, "v20240807", day(2024, time.August, 7)},
-	{FamilyAL2, "v20240903", day(2024, time.September, 3)},
-	{FamilyAL2, "v20241011", day(2024, time.October, 11)},
-	{FamilyBottlerocket, "v1.20.5", day(2024, time.August, 6)},
-	{FamilyBottlerocket, "v1.21.1", day(2024, time.September, 4)},
-	{FamilyBottlerocket, "v1.25.0", day(2024, time.October, 10)},
+	{FamilyAL2023, "v20240807", day(time.August, 7)},
+	{FamilyAL2023, "v20240903", day(time.September, 3)},
+	{FamilyAL2023, "v20241011", day(time.October, 11)},
+	{FamilyAL2, "v20240807", day(time.August, 7)},
+	{FamilyAL2, "v20240903", day(time.September, 3)},
+	{FamilyAL2, "v20241011", day(time.October, 11)},
+	{FamilyBottlerocket, "v1.20.5", day(time.August, 6)},
+	{FamilyBottlerocket, "v1.21.1", day(time.September, 4)},
+	{FamilyBottlerocket, "v1.25.0", day(time.October, 10)},
 }
 
 // AMI is one image.
