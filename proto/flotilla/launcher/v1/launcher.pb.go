@@ -730,7 +730,9 @@ type LaunchRequest struct {
 	// Labels and taints go into user data for the kubelet.
 	Labels map[string]string `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Taints are registered with the kubelet.
-	Taints        []*v1.Taint `protobuf:"bytes,8,rep,name=taints,proto3" json:"taints,omitempty"`
+	Taints []*v1.Taint `protobuf:"bytes,8,rep,name=taints,proto3" json:"taints,omitempty"`
+	// NodeClaimUid is the NodeClaim's metadata.uid; with the name it makes the EC2 client token, so a NodeClaim recreated under the same name launches anew.
+	NodeClaimUid  string `protobuf:"bytes,9,opt,name=node_claim_uid,json=nodeClaimUid,proto3" json:"node_claim_uid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -819,6 +821,13 @@ func (x *LaunchRequest) GetTaints() []*v1.Taint {
 		return x.Taints
 	}
 	return nil
+}
+
+func (x *LaunchRequest) GetNodeClaimUid() string {
+	if x != nil {
+		return x.NodeClaimUid
+	}
+	return ""
 }
 
 // Instance is an EC2 instance Flotilla launched.
@@ -1365,7 +1374,7 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x10instance_profile\x18\x04 \x01(\tR\x0finstanceProfile\x12?\n" +
 	"\n" +
 	"conditions\x18\x05 \x03(\v2\x1f.flotilla.launcher.v1.ConditionR\n" +
-	"conditions\"\xd3\x03\n" +
+	"conditions\"\xf9\x03\n" +
 	"\rLaunchRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
 	"\n" +
@@ -1376,7 +1385,8 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"\frequirements\x18\x05 \x03(\v2\x1e.flotilla.types.v1.RequirementR\frequirements\x122\n" +
 	"\x15instance_type_options\x18\x06 \x03(\tR\x13instanceTypeOptions\x12G\n" +
 	"\x06labels\x18\a \x03(\v2/.flotilla.launcher.v1.LaunchRequest.LabelsEntryR\x06labels\x120\n" +
-	"\x06taints\x18\b \x03(\v2\x18.flotilla.types.v1.TaintR\x06taints\x1a9\n" +
+	"\x06taints\x18\b \x03(\v2\x18.flotilla.types.v1.TaintR\x06taints\x12$\n" +
+	"\x0enode_claim_uid\x18\t \x01(\tR\fnodeClaimUid\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x02\n" +

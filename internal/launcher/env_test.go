@@ -1,0 +1,173 @@
+package launcher_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/flotilla-io/flotilla/internal/ec2catalog"
+	"github.com/flotilla-io/flotilla/internal/ec2sim"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/pricingsim"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
+	"github.com/flotilla-io/flotilla/internal/launcher"
+	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+const cluster = ec2sim.DefaultCluster
+
+var testTypes = []string{"c5.large", "c5.xlarge", "c6g.large", "g4dn.xlarge", "m5.large", "m5.xlarge", "m6g.large", "m6i.large", "r5.large", "t3.medium", "t4g.medium"}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is a simulated region (EC2, SSM, Pricing) on a loopback HTTP server.
+type env struct {
+	sim     *ec2sim.Sim
+	ssm     *ssmsim.Handler
+	pricing *pricingsim.Handler
+	url     string
+	clock   *fakeClock
+	fleets  *recorder
+}
+
+func newEnv(t testing.TB) *env {
+	var specs []ec2catalog.Spec
+	for _, n := range testTypes {
+		s, ok := ec2catalog.Lookup(n)
+		if !ok {
+			t.Fatalf("%s not in embedded catalog", n)
+		}
+		specs = append(specs, s)
+	}
+	e := &env{
+		sim:     ec2sim.New(ec2sim.Options{Catalog: specs}),
+		ssm:     ssmsim.New(nil),
+		pricing: pricingsim.New(specs, "us-east-1"),
+		clock:   &fakeClock{t: time.Now()},
+		fleets:  &recorder{},
+	}
+	e.sim.JSONHandlers["AmazonSSM"] = e.ssm
+	e.sim.JSONHandlers[pricingsim.TargetPrefix] = e.pricing
+	eksami.Seed(e.addImage, e.ssm.Set, "1.31")
+	srv := httptest.NewServer(e.sim)
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
+	return e
+}
+
+func (e *env) addImage(a eksami.AMI) {
+	e.sim.AddImage(ec2sim.Image{ID: a.ID, Name: a.Name, OwnerID: a.OwnerID, Architecture: a.Arch, CreationDate: a.Created})
+}
+
+func (e *env) awsConfig() awsclient.Config {
+	return awsclient.Config{
+		Region: "us-east-1", EC2Endpoint: e.url, SSMEndpoint: e.url, PricingEndpoint: e.url,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		MaxBackoff:  20 * time.Millisecond,
+		HTTPClient:  &http.Client{Transport: e.fleets},
+	}
+}
+
+// service starts a launcher against the simulator; each call is a fresh
+// process as far as the launcher knows.
+func (e *env) service(t testing.TB, mods ...func(*launcher.Config)) *launcher.Service {
+	cfg := launcher.Config{AWS: e.awsConfig(), ClusterName: cluster, KubernetesVersion: "1.31", Now: e.clock.Now}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	svc, err := launcher.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func nodeClass(alias string) *launcherv1.NodeClass {
+	return &launcherv1.NodeClass{
+		Name:                       "default",
+		SubnetSelectorTerms:        []*launcherv1.SelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: cluster}}},
+		SecurityGroupSelectorTerms: []*launcherv1.SelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: cluster}}},
+		AmiSelectorTerms:           []*launcherv1.SelectorTerm{{Alias: alias}},
+		Role:                       "KarpenterNodeRole",
+		Tags:                       map[string]string{"team": "infra"},
+	}
+}
+
+func launchRequest(claim string, options ...string) *launcherv1.LaunchRequest {
+	return &launcherv1.LaunchRequest{
+		Cluster: cluster, NodeClaim: claim, NodePool: "default", NodeClass: nodeClass("al2023@latest"),
+		InstanceTypeOptions: options,
+		Labels:              map[string]string{"karpenter.sh/nodepool": "default"},
+	}
+}
+
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 256
+	return t
+}()
+
+// recorder is an HTTP transport that keeps the bodies of CreateFleet
+// requests, to check what overrides the launcher asked for.
+type recorder struct {
+	mu     sync.Mutex
+	fleets []url.Values
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Header.Get("X-Amz-Target") == "" {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") == "CreateFleet" {
+			r.mu.Lock()
+			r.fleets = append(r.fleets, v)
+			r.mu.Unlock()
+		}
+	}
+	return transport.RoundTrip(req)
+}
+
+// overrideTypes lists the instance types of every recorded CreateFleet.
+func (r *recorder) overrideTypes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, v := range r.fleets {
+		for k, vs := range v {
+			if len(k) > 0 && bytes.HasSuffix([]byte(k), []byte(".InstanceType")) {
+				out = append(out, vs...)
+			}
+		}
+	}
+	return out
+}
+
+func totalCalls(m map[string]int) int {
+	n := 0
+	for _, c := range m {
+		n += c
+	}
+	return n
+}

@@ -1,0 +1,95 @@
+package instancetype
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+var m5large = Info{Name: "m5.large", VCPU: 2, MemoryMiB: 8192, Arch: "amd64", ENIs: 3, IPv4PerENI: 10, Hypervisor: "nitro"}
+
+func TestConvertMatchesKarpenter(t *testing.T) {
+	it, err := Convert(m5large, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Karpenter's m5.large: 29 pods, 7577Mi capacity, 1930m/6903Mi/17Gi allocatable.
+	want := map[string]string{"cpu": "2", "memory": "7577Mi", "pods": "29", "ephemeral-storage": "20Gi"}
+	for k, v := range want {
+		if it.Capacity[k] != v {
+			t.Errorf("capacity %s = %s, want %s", k, it.Capacity[k], v)
+		}
+	}
+	wantAlloc := map[string]string{"cpu": "1930m", "memory": "6903Mi", "pods": "29", "ephemeral-storage": "17Gi"}
+	for k, v := range wantAlloc {
+		if it.Allocatable[k] != v {
+			t.Errorf("allocatable %s = %s, want %s", k, it.Allocatable[k], v)
+		}
+	}
+	labels := map[string]string{
+		LabelInstanceType: "m5.large", LabelArch: "amd64", LabelOS: "linux", LabelFamily: "m5", LabelSize: "large",
+		LabelCategory: "m", LabelGeneration: "5", LabelCPU: "2", LabelMemory: "8192", LabelHypervisor: "nitro",
+	}
+	for k, v := range labels {
+		if it.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, it.Labels[k], v)
+		}
+	}
+	if _, ok := it.Labels[LabelGPUCount]; ok {
+		t.Error("gpu-count label on a type without GPUs")
+	}
+}
+
+func TestKubeletOverrides(t *testing.T) {
+	k := &launcherv1.KubeletConfiguration{
+		MaxPods:        110,
+		KubeReserved:   map[string]string{"cpu": "200m"},
+		SystemReserved: map[string]string{"memory": "100Mi"},
+		EvictionHard:   map[string]string{"memory.available": "5%", "nodefs.available": "1Gi"},
+	}
+	it, err := Convert(m5large, nil, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// memory: 7577Mi − (11×110+255)Mi − 100Mi − ceil(5% of 7577Mi).
+	capBytes := int64(7577) << 20
+	evict := (capBytes*5 + 99) / 100
+	wantMem := capBytes - (11*110+255)<<20 - 100<<20 - evict
+	checks := map[string]string{"pods": "110", "cpu": "1800m", "ephemeral-storage": "18Gi"}
+	for r, v := range checks {
+		if it.Allocatable[r] != v {
+			t.Errorf("allocatable %s = %s, want %s", r, it.Allocatable[r], v)
+		}
+	}
+	alloc, _ := Allocatable(Capacity(m5large, 110), k)
+	if got := alloc["memory"].Value(); got != wantMem {
+		t.Errorf("allocatable memory %d, want %d", got, wantMem)
+	}
+}
+
+func TestGPULabelsAndResources(t *testing.T) {
+	g := Info{Name: "g4dn.xlarge", VCPU: 4, MemoryMiB: 16384, Arch: "amd64", GPUs: 1, GPUName: "t4", GPUMaker: "nvidia", ENIs: 3, IPv4PerENI: 10}
+	it, err := Convert(g, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.Capacity["nvidia.com/gpu"] != "1" || it.Allocatable["nvidia.com/gpu"] != "1" {
+		t.Errorf("gpu capacity %v allocatable %v", it.Capacity, it.Allocatable)
+	}
+	if it.Labels[LabelGPUName] != "t4" || it.Labels[LabelGPUManufacturer] != "nvidia" || it.Labels[LabelGPUCount] != "1" {
+		t.Errorf("gpu labels %v", it.Labels)
+	}
+	h := Info{Name: "dl1.24xlarge", VCPU: 96, MemoryMiB: 786432, Arch: "amd64", GPUs: 8, GPUMaker: "habana", ENIs: 60, IPv4PerENI: 50}
+	if h.GPUResource() != "habana.ai/gaudi" {
+		t.Errorf("habana resource %q", h.GPUResource())
+	}
+}
+
+func TestBadKubeletIsInvalidArgument(t *testing.T) {
+	_, err := Convert(m5large, nil, &launcherv1.KubeletConfiguration{KubeReserved: map[string]string{"memory": "lots"}})
+	if !errors.Is(err, apierr.ErrInvalidArgument) {
+		t.Fatalf("err %v, want invalid argument", err)
+	}
+}

@@ -1,0 +1,151 @@
+package launch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
+	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+// liveStates are the states of an instance that counts as a NodeClaim's.
+var liveStates = []string{"pending", "running", "stopping", "stopped"}
+
+// existing finds the live instance of a NodeClaim in cluster, or nil.
+func (l *Launcher) existing(ctx context.Context, cluster, claim string, snap *instancetype.Snapshot) (*launcherv1.Instance, error) {
+	found, err := l.lookups.lookup(ctx, claim)
+	if err != nil {
+		return nil, fmt.Errorf("look up instance of node claim: %w", err)
+	}
+	for _, in := range found {
+		if tagValue(in.Tags, ClusterTag(cluster)) != "" {
+			return toInstance(in, snap), nil
+		}
+	}
+	return nil, nil
+}
+
+// describeClaims finds the live instances tagged with any of the claims.
+func (l *Launcher) describeClaims(ctx context.Context, claims []string) (map[string][]ec2types.Instance, error) {
+	out := map[string][]ec2types.Instance{}
+	err := l.describe(ctx, []ec2types.Filter{
+		{Name: aws.String("tag:" + TagNodeClaim), Values: claims},
+		{Name: aws.String("instance-state-name"), Values: liveStates},
+	}, func(in ec2types.Instance) {
+		c := tagValue(in.Tags, TagNodeClaim)
+		out[c] = append(out[c], in)
+	})
+	return out, err
+}
+
+func (l *Launcher) describe(ctx context.Context, filters []ec2types.Filter, each func(ec2types.Instance)) error {
+	p := ec2.NewDescribeInstancesPaginator(l.o.EC2, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(1000)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describe instances: %w", err)
+		}
+		for _, r := range page.Reservations {
+			for _, in := range r.Instances {
+				each(in)
+			}
+		}
+	}
+	return nil
+}
+
+// ListInstances lists the cluster's live instances, with or without a
+// NodeClaim tag, for garbage collection.
+func (l *Launcher) ListInstances(ctx context.Context, cluster string) ([]*launcherv1.Instance, error) {
+	if cluster == "" {
+		cluster = l.o.Cluster
+	}
+	if cluster == "" {
+		return nil, fmt.Errorf("%w: cluster: empty and no default cluster is configured", apierr.ErrInvalidArgument)
+	}
+	snap, err := l.o.Types.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("instance types: %w", err)
+	}
+	var out []*launcherv1.Instance
+	err = l.describe(ctx, []ec2types.Filter{
+		{Name: aws.String("tag-key"), Values: []string{ClusterTag(cluster)}},
+		{Name: aws.String("instance-state-name"), Values: liveStates},
+	}, func(in ec2types.Instance) { out = append(out, toInstance(in, snap)) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Terminate terminates an instance; an unknown or terminated one is a
+// success. It returns the state after the call.
+func (l *Launcher) Terminate(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		return "", fmt.Errorf("%w: instance_id: empty", apierr.ErrInvalidArgument)
+	}
+	out, err := l.o.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+	switch {
+	case awsclient.HasCode(err, "InvalidInstanceID.NotFound"):
+		return "terminated", nil
+	case awsclient.HasCode(err, "InvalidInstanceID.Malformed"):
+		return "", fmt.Errorf("%w: instance_id: %q is malformed", apierr.ErrInvalidArgument, id)
+	case err != nil:
+		return "", fmt.Errorf("terminate %s: %w", id, err)
+	}
+	for _, c := range out.TerminatingInstances {
+		if c.CurrentState != nil {
+			return string(c.CurrentState.Name), nil
+		}
+	}
+	return "shutting-down", nil
+}
+
+func toInstance(in ec2types.Instance, snap *instancetype.Snapshot) *launcherv1.Instance {
+	out := &launcherv1.Instance{
+		Id:           aws.ToString(in.InstanceId),
+		InstanceType: string(in.InstanceType),
+		CapacityType: instancetype.CapacityTypeOnDemand,
+		NodeClaim:    tagValue(in.Tags, TagNodeClaim),
+	}
+	if in.InstanceLifecycle == ec2types.InstanceLifecycleTypeSpot {
+		out.CapacityType = instancetype.CapacityTypeSpot
+	}
+	if in.Placement != nil {
+		out.Zone = aws.ToString(in.Placement.AvailabilityZone)
+	}
+	if in.State != nil {
+		out.State = string(in.State.Name)
+	}
+	if in.LaunchTime != nil {
+		out.LaunchTime = timestamppb.New(*in.LaunchTime)
+	}
+	out.ProviderId = fmt.Sprintf("aws:///%s/%s", out.Zone, out.Id)
+	for _, o := range snap.Offerings(out.InstanceType, []string{out.Zone}) {
+		if o.CapacityType == out.CapacityType {
+			out.PricePerHour = o.Price
+		}
+	}
+	return out
+}
+
+func tagValue(tags []ec2types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
+// lookupTimeout bounds one batched DescribeInstances, which serves many
+// callers and so runs on its own context.
+const lookupTimeout = 30 * time.Second

@@ -1,0 +1,189 @@
+// Package launch launches and terminates EC2 instances for NodeClaims with
+// CreateFleet (type instant). Launches are idempotent per NodeClaim: a
+// tagged-instance lookup (batched across concurrent launches) finds an
+// instance from an earlier attempt, even one made before a restart, and the
+// CreateFleet ClientToken is derived from the NodeClaim. Offerings that lack
+// capacity are marked unavailable for three minutes.
+package launch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
+	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
+	"github.com/flotilla-io/flotilla/internal/launcher/unavailable"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+// Tag keys put on launched resources.
+const (
+	TagNodeClaim = "karpenter.sh/nodeclaim"
+	TagNodePool  = "karpenter.sh/nodepool"
+	TagNodeClass = "karpenter.k8s.aws/ec2nodeclass"
+	TagName      = "Name"
+)
+
+// ClusterTag is the ownership tag key of a cluster's resources.
+func ClusterTag(cluster string) string { return "kubernetes.io/cluster/" + cluster }
+
+// MaxOverrides caps the (instance type, subnet) pairs of one CreateFleet.
+const MaxOverrides = 60
+
+// EC2API is the part of the EC2 client the launcher uses.
+type EC2API interface {
+	CreateFleet(ctx context.Context, in *ec2.CreateFleetInput, opts ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
+	CreateLaunchTemplate(ctx context.Context, in *ec2.CreateLaunchTemplateInput, opts ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error)
+	DescribeLaunchTemplates(ctx context.Context, in *ec2.DescribeLaunchTemplatesInput, opts ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, opts ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	ec2.DescribeInstancesAPIClient
+}
+
+// Options configure a Launcher.
+type Options struct {
+	EC2         EC2API
+	Types       *instancetype.Provider
+	NodeClasses *nodeclass.Resolver
+	Unavailable *unavailable.Cache
+	// Cluster is the default cluster name, for requests that give none.
+	Cluster string
+	// ClusterEndpoint, ClusterCA (base64 PEM) and ClusterCIDR go into
+	// user data when set.
+	ClusterEndpoint, ClusterCA, ClusterCIDR string
+	Metrics                                 *metrics.Metrics
+	Now                                     func() time.Time
+	Logger                                  *slog.Logger
+}
+
+// Launcher launches instances. It is safe for concurrent use.
+type Launcher struct {
+	o         Options
+	templates *templateCache
+	lookups   *lookupBatcher
+	claims    keyedMutex
+}
+
+// New makes a Launcher.
+func New(o Options) *Launcher {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Unavailable == nil {
+		o.Unavailable = unavailable.New(o.Now)
+	}
+	l := &Launcher{o: o, templates: newTemplateCache()}
+	l.lookups = newLookupBatcher(l.describeClaims)
+	return l
+}
+
+// Launch returns the instance of req's NodeClaim, launching one when none
+// exists. Errors: apierr.ErrInvalidArgument for a bad request (checked
+// before any launch call), apierr.ErrFailedPrecondition for a node class
+// that is not ready or allows no offering, *InsufficientCapacityError when
+// every allowed offering lacks capacity.
+func (l *Launcher) Launch(ctx context.Context, req *launcherv1.LaunchRequest) (*launcherv1.Instance, error) {
+	start := time.Now()
+	inst, result, err := l.launch(ctx, req)
+	switch {
+	case IsInsufficientCapacity(err):
+		result = "insufficient_capacity"
+	case err != nil:
+		result = "error"
+	}
+	l.o.Metrics.Launch(result, time.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("launch %s: %w", req.GetNodeClaim(), err)
+	}
+	return inst, nil
+}
+
+func (l *Launcher) launch(ctx context.Context, req *launcherv1.LaunchRequest) (*launcherv1.Instance, string, error) {
+	cluster, err := l.validate(req)
+	if err != nil {
+		return nil, "", err
+	}
+	snap, err := l.o.Types.Snapshot(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("instance types: %w", err)
+	}
+	if err := validateAgainst(req, snap); err != nil {
+		return nil, "", err
+	}
+	unlock := l.claims.lock(cluster + "/" + req.GetNodeClaim())
+	defer unlock()
+	if inst, err := l.existing(ctx, cluster, req.GetNodeClaim(), snap); err != nil || inst != nil {
+		return inst, "existing", err
+	}
+	res, err := l.o.NodeClasses.Resolve(ctx, req.GetNodeClass())
+	if err != nil {
+		return nil, "", fmt.Errorf("node class %s: %w", req.GetNodeClass().GetName(), err)
+	}
+	if !res.Ready() {
+		return nil, "", fmt.Errorf("%w: node class %s is not ready: %v", apierr.ErrFailedPrecondition, req.GetNodeClass().GetName(), res.Conditions)
+	}
+	p, err := l.plan(req, snap, res)
+	if err != nil {
+		return nil, "", err
+	}
+	inst, err := l.createFleet(ctx, cluster, req, res, p)
+	return inst, "launched", err
+}
+
+// validate checks the request without calling AWS and returns the cluster.
+func (l *Launcher) validate(req *launcherv1.LaunchRequest) (string, error) {
+	cluster := req.GetCluster()
+	if cluster == "" {
+		cluster = l.o.Cluster
+	}
+	switch {
+	case cluster == "":
+		return "", fmt.Errorf("%w: cluster: empty and no default cluster is configured", apierr.ErrInvalidArgument)
+	case req.GetNodeClaim() == "":
+		return "", fmt.Errorf("%w: node_claim: empty", apierr.ErrInvalidArgument)
+	}
+	if err := nodeclass.Validate(req.GetNodeClass()); err != nil {
+		return "", err
+	}
+	return cluster, checkRequirements(req.GetRequirements())
+}
+
+// validateAgainst rejects instance types and zones the region does not have.
+func validateAgainst(req *launcherv1.LaunchRequest, snap *instancetype.Snapshot) error {
+	for i, name := range req.GetInstanceTypeOptions() {
+		if _, ok := snap.Types[name]; !ok {
+			return fmt.Errorf("%w: instance_type_options[%d]: unknown instance type %q", apierr.ErrInvalidArgument, i, name)
+		}
+	}
+	for _, name := range inValues(req.GetRequirements(), instancetype.LabelInstanceType) {
+		if _, ok := snap.Types[name]; !ok {
+			return fmt.Errorf("%w: requirements: unknown instance type %q", apierr.ErrInvalidArgument, name)
+		}
+	}
+	for _, z := range inValues(req.GetRequirements(), instancetype.LabelZone) {
+		if !snap.AllZones[z] {
+			return fmt.Errorf("%w: requirements: unknown zone %q", apierr.ErrInvalidArgument, z)
+		}
+	}
+	return nil
+}
+
+// MarkUnavailable marks an offering unavailable for ttl (3 minutes when
+// ttl <= 0) and returns when it expires.
+func (l *Launcher) MarkUnavailable(o Offering, ttl time.Duration) (time.Time, error) {
+	if o.InstanceType == "" || o.Zone == "" {
+		return time.Time{}, fmt.Errorf("%w: instance_type and zone are required", apierr.ErrInvalidArgument)
+	}
+	if o.CapacityType != instancetype.CapacityTypeSpot && o.CapacityType != instancetype.CapacityTypeOnDemand {
+		return time.Time{}, fmt.Errorf("%w: capacity_type: %q is neither spot nor on-demand", apierr.ErrInvalidArgument, o.CapacityType)
+	}
+	return l.o.Unavailable.Mark(unavailable.Key(o), ttl), nil
+}

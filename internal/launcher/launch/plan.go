@@ -1,0 +1,130 @@
+package launch
+
+import (
+	"fmt"
+	"maps"
+	"sort"
+
+	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+// candidate is one compatible offering with the image it would boot.
+type candidate struct {
+	instancetype.Offering
+	image *nodeclass.Image
+}
+
+// override is one (instance type, subnet) pair of a CreateFleet.
+type override struct {
+	candidate
+	subnet nodeclass.Subnet
+}
+
+// launchPlan is what one CreateFleet will ask for.
+type launchPlan struct {
+	capacityType string
+	overrides    []override
+}
+
+// plan picks the capacity type (spot when any spot offering is allowed and
+// available) and the cheapest MaxOverrides (type, subnet) pairs of it.
+func (l *Launcher) plan(req *launcherv1.LaunchRequest, snap *instancetype.Snapshot, res *nodeclass.Resolved) (*launchPlan, error) {
+	avail, unavail := compatible(req, snap, res)
+	if len(avail) == 0 && len(unavail) > 0 {
+		e := &InsufficientCapacityError{NodeClaim: req.GetNodeClaim()}
+		for _, c := range unavail {
+			e.Offerings = append(e.Offerings, Offering{c.InstanceType, c.Zone, c.CapacityType})
+		}
+		return nil, e
+	}
+	if len(avail) == 0 {
+		return nil, fmt.Errorf("%w: no offering of the instance type options satisfies the requirements in zones %v of node class %s",
+			apierr.ErrFailedPrecondition, res.Zones(), req.GetNodeClass().GetName())
+	}
+	ct := instancetype.CapacityTypeOnDemand
+	for _, c := range avail {
+		if c.CapacityType == instancetype.CapacityTypeSpot {
+			ct = instancetype.CapacityTypeSpot
+			break
+		}
+	}
+	var chosen []candidate
+	for _, c := range avail {
+		if c.CapacityType == ct {
+			chosen = append(chosen, c)
+		}
+	}
+	sort.Slice(chosen, func(i, j int) bool {
+		a, b := chosen[i], chosen[j]
+		if a.Price != b.Price {
+			return a.Price < b.Price
+		}
+		if a.InstanceType != b.InstanceType {
+			return a.InstanceType < b.InstanceType
+		}
+		return a.Zone < b.Zone
+	})
+	p := &launchPlan{capacityType: ct}
+	for _, c := range chosen {
+		for _, s := range res.Subnets {
+			if s.Zone == c.Zone && len(p.overrides) < MaxOverrides {
+				p.overrides = append(p.overrides, override{candidate: c, subnet: s})
+			}
+		}
+	}
+	return p, nil
+}
+
+// compatible lists the offerings (in the node class's zones) of the
+// request's instance types that satisfy its requirements and have an
+// image, split by availability.
+func compatible(req *launcherv1.LaunchRequest, snap *instancetype.Snapshot, res *nodeclass.Resolved) (avail, unavail []candidate) {
+	names := req.GetInstanceTypeOptions()
+	if len(names) == 0 {
+		names = sortedKeys(snap.Types)
+	}
+	zones := res.Zones()
+	for _, name := range names {
+		info := snap.Types[name]
+		labels := info.Labels()
+		image := pickImage(res.Images, labels)
+		if image == nil || !matches(req.GetRequirements(), labels) {
+			continue
+		}
+		for _, o := range snap.Offerings(name, zones) {
+			ol := maps.Clone(labels)
+			ol[instancetype.LabelZone], ol[instancetype.LabelCapacityType] = o.Zone, o.CapacityType
+			if !matches(req.GetRequirements(), ol) {
+				continue
+			}
+			if o.Available {
+				avail = append(avail, candidate{o, image})
+			} else {
+				unavail = append(unavail, candidate{o, image})
+			}
+		}
+	}
+	return avail, unavail
+}
+
+// pickImage is the first image whose requirements the type's labels meet.
+func pickImage(images []nodeclass.Image, labels map[string]string) *nodeclass.Image {
+	for i := range images {
+		if matches(images[i].Requirements, labels) {
+			return &images[i]
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

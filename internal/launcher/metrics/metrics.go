@@ -1,0 +1,67 @@
+// Package metrics holds the launcher's Prometheus collectors: AWS API calls
+// (every attempt, retries included) and launches. The service registers them
+// on the gRPC server's registry.
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the launcher's collectors. A nil *Metrics records nothing.
+type Metrics struct {
+	// APICalls counts AWS API attempts by service, operation and error code
+	// ("" for success).
+	APICalls *prometheus.CounterVec
+	// APIDuration times AWS API attempts by service and operation.
+	APIDuration *prometheus.HistogramVec
+	// Launches counts Launch calls by result: launched, existing,
+	// insufficient_capacity or error.
+	Launches *prometheus.CounterVec
+	// LaunchDuration times Launch calls by result.
+	LaunchDuration *prometheus.HistogramVec
+}
+
+// New makes unregistered collectors.
+func New() *Metrics {
+	return &Metrics{
+		APICalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "flotilla", Subsystem: "launcher", Name: "aws_api_calls_total",
+			Help: "AWS API attempts by service, operation and error code (empty on success).",
+		}, []string{"service", "operation", "code"}),
+		APIDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "flotilla", Subsystem: "launcher", Name: "aws_api_call_duration_seconds",
+			Help:    "AWS API attempt latency by service and operation.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"service", "operation"}),
+		Launches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "flotilla", Subsystem: "launcher", Name: "launches_total",
+			Help: "Launch calls by result: launched, existing, insufficient_capacity or error.",
+		}, []string{"result"}),
+		LaunchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "flotilla", Subsystem: "launcher", Name: "launch_duration_seconds",
+			Help:    "Launch call latency by result.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"result"}),
+	}
+}
+
+// Collectors lists the collectors, for registration.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.APICalls, m.APIDuration, m.Launches, m.LaunchDuration}
+}
+
+// Launch records one Launch call.
+func (m *Metrics) Launch(result string, seconds float64) {
+	if m == nil {
+		return
+	}
+	m.Launches.WithLabelValues(result).Inc()
+	m.LaunchDuration.WithLabelValues(result).Observe(seconds)
+}
+
+// APICall records one AWS API attempt.
+func (m *Metrics) APICall(service, operation, code string, seconds float64) {
+	if m == nil {
+		return
+	}
+	m.APICalls.WithLabelValues(service, operation, code).Inc()
+	m.APIDuration.WithLabelValues(service, operation).Observe(seconds)
+}

@@ -1,0 +1,104 @@
+package nodeclass
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+)
+
+// AMI families an alias may name.
+const (
+	FamilyAL2023       = "al2023"
+	FamilyAL2          = "al2"
+	FamilyBottlerocket = "bottlerocket"
+)
+
+// Alias is a parsed amiSelectorTerms alias, family@version.
+type Alias struct {
+	Family string
+	// Version is "latest" or a pinned release: v20240807 (Amazon Linux) or
+	// v1.20.5 (Bottlerocket, always with the v).
+	Version string
+}
+
+var (
+	alVersion = regexp.MustCompile(`^v\d{8}$`)
+	brVersion = regexp.MustCompile(`^v?\d+\.\d+\.\d+$`)
+)
+
+// ParseAlias parses family@version; field names the term in errors.
+func ParseAlias(s, field string) (Alias, error) {
+	family, version, ok := strings.Cut(s, "@")
+	if !ok || family == "" || version == "" {
+		return Alias{}, fmt.Errorf("%w: %s: %q is not family@version", apierr.ErrInvalidArgument, field, s)
+	}
+	a := Alias{Family: family, Version: version}
+	if version == "latest" {
+		if family != FamilyAL2023 && family != FamilyAL2 && family != FamilyBottlerocket {
+			return Alias{}, fmt.Errorf("%w: %s: unknown family %q (want al2023, al2 or bottlerocket)", apierr.ErrInvalidArgument, field, family)
+		}
+		return a, nil
+	}
+	switch family {
+	case FamilyAL2023, FamilyAL2:
+		if !alVersion.MatchString(version) {
+			return Alias{}, fmt.Errorf("%w: %s: version %q is neither latest nor vYYYYMMDD", apierr.ErrInvalidArgument, field, version)
+		}
+	case FamilyBottlerocket:
+		if !brVersion.MatchString(version) {
+			return Alias{}, fmt.Errorf("%w: %s: version %q is neither latest nor X.Y.Z", apierr.ErrInvalidArgument, field, version)
+		}
+		a.Version = "v" + strings.TrimPrefix(version, "v")
+	default:
+		return Alias{}, fmt.Errorf("%w: %s: unknown family %q (want al2023, al2 or bottlerocket)", apierr.ErrInvalidArgument, field, family)
+	}
+	return a, nil
+}
+
+// flavour is one architecture (EC2 spelling) and variant of a family.
+type flavour struct{ arch, variant string }
+
+var flavours = map[string][]flavour{
+	FamilyAL2023:       {{"x86_64", "standard"}, {"arm64", "standard"}, {"x86_64", "nvidia"}, {"arm64", "nvidia"}},
+	FamilyAL2:          {{"x86_64", "standard"}, {"arm64", "standard"}, {"x86_64", "nvidia"}},
+	FamilyBottlerocket: {{"x86_64", "standard"}, {"arm64", "standard"}, {"x86_64", "nvidia"}, {"arm64", "nvidia"}},
+}
+
+// parameter is the public SSM parameter holding the image id of one
+// flavour of the alias for a Kubernetes version.
+func (a Alias) parameter(k8s string, f flavour) string {
+	latest := a.Version == "latest"
+	switch a.Family {
+	case FamilyAL2023:
+		name := "recommended"
+		if !latest {
+			name = fmt.Sprintf("amazon-eks-node-al2023-%s-%s-%s-%s", f.arch, f.variant, k8s, a.Version)
+		}
+		return fmt.Sprintf("/aws/service/eks/optimized-ami/%s/amazon-linux-2023/%s/%s/%s/image_id", k8s, f.arch, f.variant, name)
+	case FamilyAL2:
+		dir, node := "amazon-linux-2", "amazon-eks-node"
+		switch {
+		case f.arch == "arm64":
+			dir, node = "amazon-linux-2-arm64", "amazon-eks-arm64-node"
+		case f.variant == "nvidia":
+			dir, node = "amazon-linux-2-gpu", "amazon-eks-gpu-node"
+		}
+		name := "recommended"
+		if !latest {
+			name = fmt.Sprintf("%s-%s-%s", node, k8s, a.Version)
+		}
+		return fmt.Sprintf("/aws/service/eks/optimized-ami/%s/%s/%s/image_id", k8s, dir, name)
+	default: // bottlerocket
+		flav := "aws-k8s-" + k8s
+		if f.variant == "nvidia" {
+			flav += "-nvidia"
+		}
+		v := "latest"
+		if !latest {
+			v = strings.TrimPrefix(a.Version, "v")
+		}
+		return fmt.Sprintf("/aws/service/bottlerocket/%s/%s/%s/image_id", flav, f.arch, v)
+	}
+}

@@ -1,0 +1,216 @@
+// Package nodeclass resolves an EC2NodeClass's selector terms into subnets,
+// security groups, AMIs and an instance profile, with status conditions.
+// Aliases (al2023@latest, al2@v20240807, bottlerocket@1.20.5) resolve through
+// the public EKS and Bottlerocket SSM parameters. Results are cached for a
+// TTL measured on an injected clock.
+package nodeclass
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"google.golang.org/protobuf/proto"
+
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
+)
+
+// DefaultTTL is how long a resolution is reused.
+const DefaultTTL = time.Minute
+
+// EC2API is the part of the EC2 client the resolver uses.
+type EC2API interface {
+	ec2.DescribeSubnetsAPIClient
+	ec2.DescribeSecurityGroupsAPIClient
+	ec2.DescribeImagesAPIClient
+}
+
+// SSMAPI is the part of the SSM client the resolver uses.
+type SSMAPI interface {
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+}
+
+// Options configure a Resolver.
+type Options struct {
+	EC2 EC2API
+	SSM SSMAPI
+	// KubernetesVersion (such as 1.31) picks the alias SSM parameters.
+	KubernetesVersion string
+	// TTL is how long a resolution is reused; 0 means DefaultTTL.
+	TTL    time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Subnet is a resolved subnet.
+type Subnet struct {
+	ID, Zone     string
+	AvailableIPs int32
+}
+
+// Image is a resolved AMI.
+type Image struct {
+	ID, Name string
+	// Family is the alias family, or "" for an image selected otherwise.
+	Family string
+	// Requirements say which instance types the image serves.
+	Requirements []*typesv1.Requirement
+	created      string
+}
+
+// Resolved is a resolved node class.
+type Resolved struct {
+	Subnets          []Subnet // by zone, then most free addresses first
+	SecurityGroupIDs []string // sorted
+	Images           []Image  // first match wins
+	InstanceProfile  string
+	Conditions       []*launcherv1.Condition
+}
+
+// Resolver resolves node classes. It is safe for concurrent use.
+type Resolver struct {
+	o     Options
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+// cached is a resolution, or (done != nil) one in progress.
+type cached struct {
+	at   time.Time
+	r    *Resolved
+	done chan struct{}
+}
+
+// New makes a Resolver.
+func New(o Options) *Resolver {
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Resolver{o: o, cache: map[string]cached{}}
+}
+
+// Resolve validates nc (an error wrapping apierr.ErrInvalidArgument names
+// the bad field) and resolves it, reusing a resolution younger than the
+// TTL. A selector that matches nothing is not an error: its condition is
+// False with a reason.
+func (r *Resolver) Resolve(ctx context.Context, nc *launcherv1.NodeClass) (*Resolved, error) {
+	if err := Validate(nc); err != nil {
+		return nil, err
+	}
+	key := cacheKey(nc)
+	for {
+		now := r.o.Now()
+		r.mu.Lock()
+		c, ok := r.cache[key]
+		if ok && c.done == nil && now.Sub(c.at) < r.o.TTL {
+			r.mu.Unlock()
+			return c.r, nil
+		}
+		if ok && c.done != nil { // another caller is resolving: wait for it
+			r.mu.Unlock()
+			select {
+			case <-c.done:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		r.cache[key] = cached{done: done}
+		r.mu.Unlock()
+
+		res, err := r.resolve(ctx, nc)
+		r.mu.Lock()
+		if err != nil {
+			delete(r.cache, key)
+		} else {
+			r.cache[key] = cached{at: now, r: res}
+		}
+		r.mu.Unlock()
+		close(done)
+		return res, err
+	}
+}
+
+func cacheKey(nc *launcherv1.NodeClass) string {
+	k := &launcherv1.NodeClass{
+		SubnetSelectorTerms:        nc.GetSubnetSelectorTerms(),
+		SecurityGroupSelectorTerms: nc.GetSecurityGroupSelectorTerms(),
+		AmiSelectorTerms:           nc.GetAmiSelectorTerms(),
+		Role:                       nc.GetRole(),
+		InstanceProfile:            nc.GetInstanceProfile(),
+	}
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(k)
+	return string(b)
+}
+
+func (r *Resolver) resolve(ctx context.Context, nc *launcherv1.NodeClass) (*Resolved, error) {
+	subnets, err := r.subnets(ctx, nc.GetSubnetSelectorTerms())
+	if err != nil {
+		return nil, err
+	}
+	sgs, err := r.securityGroups(ctx, nc.GetSecurityGroupSelectorTerms())
+	if err != nil {
+		return nil, err
+	}
+	images, err := r.images(ctx, nc.GetAmiSelectorTerms())
+	if err != nil {
+		return nil, err
+	}
+	res := &Resolved{Subnets: subnets, SecurityGroupIDs: sgs, Images: images}
+	res.InstanceProfile = nc.GetInstanceProfile()
+	if res.InstanceProfile == "" {
+		// Without IAM access the role's same-named instance profile (the
+		// EKS console's convention) is used.
+		res.InstanceProfile = nc.GetRole()
+	}
+	res.Conditions = conditions(res, nc)
+	return res, nil
+}
+
+// Zones are the zones of the resolved subnets, sorted, without repeats.
+func (r *Resolved) Zones() []string {
+	var out []string
+	for _, s := range r.Subnets {
+		if len(out) == 0 || out[len(out)-1] != s.Zone {
+			out = append(out, s.Zone)
+		}
+	}
+	return out
+}
+
+// Ready reports whether every condition is True.
+func (r *Resolved) Ready() bool {
+	for _, c := range r.Conditions {
+		if c.GetStatus() != "True" {
+			return false
+		}
+	}
+	return true
+}
+
+// Proto is the ResolveNodeClass response.
+func (r *Resolved) Proto() *launcherv1.ResolveNodeClassResponse {
+	out := &launcherv1.ResolveNodeClassResponse{
+		SecurityGroupIds: r.SecurityGroupIDs,
+		InstanceProfile:  r.InstanceProfile,
+		Conditions:       r.Conditions,
+	}
+	for _, s := range r.Subnets {
+		out.Subnets = append(out.Subnets, &launcherv1.ResolvedSubnet{Id: s.ID, Zone: s.Zone})
+	}
+	for _, im := range r.Images {
+		out.Images = append(out.Images, &launcherv1.ResolvedImage{Id: im.ID, Name: im.Name, Requirements: im.Requirements})
+	}
+	return out
+}

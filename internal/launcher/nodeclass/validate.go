@@ -1,0 +1,93 @@
+package nodeclass
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+// Validate checks a node class's selector terms without calling AWS.
+func Validate(nc *launcherv1.NodeClass) error {
+	if nc == nil {
+		return fmt.Errorf("%w: node_class: missing", apierr.ErrInvalidArgument)
+	}
+	var errs []error
+	check := func(list string, terms []*launcherv1.SelectorTerm, allowName bool) {
+		if len(terms) == 0 {
+			errs = append(errs, fmt.Errorf("%w: node_class.%s: no terms", apierr.ErrInvalidArgument, list))
+		}
+		for i, t := range terms {
+			field := fmt.Sprintf("node_class.%s[%d]", list, i)
+			if err := checkTerm(t, field, allowName); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	check("subnet_selector_terms", nc.GetSubnetSelectorTerms(), false)
+	check("security_group_selector_terms", nc.GetSecurityGroupSelectorTerms(), true)
+	if err := checkAMITerms(nc.GetAmiSelectorTerms()); err != nil {
+		errs = append(errs, err)
+	}
+	if nc.GetRole() != "" && nc.GetInstanceProfile() != "" {
+		errs = append(errs, fmt.Errorf("%w: node_class: role and instance_profile are mutually exclusive", apierr.ErrInvalidArgument))
+	}
+	return errors.Join(errs...)
+}
+
+func checkTerm(t *launcherv1.SelectorTerm, field string, allowName bool) error {
+	set := 0
+	if len(t.GetTags()) > 0 {
+		set++
+		for k := range t.GetTags() {
+			if k == "" {
+				return fmt.Errorf("%w: %s.tags: empty key", apierr.ErrInvalidArgument, field)
+			}
+		}
+	}
+	if t.GetId() != "" {
+		set++
+	}
+	if t.GetName() != "" {
+		if !allowName {
+			return fmt.Errorf("%w: %s.name: not supported here", apierr.ErrInvalidArgument, field)
+		}
+		set++
+	}
+	if t.GetAlias() != "" {
+		return fmt.Errorf("%w: %s.alias: only AMI terms take an alias", apierr.ErrInvalidArgument, field)
+	}
+	if t.GetOwner() != "" && !allowName {
+		return fmt.Errorf("%w: %s.owner: only AMI terms take an owner", apierr.ErrInvalidArgument, field)
+	}
+	if set != 1 {
+		return fmt.Errorf("%w: %s: set exactly one of tags, id or name", apierr.ErrInvalidArgument, field)
+	}
+	return nil
+}
+
+func checkAMITerms(terms []*launcherv1.SelectorTerm) error {
+	if len(terms) == 0 {
+		return fmt.Errorf("%w: node_class.ami_selector_terms: no terms", apierr.ErrInvalidArgument)
+	}
+	for i, t := range terms {
+		field := fmt.Sprintf("node_class.ami_selector_terms[%d]", i)
+		if t.GetAlias() == "" {
+			if err := checkTerm(t, field, true); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(terms) > 1 {
+			return fmt.Errorf("%w: %s.alias: an alias term must be the only AMI term", apierr.ErrInvalidArgument, field)
+		}
+		if len(t.GetTags()) > 0 || t.GetId() != "" || t.GetName() != "" || t.GetOwner() != "" {
+			return fmt.Errorf("%w: %s.alias: cannot be combined with tags, id, name or owner", apierr.ErrInvalidArgument, field)
+		}
+		if _, err := ParseAlias(t.GetAlias(), field+".alias"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

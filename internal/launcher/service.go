@@ -1,0 +1,187 @@
+// Package launcher serves flotilla.launcher.v1.LauncherService: instance
+// types (instancetype), node class resolution (nodeclass) and launches
+// (launch), all through aws-sdk-go-v2 clients (awsclient). Domain errors
+// wrap apierr sentinels and are mapped by internal/server; an insufficient
+// capacity error becomes codes.ResourceExhausted here, with an ErrorInfo
+// detail listing the offerings.
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/flotilla-io/flotilla/internal/ec2catalog"
+	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
+	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/launcher/launch"
+	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
+	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
+	"github.com/flotilla-io/flotilla/internal/launcher/unavailable"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+// ErrorReasonInsufficientCapacity is the ErrorInfo reason of a Launch that
+// found no capacity; metadata "offerings" lists type/zone/capacity-type
+// triples separated by commas.
+const (
+	ErrorReasonInsufficientCapacity = "INSUFFICIENT_CAPACITY"
+	ErrorDomain                     = "launcher.flotilla.io"
+)
+
+// Config configures a Service.
+type Config struct {
+	AWS awsclient.Config
+	// ClusterName is the default cluster of requests that name none.
+	ClusterName string
+	// KubernetesVersion picks the AMI alias SSM parameters.
+	KubernetesVersion string
+	// ClusterEndpoint, ClusterCA and ClusterCIDR go into user data.
+	ClusterEndpoint, ClusterCA, ClusterCIDR string
+	// Refresh and OnDemandRefresh are the instance type cache intervals.
+	Refresh, OnDemandRefresh time.Duration
+	// NodeClassTTL is how long a node class resolution is reused.
+	NodeClassTTL time.Duration
+	Metrics      *metrics.Metrics
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Service implements LauncherServiceServer.
+type Service struct {
+	launcherv1.UnimplementedLauncherServiceServer
+	Types       *instancetype.Provider
+	NodeClasses *nodeclass.Resolver
+	Launcher    *launch.Launcher
+	now         func() time.Time
+}
+
+// New builds the AWS clients and the service.
+func New(ctx context.Context, c Config) (*Service, error) {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.AWS.Metrics = c.Metrics
+	clients, err := awsclient.New(ctx, c.AWS)
+	if err != nil {
+		return nil, err
+	}
+	unavail := unavailable.New(c.Now)
+	typeOpts := instancetype.Options{
+		EC2: clients.EC2, Region: c.AWS.Region, IsolatedVPC: c.AWS.IsolatedVPC, Embedded: ec2catalog.Embedded(),
+		Refresh: c.Refresh, OnDemandRefresh: c.OnDemandRefresh, Unavailable: unavail, Now: c.Now, Logger: c.Logger,
+	}
+	if clients.Pricing != nil {
+		typeOpts.Pricing = clients.Pricing
+	}
+	types := instancetype.New(typeOpts)
+	classes := nodeclass.New(nodeclass.Options{
+		EC2: clients.EC2, SSM: clients.SSM, KubernetesVersion: c.KubernetesVersion, TTL: c.NodeClassTTL, Now: c.Now, Logger: c.Logger,
+	})
+	l := launch.New(launch.Options{
+		EC2: clients.EC2, Types: types, NodeClasses: classes, Unavailable: unavail, Cluster: c.ClusterName,
+		ClusterEndpoint: c.ClusterEndpoint, ClusterCA: c.ClusterCA, ClusterCIDR: c.ClusterCIDR,
+		Metrics: c.Metrics, Now: c.Now, Logger: c.Logger,
+	})
+	return &Service{Types: types, NodeClasses: classes, Launcher: l, now: c.Now}, nil
+}
+
+// ListInstanceTypes lists the types the node class can launch in its zones.
+func (s *Service) ListInstanceTypes(ctx context.Context, req *launcherv1.ListInstanceTypesRequest) (*launcherv1.ListInstanceTypesResponse, error) {
+	res, err := s.NodeClasses.Resolve(ctx, req.GetNodeClass())
+	if err != nil {
+		return nil, err
+	}
+	types, err := s.Types.List(ctx, res.Zones(), req.GetNodeClass().GetKubelet())
+	if err != nil {
+		return nil, err
+	}
+	return &launcherv1.ListInstanceTypesResponse{InstanceTypes: types}, nil
+}
+
+// ResolveNodeClass resolves the node class.
+func (s *Service) ResolveNodeClass(ctx context.Context, req *launcherv1.ResolveNodeClassRequest) (*launcherv1.ResolveNodeClassResponse, error) {
+	res, err := s.NodeClasses.Resolve(ctx, req.GetNodeClass())
+	if err != nil {
+		return nil, err
+	}
+	return res.Proto(), nil
+}
+
+// Launch launches (or finds) the NodeClaim's instance.
+func (s *Service) Launch(ctx context.Context, req *launcherv1.LaunchRequest) (*launcherv1.LaunchResponse, error) {
+	inst, err := s.Launcher.Launch(ctx, req)
+	if err != nil {
+		return nil, capacityStatus(err)
+	}
+	return &launcherv1.LaunchResponse{Instance: inst}, nil
+}
+
+// capacityStatus turns an insufficient-capacity error into
+// codes.ResourceExhausted with an ErrorInfo; other errors pass through.
+func capacityStatus(err error) error {
+	var ice *launch.InsufficientCapacityError
+	if !errors.As(err, &ice) {
+		return err
+	}
+	names := make([]string, len(ice.Offerings))
+	for i, o := range ice.Offerings {
+		names[i] = o.String()
+	}
+	st, derr := status.New(codes.ResourceExhausted, err.Error()).WithDetails(&errdetails.ErrorInfo{
+		Reason: ErrorReasonInsufficientCapacity, Domain: ErrorDomain,
+		Metadata: map[string]string{"node_claim": ice.NodeClaim, "offerings": strings.Join(names, ",")},
+	})
+	if derr != nil {
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
+	return st.Err()
+}
+
+// Terminate terminates an instance.
+func (s *Service) Terminate(ctx context.Context, req *launcherv1.TerminateRequest) (*launcherv1.TerminateResponse, error) {
+	state, err := s.Launcher.Terminate(ctx, req.GetInstanceId())
+	if err != nil {
+		return nil, err
+	}
+	return &launcherv1.TerminateResponse{State: state}, nil
+}
+
+// ListInstances lists the cluster's live instances.
+func (s *Service) ListInstances(ctx context.Context, req *launcherv1.ListInstancesRequest) (*launcherv1.ListInstancesResponse, error) {
+	insts, err := s.Launcher.ListInstances(ctx, req.GetCluster())
+	if err != nil {
+		return nil, err
+	}
+	return &launcherv1.ListInstancesResponse{Instances: insts}, nil
+}
+
+// MarkUnavailable marks an offering unavailable.
+func (s *Service) MarkUnavailable(_ context.Context, req *launcherv1.MarkUnavailableRequest) (*launcherv1.MarkUnavailableResponse, error) {
+	var ttl time.Duration
+	if req.GetTtl() != nil {
+		if err := req.GetTtl().CheckValid(); err != nil {
+			return nil, fmt.Errorf("%w: ttl: %w", apierr.ErrInvalidArgument, err)
+		}
+		ttl = req.GetTtl().AsDuration()
+	}
+	until, err := s.Launcher.MarkUnavailable(launch.Offering{
+		InstanceType: req.GetInstanceType(), Zone: req.GetZone(), CapacityType: req.GetCapacityType(),
+	}, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return &launcherv1.MarkUnavailableResponse{Until: timestamppb.New(until)}, nil
+}

@@ -1,0 +1,120 @@
+// Command launcher serves flotilla.launcher.v1.LauncherService, the only
+// Flotilla service that talks to EC2: instance types and prices, node class
+// resolution, and launches and terminations through aws-sdk-go-v2.
+//
+// AWS credentials come from the SDK's default chain (environment, shared
+// config, IRSA web identity, instance metadata). Every flag falls back to an
+// environment variable named FLOTILLA_<FLAG> (FLOTILLA_REGION,
+// FLOTILLA_CLUSTER_NAME, FLOTILLA_EC2_ENDPOINT, ...); a flag given on the
+// command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/flotilla-io/flotilla/internal/launcher"
+	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
+	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
+	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
+	"github.com/flotilla-io/flotilla/internal/server"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "launcher:", err)
+		os.Exit(1)
+	}
+}
+
+// launcherFlags are the launcher's own flags.
+type launcherFlags struct {
+	region, cluster, k8sVersion                        string
+	ec2Endpoint, ssmEndpoint, pricingEndpoint          string
+	clusterEndpoint, clusterCA, clusterCIDR            string
+	isolatedVPC                                        bool
+	refresh, onDemandRefresh, nodeClassTTL, maxBackoff time.Duration
+	maxAttempts                                        int
+}
+
+func addFlags(fs *flag.FlagSet) *launcherFlags {
+	f := &launcherFlags{}
+	fs.StringVar(&f.region, "region", "us-east-1", "AWS region")
+	fs.StringVar(&f.cluster, "cluster-name", "", "cluster name, for tags and user data (required)")
+	fs.StringVar(&f.k8sVersion, "kubernetes-version", "1.31", "Kubernetes minor version of nodes, for AMI alias resolution")
+	fs.StringVar(&f.ec2Endpoint, "ec2-endpoint", "", "EC2 endpoint override")
+	fs.StringVar(&f.ssmEndpoint, "ssm-endpoint", "", "SSM endpoint override")
+	fs.StringVar(&f.pricingEndpoint, "pricing-endpoint", "", "Pricing API endpoint override")
+	fs.StringVar(&f.clusterEndpoint, "cluster-endpoint", "", "Kubernetes API server URL for node user data")
+	fs.StringVar(&f.clusterCA, "cluster-ca-bundle", "", "base64 cluster CA bundle for node user data")
+	fs.StringVar(&f.clusterCIDR, "cluster-cidr", "", "service CIDR for node user data (al2023)")
+	fs.BoolVar(&f.isolatedVPC, "isolated-vpc", false, "no Pricing API calls: on-demand prices come from the embedded catalog")
+	fs.DurationVar(&f.refresh, "instance-type-refresh", instancetype.DefaultRefresh, "how long instance types, offerings and spot prices are cached")
+	fs.DurationVar(&f.onDemandRefresh, "on-demand-price-refresh", instancetype.DefaultOnDemandRefresh, "how long on-demand prices are cached")
+	fs.DurationVar(&f.nodeClassTTL, "node-class-ttl", nodeclass.DefaultTTL, "how long a node class resolution (subnets, security groups, AMIs) is reused")
+	fs.IntVar(&f.maxAttempts, "aws-max-attempts", 5, "attempts per AWS call, retries of throttling and server errors included")
+	fs.DurationVar(&f.maxBackoff, "aws-max-backoff", 20*time.Second, "cap of the jittered backoff between AWS attempts")
+	return f
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("launcher", flag.ContinueOnError)
+	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50052", MetricsAddr: ":9091"})
+	lf := addFlags(fs)
+	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if lf.cluster == "" {
+		return errors.New("--cluster-name: must not be empty")
+	}
+	cfg, err := flags.Config("launcher")
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	m := metrics.New()
+	svc, err := launcher.New(ctx, launcher.Config{
+		AWS: awsclient.Config{
+			Region: lf.region, EC2Endpoint: lf.ec2Endpoint, SSMEndpoint: lf.ssmEndpoint, PricingEndpoint: lf.pricingEndpoint,
+			IsolatedVPC: lf.isolatedVPC, MaxAttempts: lf.maxAttempts, MaxBackoff: lf.maxBackoff,
+		},
+		ClusterName: lf.cluster, KubernetesVersion: lf.k8sVersion,
+		ClusterEndpoint: lf.clusterEndpoint, ClusterCA: lf.clusterCA, ClusterCIDR: lf.clusterCIDR,
+		Refresh: lf.refresh, OnDemandRefresh: lf.onDemandRefresh, NodeClassTTL: lf.nodeClassTTL,
+		Metrics: m, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg, func(s *grpc.Server) {
+		launcherv1.RegisterLauncherServiceServer(s, svc)
+	})
+	if err != nil {
+		return err
+	}
+	srv.Registry().MustRegister(m.Collectors()...)
+	go func() {
+		// After the first signal, restore default handling so a second
+		// one kills the process during the drain.
+		<-ctx.Done()
+		stop()
+	}()
+	return srv.Serve(ctx)
+}
