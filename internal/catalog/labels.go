@@ -1,8 +1,7 @@
 package catalog
 
 import (
-	"strconv"
-	"strings"
+	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 )
 
 // Well-known labels of instance types.
@@ -25,28 +24,17 @@ const (
 // and generation (the digits right after the category).
 func nameLabels(name string) map[string]string {
 	out := map[string]string{LabelInstanceType: name}
-	family, size, ok := strings.Cut(name, ".")
-	if !ok || family == "" || size == "" {
-		return out
-	}
-	out[LabelFamily] = family
-	out[LabelSize] = size
-	i := 0
-	for i < len(family) && family[i] >= 'a' && family[i] <= 'z' {
-		i++
-	}
-	if i == 0 {
-		return out
-	}
-	out[LabelCategory] = family[:i]
-	j := i
-	for j < len(family) && family[j] >= '0' && family[j] <= '9' {
-		j++
-	}
-	if j > i {
-		if g, err := strconv.Atoi(family[i:j]); err == nil {
-			out[LabelGeneration] = strconv.Itoa(g)
+	addNameLabels(out, name)
+	return out
+}
+
+// addNameLabels adds the family, size, category and generation labels the
+// name implies, leaving out the parts it lacks.
+func addNameLabels(out map[string]string, name string) {
+	family, size, category, generation := ec2catalog.ParseName(name)
+	for k, v := range map[string]string{LabelFamily: family, LabelSize: size, LabelCategory: category, LabelGeneration: generation} {
+		if v != "" {
+			out[k] = v
 		}
 	}
-	return out
 }

@@ -128,3 +128,29 @@ func parseRow(rec []string, col map[string]int) (Spec, error) {
 	}
 	return s, nil
 }
+
+// ParseName splits an instance type name into the parts Karpenter's
+// well-known labels carry: family and size (at the first dot), category
+// (the family's leading letters) and generation (the digits right after
+// the category, without leading zeros). Parts the name lacks are empty.
+func ParseName(name string) (family, size, category, generation string) {
+	family, size, ok := strings.Cut(name, ".")
+	if !ok || family == "" || size == "" {
+		return "", "", "", ""
+	}
+	i := 0
+	for i < len(family) && family[i] >= 'a' && family[i] <= 'z' {
+		i++
+	}
+	category = family[:i]
+	j := i
+	for j < len(family) && family[j] >= '0' && family[j] <= '9' {
+		j++
+	}
+	if i > 0 && j > i {
+		if g, err := strconv.Atoi(family[i:j]); err == nil {
+			generation = strconv.Itoa(g)
+		}
+	}
+	return family, size, category, generation
+}

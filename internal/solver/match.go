@@ -1,36 +1,11 @@
 package solver
 
-import "strconv"
-
 // Matches reports whether labels satisfy the requirement, with Kubernetes'
 // node selector semantics: NotIn and DoesNotExist hold for a missing label,
 // Gt and Lt compare integers and fail for a missing or non-integer label.
 func (r Requirement) Matches(labels map[string]string) bool {
 	value, ok := labels[r.Key]
-	switch r.Operator {
-	case OpIn:
-		return ok && contains(r.Values, value)
-	case OpNotIn:
-		return !ok || !contains(r.Values, value)
-	case OpExists:
-		return ok
-	case OpDoesNotExist:
-		return !ok
-	case OpGt, OpLt:
-		if !ok || len(r.Values) != 1 {
-			return false
-		}
-		have, err1 := strconv.ParseInt(value, 10, 64)
-		bound, err2 := strconv.ParseInt(r.Values[0], 10, 64)
-		if err1 != nil || err2 != nil {
-			return false
-		}
-		if r.Operator == OpGt {
-			return have > bound
-		}
-		return have < bound
-	}
-	return false
+	return matchValue(&r, value, ok)
 }
 
 // Matches reports whether labels satisfy every requirement of the term. An

@@ -1,6 +1,7 @@
 package instancetype
 
 import (
+	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"strconv"
 	"strings"
 
@@ -128,25 +129,11 @@ func (i Info) Labels() map[string]string {
 		out[LabelGPUName] = i.GPUName
 		out[LabelGPUManufacturer] = i.GPUMaker
 	}
-	family, size, ok := strings.Cut(i.Name, ".")
-	if !ok || family == "" || size == "" {
-		return out
-	}
-	out[LabelFamily], out[LabelSize] = family, size
-	n := 0
-	for n < len(family) && family[n] >= 'a' && family[n] <= 'z' {
-		n++
-	}
-	if n == 0 {
-		return out
-	}
-	out[LabelCategory] = family[:n]
-	m := n
-	for m < len(family) && family[m] >= '0' && family[m] <= '9' {
-		m++
-	}
-	if m > n {
-		out[LabelGeneration] = family[n:m]
+	family, size, category, generation := ec2catalog.ParseName(i.Name)
+	for k, v := range map[string]string{LabelFamily: family, LabelSize: size, LabelCategory: category, LabelGeneration: generation} {
+		if v != "" {
+			out[k] = v
+		}
 	}
 	return out
 }
