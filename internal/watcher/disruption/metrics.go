@@ -1,0 +1,56 @@
+package disruption
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the disruption controller's collectors. A nil *Metrics
+// records nothing.
+type Metrics struct {
+	// Decisions counts disrupted nodes by reason and action.
+	Decisions *prometheus.CounterVec
+	// Blocked counts candidates left alone by reason, per pass.
+	Blocked *prometheus.CounterVec
+	// PassDuration times Run.
+	PassDuration prometheus.Histogram
+}
+
+// NewMetrics makes unregistered collectors.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "flotilla", Subsystem: "disruption", Name: "decisions_total",
+			Help: "Nodes disrupted, by reason (Expired, Drifted, Empty, Underutilized) and action (Delete, Replace).",
+		}, []string{"reason", "action"}),
+		Blocked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "flotilla", Subsystem: "disruption", Name: "blocked_total",
+			Help: "Candidates left alone in a disruption pass, by reason.",
+		}, []string{"reason"}),
+		PassDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "flotilla", Subsystem: "disruption", Name: "pass_duration_seconds",
+			Help:    "Duration of disruption passes, replacements included.",
+			Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300},
+		}),
+	}
+}
+
+// Collectors lists the collectors, for registration.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Decisions, m.Blocked, m.PassDuration}
+}
+
+func (m *Metrics) decision(reason, action string) {
+	if m != nil {
+		m.Decisions.WithLabelValues(reason, action).Inc()
+	}
+}
+
+func (m *Metrics) blocked(reason string) {
+	if m != nil {
+		m.Blocked.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) pass(seconds float64) {
+	if m != nil {
+		m.PassDuration.Observe(seconds)
+	}
+}
