@@ -67,17 +67,17 @@ func TestSolveJSON(t *testing.T) {
 	if dec.More() {
 		t.Error("more than one JSON value printed")
 	}
-	for _, k := range []string{"nodeClaims", "existingNodeBindings", "unschedulable", "costPerHour", "solveSeconds"} {
+	for _, k := range []string{"nodeClaims", "existingNodeBindings", "unschedulable", "costPerHour", "lowerBoundPerHour", "costToBoundRatio", "solveSeconds"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("missing key %s", k)
 		}
 	}
-	if len(m) != 5 {
+	if len(m) != 7 {
 		t.Errorf("keys = %v", m)
 	}
 	checkNoNulls(t, "$", m)
 	// Keys come in the documented order.
-	order := []string{`"nodeClaims"`, `"existingNodeBindings"`, `"unschedulable"`, `"costPerHour"`, `"solveSeconds"`}
+	order := []string{`"nodeClaims"`, `"existingNodeBindings"`, `"unschedulable"`, `"costPerHour"`, `"lowerBoundPerHour"`, `"costToBoundRatio"`, `"solveSeconds"`}
 	last := -1
 	for _, k := range order {
 		i := strings.Index(stdout, k)
@@ -85,6 +85,9 @@ func TestSolveJSON(t *testing.T) {
 			t.Errorf("key %s out of order", k)
 		}
 		last = i
+	}
+	if lb, cost := m["lowerBoundPerHour"].(float64), m["costPerHour"].(float64); lb <= 0 || lb > cost {
+		t.Errorf("lowerBoundPerHour %v, costPerHour %v: want 0 < bound <= cost", lb, cost)
 	}
 	claims, _ := m["nodeClaims"].([]any)
 	if len(claims) == 0 {

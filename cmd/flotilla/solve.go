@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/flotilla-io/flotilla/internal/catalog"
 	"github.com/flotilla-io/flotilla/internal/kubeyaml"
@@ -25,7 +26,8 @@ const solveUsage = `Usage:
   flotilla solve --pods PODS.yaml [--nodepools NODEPOOLS.yaml] --instance-types CATALOG
                  [--zones us-east-1a,us-east-1b,us-east-1c] [--spot-price-factor F]
                  [--daemonsets DS.yaml] [--nodes NODES.yaml] [--overhead none|eks]
-                 [--ignore-preferences] [-o table|json]
+                 [--ignore-preferences] [--improve-budget D] [--improve-rounds N]
+                 [-o table|json]
 
 Plans where the pending pods go: onto existing nodes or onto new nodes
 launched from the NodePools, choosing the cheapest instance types of the
@@ -52,6 +54,10 @@ Flags:
                             and PreferNoSchedule taints.
   --max-instance-type-options N
                             Instance types listed per new node (default 60).
+  --improve-budget D        Time spent trying further placement strategies
+                            (default 200ms; negative: the first only).
+  --improve-rounds N        Run exactly N placement strategies, whatever the
+                            time (reproducible plans; default 0: by budget).
   -o, --output table|json   Output format (default table).
 
 Exit status: 0 when a plan was made (even with unschedulable pods), 2 on bad
@@ -80,6 +86,8 @@ type solveFlags struct {
 	overhead                           string
 	ignorePreferences                  bool
 	maxOptions                         int
+	improveBudget                      time.Duration
+	improveRounds                      int
 	output                             string
 }
 
@@ -102,6 +110,8 @@ func parseSolveFlags(args []string) (*solveFlags, error) {
 	fs.StringVar(&f.overhead, "overhead", catalog.OverheadNone, "")
 	fs.BoolVar(&f.ignorePreferences, "ignore-preferences", false, "")
 	fs.IntVar(&f.maxOptions, "max-instance-type-options", 0, "")
+	fs.DurationVar(&f.improveBudget, "improve-budget", 0, "")
+	fs.IntVar(&f.improveRounds, "improve-rounds", 0, "")
 	fs.StringVar(&f.output, "o", "table", "")
 	fs.StringVar(&f.output, "output", "table", "")
 	if err := fs.Parse(args); err != nil {
@@ -124,6 +134,10 @@ func parseSolveFlags(args []string) (*solveFlags, error) {
 		return nil, &usageError{fmt.Sprintf("--overhead %q: use none or eks", f.overhead)}
 	case math.IsNaN(f.spotFactor) || math.IsInf(f.spotFactor, 0) || f.spotFactor < 0:
 		return nil, &usageError{fmt.Sprintf("--spot-price-factor %v: must be 0 or more", f.spotFactor)}
+	case f.improveRounds < 0 || f.improveRounds > math.MaxInt32:
+		return nil, &usageError{fmt.Sprintf("--improve-rounds %d: must be 0 or more", f.improveRounds)}
+	case f.improveBudget > 10*time.Minute:
+		return nil, &usageError{fmt.Sprintf("--improve-budget %v: at most 10m", f.improveBudget)}
 	case f.maxOptions < 0 || f.maxOptions > math.MaxInt32:
 		return nil, &usageError{fmt.Sprintf("--max-instance-type-options %d: must be 0 or more", f.maxOptions)}
 	}
@@ -261,6 +275,8 @@ func loadInputs(f *solveFlags) (*inputs, error) {
 		Options: &solverv1.SolveOptions{
 			IgnorePreferences:      f.ignorePreferences,
 			MaxInstanceTypeOptions: int32(f.maxOptions),
+			ImproveBudgetSeconds:   f.improveBudget.Seconds(),
+			ImproveRounds:          int32(f.improveRounds),
 		},
 	}
 	return in, nil
@@ -358,7 +374,11 @@ type Output struct {
 	ExistingNodeBindings map[string][]string   `json:"existingNodeBindings"`
 	Unschedulable        []OutputUnschedulable `json:"unschedulable"`
 	CostPerHour          float64               `json:"costPerHour"`
-	SolveSeconds         float64               `json:"solveSeconds"`
+	// LowerBoundPerHour is a proven lower bound on CostPerHour for any
+	// valid plan placing the same pods; CostToBoundRatio is their ratio.
+	LowerBoundPerHour float64 `json:"lowerBoundPerHour"`
+	CostToBoundRatio  float64 `json:"costToBoundRatio"`
+	SolveSeconds      float64 `json:"solveSeconds"`
 }
 
 // OutputNodeClaim is one new node of the plan.
@@ -385,6 +405,8 @@ func planOutput(resp *solverv1.SolveResponse) *Output {
 		ExistingNodeBindings: map[string][]string{},
 		Unschedulable:        []OutputUnschedulable{},
 		CostPerHour:          plan.GetCostPerHour(),
+		LowerBoundPerHour:    resp.GetLowerBoundPerHour(),
+		CostToBoundRatio:     resp.GetCostToBoundRatio(),
 		SolveSeconds:         resp.GetSolveSeconds(),
 	}
 	for _, nc := range plan.GetNodeClaims() {
@@ -447,8 +469,9 @@ func writeTable(w io.Writer, out *Output) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "\nTotal: %d new %s, %s/hour; %d pods on new nodes, %d on existing nodes, %d unschedulable (solved in %.3fs)\n",
+	_, err := fmt.Fprintf(w, "\nTotal: %d new %s, %s/hour (lower bound %s/hour, ratio %.3f); %d pods on new nodes, %d on existing nodes, %d unschedulable (solved in %.3fs)\n",
 		len(out.NodeClaims), plural(len(out.NodeClaims), "node", "nodes"), money(out.CostPerHour),
+		money(out.LowerBoundPerHour), out.CostToBoundRatio,
 		placedNew, placedExisting, len(out.Unschedulable), out.SolveSeconds)
 	return err
 }

@@ -405,8 +405,12 @@ func (s *solver) checkClaim(c *podClass, lv *level, b *bin) (reject, string) {
 			sc = append(sc, o)
 		}
 	}
-	if len(sc) == 0 && s.mustJoin(lv, b) {
-		sc = s.upgradeOpts(c, lv, b, sc)
+	if len(sc) == 0 {
+		if s.mustJoin(lv, b) {
+			sc = s.upgradeOpts(c, lv, b, sc)
+		} else if s.growing {
+			sc = s.growOpts(c, lv, b, sc)
+		}
 	}
 	s.scratch = sc
 	if len(sc) == 0 {

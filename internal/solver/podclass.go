@@ -33,7 +33,10 @@ type level struct {
 	// pinKeys are topology keys a claim must settle before taking a pod.
 	pinKeys []string
 	cursor  int // bins before it refuse this level for good
-	cands   map[int][]cand
+	// growCursor is cursor for growing claims; perPod caches perPodCost.
+	growCursor int
+	perPod     float64
+	cands      map[int][]cand
 }
 
 // classKey is the part of a pod that decides where it may go.

@@ -42,18 +42,29 @@ type solver struct {
 
 	placedOn    []*bin // per pending pod
 	unscheduled map[int]string
+	// baseUsed is, per existing bin id, what was used before the solve.
+	baseUsed map[int][]int64
+
+	// growSlack enables growing claims (see grow.go) when positive;
+	// growing and growLimit describe the check under way.
+	growSlack float64
+	growing   bool
+	growLimit float64
 }
 
 // Solve plans where the pending pods of p go. It returns an error only when
 // the input does not define a problem (for example an unknown operator);
 // pods that cannot be placed are listed in Plan.Unschedulable.
 func Solve(p *Problem) (*Plan, error) {
-	s, err := newSolver(p)
-	if err != nil {
+	if err := validateProblem(p); err != nil {
 		return nil, err
 	}
-	s.placeAll()
-	return s.plan(), nil
+	a := improve(p)
+	if a.err != nil {
+		return nil, a.err
+	}
+	a.plan.LowerBoundPerHour = a.s.lowerBound()
+	return a.plan, nil
 }
 
 func newSolver(p *Problem) (*solver, error) {
@@ -80,6 +91,10 @@ func newSolver(p *Problem) (*solver, error) {
 		s.addPotentialDomains(g)
 	}
 	s.addExistingNodes()
+	s.baseUsed = make(map[int][]int64, len(s.bins))
+	for _, b := range s.bins {
+		s.baseUsed[b.id] = append([]int64(nil), b.used...)
+	}
 	s.linkClasses()
 	s.placedOn = make([]*bin, len(p.Pods))
 	return s, nil
@@ -159,6 +174,9 @@ func (s *solver) place(c *podClass, podIdx int, nRem int64) string {
 		if b := s.firstFit(c, lv, podIdx, &why); b != nil {
 			return ""
 		}
+		if s.growSlack > 0 && s.growFit(c, lv, podIdx, &why) != nil {
+			return ""
+		}
 		if b := s.openClaim(c, lv, podIdx, nRem, &why); b != nil {
 			return ""
 		}
@@ -198,7 +216,7 @@ func (s *solver) canPlace(c *podClass, lv *level, b *bin) (reject, string) {
 	if b.deleted || (s.existingOff && b.kind != binNew) {
 		return rejectPermanent, ""
 	}
-	upgradable := b.claim != nil && len(lv.affinity) > 0 && s.mustJoin(lv, b)
+	upgradable := b.claim != nil && (s.growing || len(lv.affinity) > 0 && s.mustJoin(lv, b))
 	if !upgradable && !fitsIn(b.used, c.req, b.alloc) {
 		return rejectPermanent, "resources"
 	}

@@ -10,6 +10,8 @@
 // topology spread, host ports and volume topology.
 package solver
 
+import "time"
+
 // Well-known resource names. CPU is counted in millicores, memory and
 // ephemeral storage in bytes, pods in pods; extended resources (for example
 // "nvidia.com/gpu") in their own integer units.
@@ -325,6 +327,13 @@ type Options struct {
 	// MaxInstanceTypeOptions caps how many instance types a new NodeClaim
 	// lists (cheapest first); 0 means 60.
 	MaxInstanceTypeOptions int
+	// ImproveBudget is how long Solve keeps starting further placement
+	// strategies after the first (see improve.go); 0 means
+	// DefaultImproveBudget and a negative value runs the first only.
+	ImproveBudget time.Duration
+	// ImproveRounds, when positive, runs exactly that many strategies
+	// whatever the time, for results that do not depend on machine speed.
+	ImproveRounds int
 }
 
 // Problem is the whole input of a solve.
@@ -392,6 +401,9 @@ type Plan struct {
 	Unschedulable    []UnschedulablePod
 	// CostPerHour is the price of the new NodeClaims.
 	CostPerHour float64
+	// LowerBoundPerHour is a proven lower bound on CostPerHour for every
+	// valid plan that places the pods this plan places (see bound.go).
+	LowerBoundPerHour float64
 }
 
 // ConsolidationAction is one change consolidation proposes.

@@ -2,6 +2,7 @@ package solverapi
 
 import (
 	"sort"
+	"time"
 
 	"github.com/flotilla-io/flotilla/internal/solver"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
@@ -34,6 +35,8 @@ func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, no
 		Options: solver.Options{
 			IgnorePreferences:      opts.GetIgnorePreferences(),
 			MaxInstanceTypeOptions: int(opts.GetMaxInstanceTypeOptions()),
+			ImproveBudget:          time.Duration(opts.GetImproveBudgetSeconds() * float64(time.Second)),
+			ImproveRounds:          int(opts.GetImproveRounds()),
 		},
 	}
 	for _, np := range pools {

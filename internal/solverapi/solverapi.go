@@ -29,7 +29,11 @@ func Solve(req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("solve: %w", err)
 	}
-	return &solverv1.SolveResponse{Plan: PlanToProto(plan), SolveSeconds: elapsed.Seconds()}, nil
+	resp := &solverv1.SolveResponse{Plan: PlanToProto(plan), SolveSeconds: elapsed.Seconds(), LowerBoundPerHour: plan.LowerBoundPerHour}
+	if plan.LowerBoundPerHour > 0 {
+		resp.CostToBoundRatio = plan.CostPerHour / plan.LowerBoundPerHour
+	}
+	return resp, nil
 }
 
 // Consolidate validates req and returns the consolidation actions the

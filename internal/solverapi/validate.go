@@ -214,6 +214,12 @@ func (v *validator) options(path string, o *solverv1.SolveOptions) {
 	if n := o.GetMaxInstanceTypeOptions(); n < 0 {
 		v.add(path+".max_instance_type_options", fmt.Sprintf("%d is negative", n))
 	}
+	if b := o.GetImproveBudgetSeconds(); math.IsNaN(b) || math.IsInf(b, 0) || b > 600 {
+		v.add(path+".improve_budget_seconds", fmt.Sprintf("%v is not a finite number of seconds up to 600", b))
+	}
+	if n := o.GetImproveRounds(); n < 0 {
+		v.add(path+".improve_rounds", fmt.Sprintf("%d is negative", n))
+	}
 }
 
 func (v *validator) price(path string, p float64) {

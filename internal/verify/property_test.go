@@ -569,12 +569,17 @@ func dump(v any) string {
 func TestPropertySolvePlansAreValid(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := genProblem(t, genOpts{})
+		// Every strategy, whatever the time: the plan must not depend on speed.
+		p.Options.ImproveRounds = 100
 		plan, err := solver.Solve(p)
 		if err != nil {
 			t.Fatalf("Solve: %v\nproblem: %s", err, dump(p))
 		}
 		if verr := Plan(p, plan); verr != nil {
 			t.Fatalf("invalid plan:\n%v\nproblem: %s\nplan: %s", verr, dump(p), dump(plan))
+		}
+		if plan.LowerBoundPerHour < 0 || plan.LowerBoundPerHour > plan.CostPerHour+1e-9 {
+			t.Fatalf("lower bound %v exceeds the plan's cost %v\nproblem: %s\nplan: %s", plan.LowerBoundPerHour, plan.CostPerHour, dump(p), dump(plan))
 		}
 		for _, u := range plan.Unschedulable {
 			if u.Reason == "" {

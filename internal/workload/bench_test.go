@@ -2,8 +2,10 @@ package workload_test
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/flotilla-io/flotilla/internal/solver"
 	"github.com/flotilla-io/flotilla/internal/workload"
@@ -12,13 +14,20 @@ import (
 // BenchmarkSolve times solver.Solve on the KarpenterMix workloads and on the
 // trace. Besides ns/op, B/op and allocs/op it reports pods/s, the number of
 // new nodes, their cost ($/h) and the number of unschedulable pods of the
-// last plan. The problem is built outside the timed loop.
+// last plan, its lower bound and their ratio. The problem is built outside
+// the timed loop. FLOTILLA_IMPROVE_BUDGET (a Go duration, e.g. "-1ns" for
+// the first strategy only) overrides the default improvement budget.
 func BenchmarkSolve(b *testing.B) {
 	for _, n := range []int{1000, 5000, 20000} {
 		b.Run(fmt.Sprintf("karpenter-mix-%d", n), func(b *testing.B) {
 			benchmarkSolve(b, workload.KarpenterMix(n, 42))
 		})
 	}
+	b.Run("karpenter-mix-100000-800-types", func(b *testing.B) {
+		p := workload.KarpenterMix(100000, 42)
+		p.InstanceTypes = workload.KarpenterMixCatalogN(800)
+		benchmarkSolve(b, p)
+	})
 	b.Run("trace", func(b *testing.B) {
 		dir, ok := workload.FindSharedData()
 		if !ok {
@@ -41,6 +50,13 @@ func benchmarkSolve(b *testing.B, p *solver.Problem) {
 		before     runtime.MemStats
 		after      runtime.MemStats
 	)
+	if v := os.Getenv("FLOTILLA_IMPROVE_BUDGET"); v != "" {
+		d, perr := time.ParseDuration(v)
+		if perr != nil {
+			b.Fatalf("FLOTILLA_IMPROVE_BUDGET: %v", perr)
+		}
+		p.Options.ImproveBudget = d
+	}
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for b.Loop() {
@@ -61,5 +77,9 @@ func benchmarkSolve(b *testing.B, p *solver.Problem) {
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(iterations), "B/op")
 	b.ReportMetric(float64(len(plan.NodeClaims)), "nodes")
 	b.ReportMetric(plan.CostPerHour, "$/h")
+	b.ReportMetric(plan.LowerBoundPerHour, "bound$/h")
+	if plan.LowerBoundPerHour > 0 {
+		b.ReportMetric(plan.CostPerHour/plan.LowerBoundPerHour, "ratio")
+	}
 	b.ReportMetric(float64(len(plan.Unschedulable)), "unschedulable")
 }

@@ -33,13 +33,27 @@ func MixPrice(cpuMilli, memoryBytes int64) float64 {
 // 10(i+1) pods, all allocatable, offered as spot in two zones and on-demand
 // in three, all at MixPrice.
 func KarpenterMixCatalog() []solver.InstanceType {
-	types := make([]solver.InstanceType, 0, KarpenterMixInstanceTypes)
-	for i := 0; i < KarpenterMixInstanceTypes; i++ {
+	return KarpenterMixCatalogN(KarpenterMixInstanceTypes)
+}
+
+// KarpenterMixCatalogN returns n instance types: the first 400 are those of
+// KarpenterMixCatalog; type 400+j ("fake-mem-j") has (j mod 400)+1 vCPUs
+// and 4(⌊j/400⌋+1) GiB per vCPU (memory-optimised series), priced and
+// offered the same way.
+func KarpenterMixCatalogN(n int) []solver.InstanceType {
+	types := make([]solver.InstanceType, 0, n)
+	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("fake-it-%d", i)
+		size, gibPerCPU := int64(i+1), int64(2)
+		if i >= KarpenterMixInstanceTypes {
+			j := i - KarpenterMixInstanceTypes
+			name = fmt.Sprintf("fake-mem-%d", j)
+			size, gibPerCPU = int64(j%KarpenterMixInstanceTypes+1), 4*int64(j/KarpenterMixInstanceTypes+1)
+		}
 		capacity := solver.Resources{
-			solver.ResourceCPU:    1000 * int64(i+1),
-			solver.ResourceMemory: 2 * int64(i+1) * gib,
-			solver.ResourcePods:   10 * int64(i+1),
+			solver.ResourceCPU:    1000 * size,
+			solver.ResourceMemory: gibPerCPU * size * gib,
+			solver.ResourcePods:   10 * size,
 		}
 		price := MixPrice(capacity[solver.ResourceCPU], capacity[solver.ResourceMemory])
 		var offerings []solver.Offering

@@ -17,12 +17,16 @@ func TestKarpenterMixPlanIsValid(t *testing.T) {
 		n = 250
 	}
 	p := workload.KarpenterMix(n, 42)
+	p.Options.ImproveRounds = 100 // every strategy: the plan must not depend on speed
 	plan, err := solver.Solve(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := verify.Plan(p, plan); err != nil {
 		t.Fatalf("invalid plan for KarpenterMix(%d, 42):\n%v", n, err)
+	}
+	if plan.LowerBoundPerHour <= 0 || plan.LowerBoundPerHour > plan.CostPerHour {
+		t.Fatalf("lower bound %v, cost %v", plan.LowerBoundPerHour, plan.CostPerHour)
 	}
 	if len(plan.Unschedulable) > 0 {
 		t.Fatalf("%d pods unschedulable, first %s: %s", len(plan.Unschedulable), plan.Unschedulable[0].Pod, plan.Unschedulable[0].Reason)
@@ -52,6 +56,9 @@ func TestTracePlanIsValid(t *testing.T) {
 	}
 	if err := verify.Plan(p, plan); err != nil {
 		t.Fatalf("invalid plan for the trace:\n%v", err)
+	}
+	if plan.LowerBoundPerHour < 5900 || plan.LowerBoundPerHour > plan.CostPerHour {
+		t.Fatalf("lower bound %v (want at least 5900), cost %v", plan.LowerBoundPerHour, plan.CostPerHour)
 	}
 	t.Logf("%d pods: %d nodes, $%.2f/h, %d unschedulable", len(p.Pods), len(plan.NodeClaims), plan.CostPerHour, len(plan.Unschedulable))
 }

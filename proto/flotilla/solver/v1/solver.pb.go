@@ -32,8 +32,12 @@ type SolveOptions struct {
 	IgnorePreferences bool `protobuf:"varint,1,opt,name=ignore_preferences,json=ignorePreferences,proto3" json:"ignore_preferences,omitempty"`
 	// MaxInstanceTypeOptions caps the instance types listed per new NodeClaim; 0 means 60.
 	MaxInstanceTypeOptions int32 `protobuf:"varint,2,opt,name=max_instance_type_options,json=maxInstanceTypeOptions,proto3" json:"max_instance_type_options,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// ImproveBudgetSeconds is how long the solver keeps trying further placement strategies; 0 means 0.2, negative means none.
+	ImproveBudgetSeconds float64 `protobuf:"fixed64,3,opt,name=improve_budget_seconds,json=improveBudgetSeconds,proto3" json:"improve_budget_seconds,omitempty"`
+	// ImproveRounds, when positive, runs exactly that many placement strategies whatever the time (reproducible plans).
+	ImproveRounds int32 `protobuf:"varint,4,opt,name=improve_rounds,json=improveRounds,proto3" json:"improve_rounds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SolveOptions) Reset() {
@@ -76,6 +80,20 @@ func (x *SolveOptions) GetIgnorePreferences() bool {
 func (x *SolveOptions) GetMaxInstanceTypeOptions() int32 {
 	if x != nil {
 		return x.MaxInstanceTypeOptions
+	}
+	return 0
+}
+
+func (x *SolveOptions) GetImproveBudgetSeconds() float64 {
+	if x != nil {
+		return x.ImproveBudgetSeconds
+	}
+	return 0
+}
+
+func (x *SolveOptions) GetImproveRounds() int32 {
+	if x != nil {
+		return x.ImproveRounds
 	}
 	return 0
 }
@@ -195,9 +213,13 @@ type SolveResponse struct {
 	// Plan is where the pods go and what it costs.
 	Plan *v1.Plan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
 	// SolveSeconds is the time the solver spent, in seconds.
-	SolveSeconds  float64 `protobuf:"fixed64,2,opt,name=solve_seconds,json=solveSeconds,proto3" json:"solve_seconds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SolveSeconds float64 `protobuf:"fixed64,2,opt,name=solve_seconds,json=solveSeconds,proto3" json:"solve_seconds,omitempty"`
+	// LowerBoundPerHour is a proven lower bound on the cost per hour of new NodeClaims of any valid plan placing the pods this plan places.
+	LowerBoundPerHour float64 `protobuf:"fixed64,3,opt,name=lower_bound_per_hour,json=lowerBoundPerHour,proto3" json:"lower_bound_per_hour,omitempty"`
+	// CostToBoundRatio is the plan's cost per hour divided by LowerBoundPerHour (0 when the bound is 0).
+	CostToBoundRatio float64 `protobuf:"fixed64,4,opt,name=cost_to_bound_ratio,json=costToBoundRatio,proto3" json:"cost_to_bound_ratio,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SolveResponse) Reset() {
@@ -240,6 +262,20 @@ func (x *SolveResponse) GetPlan() *v1.Plan {
 func (x *SolveResponse) GetSolveSeconds() float64 {
 	if x != nil {
 		return x.SolveSeconds
+	}
+	return 0
+}
+
+func (x *SolveResponse) GetLowerBoundPerHour() float64 {
+	if x != nil {
+		return x.LowerBoundPerHour
+	}
+	return 0
+}
+
+func (x *SolveResponse) GetCostToBoundRatio() float64 {
+	if x != nil {
+		return x.CostToBoundRatio
 	}
 	return 0
 }
@@ -613,10 +649,12 @@ var File_flotilla_solver_v1_solver_proto protoreflect.FileDescriptor
 
 const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"\n" +
-	"\x1fflotilla/solver/v1/solver.proto\x12\x12flotilla.solver.v1\x1a\x1dflotilla/types/v1/types.proto\"x\n" +
+	"\x1fflotilla/solver/v1/solver.proto\x12\x12flotilla.solver.v1\x1a\x1dflotilla/types/v1/types.proto\"\xd5\x01\n" +
 	"\fSolveOptions\x12-\n" +
 	"\x12ignore_preferences\x18\x01 \x01(\bR\x11ignorePreferences\x129\n" +
-	"\x19max_instance_type_options\x18\x02 \x01(\x05R\x16maxInstanceTypeOptions\"\xe5\x03\n" +
+	"\x19max_instance_type_options\x18\x02 \x01(\x05R\x16maxInstanceTypeOptions\x124\n" +
+	"\x16improve_budget_seconds\x18\x03 \x01(\x01R\x14improveBudgetSeconds\x12%\n" +
+	"\x0eimprove_rounds\x18\x04 \x01(\x05R\rimproveRounds\"\xe5\x03\n" +
 	"\fSolveRequest\x12*\n" +
 	"\x04pods\x18\x01 \x03(\v2\x16.flotilla.types.v1.PodR\x04pods\x12:\n" +
 	"\n" +
@@ -630,10 +668,12 @@ const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"\n" +
 	"namespaces\x18\a \x03(\v2\x1c.flotilla.types.v1.NamespaceR\n" +
 	"namespaces\x12:\n" +
-	"\aoptions\x18\b \x01(\v2 .flotilla.solver.v1.SolveOptionsR\aoptions\"a\n" +
+	"\aoptions\x18\b \x01(\v2 .flotilla.solver.v1.SolveOptionsR\aoptions\"\xc1\x01\n" +
 	"\rSolveResponse\x12+\n" +
 	"\x04plan\x18\x01 \x01(\v2\x17.flotilla.types.v1.PlanR\x04plan\x12#\n" +
-	"\rsolve_seconds\x18\x02 \x01(\x01R\fsolveSeconds\"\xbf\x03\n" +
+	"\rsolve_seconds\x18\x02 \x01(\x01R\fsolveSeconds\x12/\n" +
+	"\x14lower_bound_per_hour\x18\x03 \x01(\x01R\x11lowerBoundPerHour\x12-\n" +
+	"\x13cost_to_bound_ratio\x18\x04 \x01(\x01R\x10costToBoundRatio\"\xbf\x03\n" +
 	"\x12ConsolidateRequest\x12:\n" +
 	"\n" +
 	"node_pools\x18\x01 \x03(\v2\x1b.flotilla.types.v1.NodePoolR\tnodePools\x12F\n" +
