@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+	"github.com/flotilla-io/flotilla/internal/kubeyaml"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -94,22 +95,45 @@ func (p *pass) consolidateRequest(ctx context.Context, byNode map[string]*Candid
 	}
 	req := &solverv1.ConsolidateRequest{InstanceTypes: its, DaemonSets: dss}
 	for _, name := range sortedKeys(p.pools) {
-		req.NodePools = append(req.NodePools, convertNodePool(p.pools[name].pool))
+		np, err := kubeyaml.NodePool(p.pools[name].pool)
+		if err != nil {
+			return nil, fmt.Errorf("disruption: %w", err)
+		}
+		req.NodePools = append(req.NodePools, np)
 	}
 	for _, c := range p.cands {
 		if isDeleting(c) || (p.skip[c.NodeClaim.Name] && !p.blockedOnly(c)) {
 			continue
 		}
-		switch {
-		case c.Node == nil:
-			req.NodeClaims = append(req.NodeClaims, convertInFlight(c))
-		case byNode[c.Node.Name] == c:
-			req.Nodes = append(req.Nodes, convertNode(c, c.NodePool.Name))
-		default:
-			req.Nodes = append(req.Nodes, convertNode(c, ""))
+		if err := p.addToRequest(req, c, byNode); err != nil {
+			return nil, fmt.Errorf("disruption: %w", err)
 		}
 	}
 	return req, nil
+}
+
+// addToRequest adds a candidate to the solver request: a NodeClaim without a
+// node as in flight, a consolidation candidate with its NodePool, any other
+// node as a destination only.
+func (p *pass) addToRequest(req *solverv1.ConsolidateRequest, c *Candidate, byNode map[string]*Candidate) error {
+	if c.Node == nil {
+		nc, err := convertInFlight(c)
+		if err != nil {
+			return err
+		}
+		req.NodeClaims = append(req.NodeClaims, nc)
+		return nil
+	}
+	pool := ""
+	if byNode[c.Node.Name] == c {
+		pool = c.NodePool.Name
+	}
+	n, err := convertNode(c, pool)
+	if err != nil {
+		return err
+	}
+	req.Nodes = append(req.Nodes, n)
+	return nil
 }
 
 // blockedOnly reports whether the candidate was skipped for being blocked
@@ -206,8 +230,16 @@ func instanceTypes(claims []*typesv1.NodeClaim) string {
 // its NodePool's current template: the template's labels and taints, and the
 // node's instance type, zone and capacity type where the NodePool's
 // requirements still allow them.
-func driftReplacement(c *Candidate) *typesv1.NodeClaim {
+func driftReplacement(c *Candidate) (*typesv1.NodeClaim, error) {
 	np := c.NodePool
+	taints, err := kubeyaml.Taints(np.Spec.Template.Spec.Taints)
+	if err != nil {
+		return nil, fmt.Errorf("nodepool %s: %w", np.Name, err)
+	}
+	allocatable, err := kubeyaml.Quantities(c.NodeClaim.Status.Allocatable)
+	if err != nil {
+		return nil, fmt.Errorf("nodeclaim %s: %w", c.NodeClaim.Name, err)
+	}
 	labels := maps.Clone(np.Spec.Template.ObjectMeta.Labels)
 	if labels == nil {
 		labels = map[string]string{}
@@ -229,9 +261,9 @@ func driftReplacement(c *Candidate) *typesv1.NodeClaim {
 		CapacityType: labels[karpv1.CapacityTypeLabelKey],
 		PricePerHour: c.PricePerHour,
 		Labels:       labels,
-		Taints:       taints(np.Spec.Template.Spec.Taints),
-		Allocatable:  quantities(c.NodeClaim.Status.Allocatable),
-	}
+		Taints:       taints,
+		Allocatable:  allocatable,
+	}, nil
 }
 
 // allowedBy reports whether label key=v meets every requirement on key.

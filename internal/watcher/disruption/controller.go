@@ -154,7 +154,13 @@ func (p *pass) drift(ctx context.Context) {
 		}
 		d := Decision{Reason: ReasonDrifted, Action: ActionDelete, Message: "drifted: " + why}
 		if len(reschedulablePods(c)) > 0 {
-			names, ok := p.replace(ctx, []*Candidate{c}, need, ReasonDrifted, driftReplacement(c))
+			claim, err := driftReplacement(c)
+			if err != nil {
+				p.release(need)
+				p.block(c, BlockedReplaceFailed, "no replacement: "+err.Error())
+				continue
+			}
+			names, ok := p.replace(ctx, []*Candidate{c}, need, ReasonDrifted, claim)
 			if !ok {
 				continue
 			}

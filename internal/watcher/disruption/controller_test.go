@@ -382,7 +382,10 @@ func TestDriftReplacementFollowsRequirements(t *testing.T) {
 		np.Spec.Template.Spec.Requirements[0].Values = []string{"spot"}
 	})
 	c := newCandidate("n1", pool, newClass())
-	claim := driftReplacement(&c)
+	claim, err := driftReplacement(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if claim.GetCapacityType() != "" || claim.GetInstanceType() != "m5.large" || claim.GetLabels()["team"] != "a" ||
 		claim.GetLabels()[karpv1.NodePoolLabelKey] != "default" {
 		t.Fatalf("claim = %v", claim)
