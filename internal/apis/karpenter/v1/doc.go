@@ -2,9 +2,13 @@
 // NodeClaim, with the exact JSON field names Karpenter uses, so that the
 // manifests users already write for Karpenter decode into them unchanged.
 //
-// The types are plain structs with JSON tags. They carry no defaulting or
-// validation logic; a later change adds kubebuilder markers and generates
-// CustomResourceDefinitions from them.
+// The types carry kubebuilder markers: controller-gen derives their deep-copy
+// functions (zz_generated.deepcopy.go) and the CustomResourceDefinitions in
+// deploy/crds from them, including Karpenter v1's defaults and CEL
+// validation rules. Run `make generate` after changing them.
+//
+// +kubebuilder:object:generate=true
+// +groupName=karpenter.sh
 package v1
 
 // Group is the API group of NodePools and NodeClaims.
