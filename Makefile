@@ -11,9 +11,10 @@ all: verify test
 tools:
 	@bash hack/tools.sh all
 
-## generate: regenerate the Go code of the protos (committed next to them)
+## generate: regenerate the Go code of the protos (committed next to them), and the deep-copy code and CRDs of internal/apis
 generate:
 	@PATH="$(TOOLS_BIN):$$PATH" buf generate
+	@bash hack/crds.sh
 
 ## verify: everything CI checks besides tests (generated code, buf lint and breaking, gofmt, go vet, golangci-lint)
 verify:

@@ -10,6 +10,7 @@ PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 GRPCURL_VERSION=v1.9.3
 GOLANGCI_LINT_VERSION=v2.15.0
+CONTROLLER_GEN_VERSION=v0.23.0
 
 bin="${FLOTILLA_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/flotilla/bin}"
 mkdir -p "$bin"
@@ -30,6 +31,7 @@ case "$want" in
     install buf github.com/bufbuild/buf/cmd/buf "$BUF_VERSION"
     install protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go "$PROTOC_GEN_GO_VERSION"
     install protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION"
+    install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_GEN_VERSION"
     ;;&
   all|debug)
     install grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"

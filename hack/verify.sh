@@ -22,6 +22,18 @@ if [ -n "$(git ls-files --others --exclude-standard -- proto)" ]; then
   fail=1
 fi
 
+step "CRDs and deep-copy code are up to date"
+bash hack/crds.sh
+if ! git diff --exit-code --stat -- internal/apis deploy/crds; then
+  echo "verify: generated CRDs or deep-copy code differ from internal/apis; run 'make generate' and commit" >&2
+  fail=1
+fi
+if [ -n "$(git ls-files --others --exclude-standard -- internal/apis deploy/crds)" ]; then
+  echo "verify: untracked files under internal/apis or deploy/crds (generated, or not committed):" >&2
+  git ls-files --others --exclude-standard -- internal/apis deploy/crds >&2
+  fail=1
+fi
+
 step "buf lint"
 buf lint || fail=1
 

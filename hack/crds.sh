@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# crds: regenerates, from the Go types and kubebuilder markers under
+# internal/apis, their deep-copy functions (zz_generated.deepcopy.go next to
+# the types) and the CustomResourceDefinitions in deploy/crds.
+# Run by `make generate`; hack/verify.sh checks the output is committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=$(bash hack/tools.sh generate)
+"$bin/controller-gen" object paths=./internal/apis/...
+rm -f deploy/crds/*.yaml
+"$bin/controller-gen" crd:crdVersions=v1 paths=./internal/apis/... output:crd:artifacts:config=deploy/crds
+# Bounds markers cannot express (fields of corev1 types, map values).
+go run ./internal/apis/internal/crdpatch deploy/crds
