@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/iamsim"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
 )
 
 // TestAWSCLI drives the simulator with the aws CLI, when it is installed.
@@ -25,6 +27,10 @@ func TestAWSCLI(t *testing.T) {
 	}
 	sim := ec2sim.New(ec2sim.Options{Catalog: mustCatalog(t, smallCatalog)})
 	sim.AddImage(ec2sim.Image{ID: "ami-0123456789abcdef0", Name: "eks-node", OwnerID: "602401143452"})
+	sim.JSONHandlers["AmazonSSM"] = ssmsim.New(map[string]string{"/aws/service/test/ami": "ami-0123456789abcdef0"})
+	iamH := iamsim.New(ec2sim.AccountID, nil)
+	iamH.AddRole("NodeRole")
+	sim.QueryHandlers[iamsim.APIVersion] = iamH
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 	home := t.TempDir()
@@ -52,6 +58,9 @@ func TestAWSCLI(t *testing.T) {
 				t.Skipf("aws CLI does not run here: %v %s", err, stderr)
 			}
 			t.Fatalf("aws %v: %v\n%s", args, err, stderr)
+		}
+		if out == nil { // a command with an empty answer
+			return
 		}
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("aws %v: %v\n%s", args, err, b)
@@ -109,5 +118,29 @@ func TestAWSCLI(t *testing.T) {
 	aws(&term, "ec2", "terminate-instances", "--instance-ids", fl.Instances[0].InstanceIds[0])
 	if len(term.TerminatingInstances) != 1 || term.TerminatingInstances[0].CurrentState.Name != "shutting-down" {
 		t.Errorf("terminate-instances: %+v", term)
+	}
+	var param struct {
+		Parameter struct{ Name, Value string }
+	}
+	aws(&param, "ssm", "get-parameter", "--name", "/aws/service/test/ami")
+	if param.Parameter.Value != "ami-0123456789abcdef0" {
+		t.Errorf("ssm get-parameter: %+v", param)
+	}
+	var made struct {
+		InstanceProfile struct{ InstanceProfileName, Arn string }
+	}
+	aws(&made, "iam", "create-instance-profile", "--instance-profile-name", "cli-profile", "--tags", "Key=owner,Value=cli")
+	if made.InstanceProfile.Arn != "arn:aws:iam::"+ec2sim.AccountID+":instance-profile/cli-profile" {
+		t.Errorf("iam create-instance-profile: %+v", made)
+	}
+	aws(nil, "iam", "add-role-to-instance-profile", "--instance-profile-name", "cli-profile", "--role-name", "NodeRole")
+	var got struct {
+		InstanceProfile struct {
+			Roles []struct{ RoleName string }
+		}
+	}
+	aws(&got, "iam", "get-instance-profile", "--instance-profile-name", "cli-profile")
+	if len(got.InstanceProfile.Roles) != 1 || got.InstanceProfile.Roles[0].RoleName != "NodeRole" {
+		t.Errorf("iam get-instance-profile: %+v", got)
 	}
 }

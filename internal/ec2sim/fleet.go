@@ -256,21 +256,84 @@ func (s *Sim) createFleet(q query, b *xb) *apiError {
 	now := s.now()
 	token := q.get("ClientToken")
 	digest := requestDigest(q)
-	if token != "" {
-		for tk, rec := range s.fleets {
-			if now.Sub(rec.at) > idempotencyWindow {
-				delete(s.fleets, tk)
-			}
-		}
-		if rec, ok := s.fleets[token]; ok {
-			if rec.digest != digest {
-				return &apiError{http.StatusBadRequest, "IdempotentParameterMismatch", "Client token '" + token + "' was used with different parameters."}
-			}
+	if rec, err := s.replayFleet(token, digest, now); err != nil || rec != nil {
+		if rec != nil {
 			writeFleetResult(b, rec.result)
-			return nil
+		}
+		return err
+	}
+	req, err := parseFleetRequest(q)
+	if err != nil {
+		return err
+	}
+	fb := &fleetBuild{q: q, req: req, res: &fleetResult{fleetID: "fleet-" + s.newUUID()}}
+	cands, err := s.fleetCandidates(fb)
+	if err != nil {
+		return err
+	}
+	s.fillFleet(fb, cands, token)
+	if token != "" {
+		s.fleets[token] = &fleetRecord{at: now, digest: digest, result: fb.res}
+	}
+	writeFleetResult(b, fb.res)
+	return nil
+}
+
+// replayFleet returns the recorded answer to an earlier request with the
+// same ClientToken (nil when there is none), after forgetting expired
+// tokens; the same token with other parameters is an error.
+func (s *Sim) replayFleet(token string, digest [32]byte, now time.Time) (*fleetRecord, *apiError) {
+	if token == "" {
+		return nil, nil
+	}
+	for tk, rec := range s.fleets {
+		if now.Sub(rec.at) > idempotencyWindow {
+			delete(s.fleets, tk)
 		}
 	}
+	rec, ok := s.fleets[token]
+	if !ok {
+		return nil, nil
+	}
+	if rec.digest != digest {
+		return nil, &apiError{http.StatusBadRequest, "IdempotentParameterMismatch", "Client token '" + token + "' was used with different parameters."}
+	}
+	return rec, nil
+}
 
+// fleetRequest is the capacity and strategies of a CreateFleet.
+type fleetRequest struct {
+	spotN, odN               int
+	spotStrategy, odStrategy string
+	configs                  []int // LaunchTemplateConfigs indices
+	lifecycles               []string
+}
+
+func parseFleetRequest(q query) (*fleetRequest, *apiError) {
+	r := &fleetRequest{}
+	if err := r.parseCapacity(q); err != nil {
+		return nil, err
+	}
+	if v := q.get("TargetCapacitySpecification.TargetCapacityUnitType"); v != "" && v != "units" {
+		return nil, errInvalidParam("ec2sim supports only TargetCapacityUnitType=units")
+	}
+	if r.configs = q.indices("LaunchTemplateConfigs"); len(r.configs) == 0 {
+		return nil, errMissingParam("LaunchTemplateConfigs")
+	}
+	if err := r.parseStrategies(q); err != nil {
+		return nil, err
+	}
+	if r.spotN > 0 {
+		r.lifecycles = append(r.lifecycles, CapacityTypeSpot)
+	}
+	if r.odN > 0 {
+		r.lifecycles = append(r.lifecycles, CapacityTypeOnDemand)
+	}
+	return r, nil
+}
+
+// parseCapacity splits TotalTargetCapacity into spot and on-demand.
+func (r *fleetRequest) parseCapacity(q query) *apiError {
 	total, err := q.integer("TargetCapacitySpecification.TotalTargetCapacity", -1)
 	if err != nil {
 		return err
@@ -278,24 +341,21 @@ func (s *Sim) createFleet(q query, b *xb) *apiError {
 	if total < 0 {
 		return errMissingParam("TargetCapacitySpecification.TotalTargetCapacity")
 	}
-	spotN, err := q.integer("TargetCapacitySpecification.SpotTargetCapacity", 0)
-	if err != nil {
+	if r.spotN, err = q.integer("TargetCapacitySpecification.SpotTargetCapacity", 0); err != nil {
 		return err
 	}
-	odN, err := q.integer("TargetCapacitySpecification.OnDemandTargetCapacity", 0)
-	if err != nil {
+	if r.odN, err = q.integer("TargetCapacitySpecification.OnDemandTargetCapacity", 0); err != nil {
 		return err
 	}
-	def := q.get("TargetCapacitySpecification.DefaultTargetCapacityType")
-	rest := total - spotN - odN
+	rest := total - r.spotN - r.odN
 	if rest < 0 {
 		return errInvalidParam("The sum of SpotTargetCapacity and OnDemandTargetCapacity exceeds TotalTargetCapacity.")
 	}
-	switch def {
+	switch def := q.get("TargetCapacitySpecification.DefaultTargetCapacityType"); def {
 	case CapacityTypeSpot:
-		spotN += rest
+		r.spotN += rest
 	case CapacityTypeOnDemand:
-		odN += rest
+		r.odN += rest
 	case "":
 		if rest > 0 {
 			return errMissingParam("TargetCapacitySpecification.DefaultTargetCapacityType")
@@ -303,184 +363,206 @@ func (s *Sim) createFleet(q query, b *xb) *apiError {
 	default:
 		return errInvalidParam("Value (%s) for parameter DefaultTargetCapacityType is invalid. Valid values: spot, on-demand, capacity-block", def)
 	}
-	if q.get("TargetCapacitySpecification.TargetCapacityUnitType") != "" && q.get("TargetCapacitySpecification.TargetCapacityUnitType") != "units" {
-		return errInvalidParam("ec2sim supports only TargetCapacityUnitType=units")
-	}
-	configs := q.indices("LaunchTemplateConfigs")
-	if len(configs) == 0 {
-		return errMissingParam("LaunchTemplateConfigs")
-	}
-	spotStrategy := q.get("SpotOptions.AllocationStrategy")
-	if spotStrategy == "" {
-		spotStrategy = "lowest-price"
-	}
-	odStrategy := q.get("OnDemandOptions.AllocationStrategy")
-	if odStrategy == "" {
-		odStrategy = "lowest-price"
-	}
-	switch spotStrategy {
+	return nil
+}
+
+func (r *fleetRequest) parseStrategies(q query) *apiError {
+	r.spotStrategy = firstNonEmpty(q.get("SpotOptions.AllocationStrategy"), "lowest-price")
+	r.odStrategy = firstNonEmpty(q.get("OnDemandOptions.AllocationStrategy"), "lowest-price")
+	switch r.spotStrategy {
 	case "lowest-price", "diversified", "capacity-optimized", "capacity-optimized-prioritized", "price-capacity-optimized",
 		"lowestPrice", "capacityOptimized", "capacityOptimizedPrioritized", "priceCapacityOptimized":
 	default:
-		return errInvalidParam("Value (%s) for parameter SpotOptions.AllocationStrategy is invalid.", spotStrategy)
+		return errInvalidParam("Value (%s) for parameter SpotOptions.AllocationStrategy is invalid.", r.spotStrategy)
 	}
-	switch odStrategy {
+	switch r.odStrategy {
 	case "lowest-price", "prioritized", "lowestPrice":
 	default:
-		return errInvalidParam("Value (%s) for parameter OnDemandOptions.AllocationStrategy is invalid.", odStrategy)
+		return errInvalidParam("Value (%s) for parameter OnDemandOptions.AllocationStrategy is invalid.", r.odStrategy)
 	}
+	return nil
+}
 
-	res := &fleetResult{fleetID: "fleet-" + s.newUUID()}
+// fleetBuild is one CreateFleet in progress.
+type fleetBuild struct {
+	q     query
+	req   *fleetRequest
+	res   *fleetResult
+	order int // candidates made so far
+}
+
+// addErr records an error for an override, once per (override,
+// lifecycle, code).
+func (fb *fleetBuild) addErr(spec ltSpec, lifecycle, code, msg string) {
+	for _, e := range fb.res.errors {
+		if e.spec == spec && e.lifecycle == lifecycle && e.code == code {
+			return
+		}
+	}
+	fb.res.errors = append(fb.res.errors, fleetError{spec, lifecycle, code, msg})
+}
+
+// addErrAll records an error for an override under every lifecycle the
+// fleet asks for.
+func (fb *fleetBuild) addErrAll(spec ltSpec, code, msg string) {
+	for _, lc := range fb.req.lifecycles {
+		fb.addErr(spec, lc, code, msg)
+	}
+}
+
+// fleetCandidates turns every (launch template, override) of the request
+// into the pools it may launch into, recording the invalid ones as
+// errors.
+func (s *Sim) fleetCandidates(fb *fleetBuild) ([]*candidate, *apiError) {
 	var cands []*candidate
-	addErr := func(spec ltSpec, lifecycle, code, msg string) {
-		for _, e := range res.errors {
-			if e.spec == spec && e.lifecycle == lifecycle && e.code == code {
-				return
-			}
-		}
-		res.errors = append(res.errors, fleetError{spec, lifecycle, code, msg})
-	}
-	lifecycles := []string{}
-	if spotN > 0 {
-		lifecycles = append(lifecycles, CapacityTypeSpot)
-	}
-	if odN > 0 {
-		lifecycles = append(lifecycles, CapacityTypeOnDemand)
-	}
-	order := 0
-	for _, ci := range configs {
+	for _, ci := range fb.req.configs {
 		p := fmt.Sprintf("LaunchTemplateConfigs.%d", ci)
-		ltID := q.get(p + ".LaunchTemplateSpecification.LaunchTemplateId")
-		ltName := q.get(p + ".LaunchTemplateSpecification.LaunchTemplateName")
-		version := q.get(p + ".LaunchTemplateSpecification.Version")
-		var lt *launchTemplate
-		var ltCode, ltMsg string
-		switch {
-		case ltID != "":
-			if lt = s.templateByID(ltID); lt == nil {
-				ltCode, ltMsg = "InvalidLaunchTemplateId.NotFound", fmt.Sprintf("The specified launch template, with template ID %s, does not exist.", ltID)
-			}
-		case ltName != "":
-			if lt = s.templateByName(ltName); lt == nil {
-				ltCode, ltMsg = "InvalidLaunchTemplateName.NotFoundException", fmt.Sprintf("The specified launch template, with template name %s, does not exist.", ltName)
-			}
-		default:
-			return errMissingParam(p + ".LaunchTemplateSpecification.LaunchTemplateId or LaunchTemplateName")
+		lt, ltErr, err := s.configTemplate(fb.q, p)
+		if err != nil {
+			return nil, err
 		}
-		if lt != nil && version != "" && version != "$Latest" && version != "$Default" && version != "1" {
-			ltCode, ltMsg = "InvalidLaunchTemplateVersion.NotFound", fmt.Sprintf("The specified launch template version %s does not exist.", version)
-		}
-		overrides := q.indices(p + ".Overrides")
+		overrides := fb.q.indices(p + ".Overrides")
 		if len(overrides) == 0 {
 			overrides = []int{0} // the template alone
 		}
 		for _, oi := range overrides {
-			op := fmt.Sprintf("%s.Overrides.%d", p, oi)
-			spec := ltSpec{
-				templateID:       ltID,
-				templateName:     ltName,
-				version:          version,
-				instanceType:     q.get(op + ".InstanceType"),
-				subnetID:         q.get(op + ".SubnetId"),
-				zone:             q.get(op + ".AvailabilityZone"),
-				imageID:          q.get(op + ".ImageId"),
-				priority:         q.get(op + ".Priority"),
-				weightedCapacity: q.get(op + ".WeightedCapacity"),
-			}
-			if oi == 0 {
-				spec.instanceType, spec.subnetID, spec.zone, spec.imageID, spec.priority, spec.weightedCapacity = "", "", "", "", "", ""
-			}
-			if lt != nil && spec.templateID == "" && spec.templateName == "" {
-				spec.templateID = lt.id
-			}
-			if ltCode != "" {
-				for _, lc := range lifecycles {
-					addErr(spec, lc, ltCode, ltMsg)
-				}
+			spec := overrideSpec(fb.q, p, oi, lt)
+			if ltErr != nil {
+				fb.addErrAll(spec, ltErr.Code, ltErr.Message)
 				continue
 			}
-			itype := spec.instanceType
-			if itype == "" {
-				itype = lt.data["InstanceType"]
-			}
-			if _, ok := s.types[itype]; !ok {
-				for _, lc := range lifecycles {
-					addErr(spec, lc, "InvalidParameterValue", fmt.Sprintf("The instance type '%s' is not supported in %s.", itype, s.region))
-				}
-				continue
-			}
-			if img := firstNonEmpty(spec.imageID, lt.data["ImageId"]); img == "" || (!strings.HasPrefix(img, "resolve:ssm:") && s.image(img) == nil) {
-				for _, lc := range lifecycles {
-					addErr(spec, lc, "InvalidAMIID.NotFound", fmt.Sprintf("The image id '[%s]' does not exist", img))
-				}
-				continue
-			}
-			prio := math.Inf(1)
-			if spec.priority != "" {
-				if f, perr := strconv.ParseFloat(spec.priority, 64); perr == nil {
-					prio = f
-				}
-			}
-			var subnets []*Subnet
-			switch {
-			case spec.subnetID != "":
-				sn := s.subnet(spec.subnetID)
-				if sn == nil {
-					for _, lc := range lifecycles {
-						addErr(spec, lc, "InvalidSubnetID.NotFound", fmt.Sprintf("The subnet ID '%s' does not exist", spec.subnetID))
-					}
-					continue
-				}
-				if spec.zone != "" && spec.zone != sn.Zone {
-					for _, lc := range lifecycles {
-						addErr(spec, lc, "InvalidParameterValue", fmt.Sprintf("Subnet %s is not in availability zone %s", sn.ID, spec.zone))
-					}
-					continue
-				}
-				subnets = []*Subnet{sn}
-			case spec.zone != "":
-				for _, sn := range s.subnets {
-					if sn.Zone == spec.zone {
-						subnets = append(subnets, sn)
-						break
-					}
-				}
-				if len(subnets) == 0 {
-					for _, lc := range lifecycles {
-						addErr(spec, lc, "InvalidParameterValue", fmt.Sprintf("No subnet in availability zone %s", spec.zone))
-					}
-					continue
-				}
-			default:
-				seen := map[string]bool{}
-				for _, sn := range s.subnets {
-					if !seen[sn.Zone] {
-						seen[sn.Zone] = true
-						subnets = append(subnets, sn)
-					}
-				}
-			}
-			for _, sn := range subnets {
-				order++
-				cs := spec
-				cs.instanceType = itype
-				cands = append(cands, &candidate{order: order, spec: cs, lt: lt, subnet: sn, priority: prio})
-			}
+			cands = append(cands, s.overrideCandidates(fb, spec, lt)...)
 		}
 	}
+	return cands, nil
+}
 
-	fleetTags := q.tagSpecs("TagSpecification")
+// configTemplate finds the launch template of config prefix p. A missing
+// template or version is a per-override error (ltErr); a config naming
+// none fails the request.
+func (s *Sim) configTemplate(q query, p string) (lt *launchTemplate, ltErr, err *apiError) {
+	ltID := q.get(p + ".LaunchTemplateSpecification.LaunchTemplateId")
+	ltName := q.get(p + ".LaunchTemplateSpecification.LaunchTemplateName")
+	version := q.get(p + ".LaunchTemplateSpecification.Version")
+	switch {
+	case ltID != "":
+		if lt = s.templateByID(ltID); lt == nil {
+			return nil, errNotFound("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID %s, does not exist.", ltID), nil
+		}
+	case ltName != "":
+		if lt = s.templateByName(ltName); lt == nil {
+			return nil, errNotFound("InvalidLaunchTemplateName.NotFoundException", "The specified launch template, with template name %s, does not exist.", ltName), nil
+		}
+	default:
+		return nil, nil, errMissingParam(p + ".LaunchTemplateSpecification.LaunchTemplateId or LaunchTemplateName")
+	}
+	if version != "" && version != "$Latest" && version != "$Default" && version != "1" {
+		return nil, errNotFound("InvalidLaunchTemplateVersion.NotFound", "The specified launch template version %s does not exist.", version), nil
+	}
+	return lt, nil, nil
+}
+
+// overrideSpec reads override oi of config prefix p (0: the template
+// alone) as EC2 echoes it.
+func overrideSpec(q query, p string, oi int, lt *launchTemplate) ltSpec {
+	spec := ltSpec{
+		templateID:   q.get(p + ".LaunchTemplateSpecification.LaunchTemplateId"),
+		templateName: q.get(p + ".LaunchTemplateSpecification.LaunchTemplateName"),
+		version:      q.get(p + ".LaunchTemplateSpecification.Version"),
+	}
+	if oi != 0 {
+		op := fmt.Sprintf("%s.Overrides.%d", p, oi)
+		spec.instanceType = q.get(op + ".InstanceType")
+		spec.subnetID = q.get(op + ".SubnetId")
+		spec.zone = q.get(op + ".AvailabilityZone")
+		spec.imageID = q.get(op + ".ImageId")
+		spec.priority = q.get(op + ".Priority")
+		spec.weightedCapacity = q.get(op + ".WeightedCapacity")
+	}
+	if lt != nil && spec.templateID == "" && spec.templateName == "" {
+		spec.templateID = lt.id
+	}
+	return spec
+}
+
+// overrideCandidates checks one override and returns a candidate per
+// subnet it may launch into.
+func (s *Sim) overrideCandidates(fb *fleetBuild, spec ltSpec, lt *launchTemplate) []*candidate {
+	itype := firstNonEmpty(spec.instanceType, lt.data["InstanceType"])
+	if _, ok := s.types[itype]; !ok {
+		fb.addErrAll(spec, "InvalidParameterValue", fmt.Sprintf("The instance type '%s' is not supported in %s.", itype, s.region))
+		return nil
+	}
+	if img := firstNonEmpty(spec.imageID, lt.data["ImageId"]); img == "" || (!strings.HasPrefix(img, "resolve:ssm:") && s.image(img) == nil) {
+		fb.addErrAll(spec, "InvalidAMIID.NotFound", fmt.Sprintf("The image id '[%s]' does not exist", img))
+		return nil
+	}
+	subnets, code, msg := s.overrideSubnets(spec)
+	if code != "" {
+		fb.addErrAll(spec, code, msg)
+		return nil
+	}
+	prio := math.Inf(1)
+	if f, err := strconv.ParseFloat(spec.priority, 64); err == nil {
+		prio = f
+	}
+	var out []*candidate
+	for _, sn := range subnets {
+		fb.order++
+		cs := spec
+		cs.instanceType = itype
+		out = append(out, &candidate{order: fb.order, spec: cs, lt: lt, subnet: sn, priority: prio})
+	}
+	return out
+}
+
+// overrideSubnets are the subnets an override may launch into: its
+// subnet, the first subnet of its zone, or the first subnet of each zone;
+// code and msg say why there are none.
+func (s *Sim) overrideSubnets(spec ltSpec) (subnets []*Subnet, code, msg string) {
+	switch {
+	case spec.subnetID != "":
+		sn := s.subnet(spec.subnetID)
+		if sn == nil {
+			return nil, "InvalidSubnetID.NotFound", fmt.Sprintf("The subnet ID '%s' does not exist", spec.subnetID)
+		}
+		if spec.zone != "" && spec.zone != sn.Zone {
+			return nil, "InvalidParameterValue", fmt.Sprintf("Subnet %s is not in availability zone %s", sn.ID, spec.zone)
+		}
+		return []*Subnet{sn}, "", ""
+	case spec.zone != "":
+		for _, sn := range s.subnets {
+			if sn.Zone == spec.zone {
+				return []*Subnet{sn}, "", ""
+			}
+		}
+		return nil, "InvalidParameterValue", fmt.Sprintf("No subnet in availability zone %s", spec.zone)
+	}
+	seen := map[string]bool{}
+	for _, sn := range s.subnets {
+		if !seen[sn.Zone] {
+			seen[sn.Zone] = true
+			subnets = append(subnets, sn)
+		}
+	}
+	return subnets, "", ""
+}
+
+// fillFleet launches the requested capacity, one instance at a time into
+// the pool the strategy picks, grouping the instances by (override,
+// lifecycle) as EC2 reports them.
+func (s *Sim) fillFleet(fb *fleetBuild, cands []*candidate, token string) {
+	fleetTags := fb.q.tagSpecs("TagSpecification")
 	launched := map[string]*fleetInstances{}
 	var launchOrder []string
 	reservationID := s.newID("r-")
-	for _, lc := range lifecycles {
-		want := spotN
-		strategy := spotStrategy
+	for _, lc := range fb.req.lifecycles {
+		want, strategy := fb.req.spotN, fb.req.spotStrategy
 		if lc == CapacityTypeOnDemand {
-			want, strategy = odN, odStrategy
+			want, strategy = fb.req.odN, fb.req.odStrategy
 		}
 		for range want {
-			c := s.pick(cands, lc, strategy, addErr)
+			c := s.pick(cands, lc, strategy, fb.addErr)
 			if c == nil {
 				break
 			}
@@ -488,7 +570,7 @@ func (s *Sim) createFleet(q query, b *xb) *apiError {
 			if n, ok := s.capacity[k]; ok {
 				s.capacity[k] = n - 1
 			}
-			in := s.launch(c, lc, token, res.fleetID, reservationID, fleetTags["instance"])
+			in := s.launch(c, lc, token, fb.res.fleetID, reservationID, fleetTags["instance"])
 			key := fmt.Sprintf("%d/%s", c.order, lc)
 			fi := launched[key]
 			if fi == nil {
@@ -505,13 +587,8 @@ func (s *Sim) createFleet(q query, b *xb) *apiError {
 		}
 	}
 	for _, k := range launchOrder {
-		res.instances = append(res.instances, *launched[k])
+		fb.res.instances = append(fb.res.instances, *launched[k])
 	}
-	if token != "" {
-		s.fleets[token] = &fleetRecord{at: now, digest: digest, result: res}
-	}
-	writeFleetResult(b, res)
-	return nil
 }
 
 // pick chooses the pool for one more instance of lifecycle lc, reporting

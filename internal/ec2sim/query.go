@@ -114,13 +114,73 @@ func (q query) withPrefix(prefix string) map[string]string {
 type filter struct {
 	Name   string
 	Values []string
+	// exact holds the values without wildcards, stars the values whose only
+	// wildcard is *, split at it, and globs the rest: a lookup with
+	// hundreds of values stays cheap.
+	exact map[string]bool
+	stars [][]string
+	globs []string
+}
+
+func newFilter(name string, values []string) filter {
+	f := filter{Name: name, Values: values, exact: map[string]bool{}}
+	for _, v := range values {
+		switch {
+		case !strings.ContainsAny(v, `*?\`):
+			f.exact[v] = true
+		case !strings.ContainsAny(v, `?\`):
+			f.stars = append(f.stars, strings.Split(v, "*"))
+		default:
+			f.globs = append(f.globs, v)
+		}
+	}
+	return f
+}
+
+// matches reports whether some value matches some of the filter's values.
+func (f filter) matches(vals []string) bool {
+	for _, v := range vals {
+		if f.exact[v] {
+			return true
+		}
+		for _, parts := range f.stars {
+			if starMatch(parts, v) {
+				return true
+			}
+		}
+		for _, p := range f.globs {
+			if glob(p, v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// starMatch matches s against a pattern whose only wildcard is *, given
+// as the literal parts between the stars (at least two). Taking each
+// middle part at its leftmost place is enough for such patterns.
+func starMatch(parts []string, s string) bool {
+	first, last := parts[0], parts[len(parts)-1]
+	if !strings.HasPrefix(s, first) {
+		return false
+	}
+	s = s[len(first):]
+	for _, mid := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, mid)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(mid):]
+	}
+	return strings.HasSuffix(s, last)
 }
 
 func (q query) filters() []filter {
 	var out []filter
 	for _, n := range q.indices("Filter") {
 		p := fmt.Sprintf("Filter.%d", n)
-		out = append(out, filter{Name: q.get(p + ".Name"), Values: q.list(p + ".Value")})
+		out = append(out, newFilter(q.get(p+".Name"), q.list(p+".Value")))
 	}
 	return out
 }
@@ -201,22 +261,11 @@ func matchFilters[T any](r T, tags map[string]string, fs []filter, fields fieldF
 		default:
 			vals, _ = fields(r, f.Name)
 		}
-		if !anyMatch(vals, f.Values) {
+		if !f.matches(vals) {
 			return false
 		}
 	}
 	return true
-}
-
-func anyMatch(vals, patterns []string) bool {
-	for _, p := range patterns {
-		for _, v := range vals {
-			if glob(p, v) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // glob matches s against pattern with * (any run) and ? (one character);

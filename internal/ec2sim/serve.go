@@ -38,6 +38,10 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	q := query{v: r.Form}
 	action := q.get("Action")
+	if h := s.QueryHandlers[q.get("Version")]; h != nil {
+		s.serveOtherQuery(w, r, h, action)
+		return
+	}
 
 	s.mu.Lock()
 	rid := s.newUUID()
@@ -90,6 +94,37 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-Requestid", rid)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b.Bytes())
+}
+
+// FaultWriter is implemented by a query-protocol handler that writes
+// injected faults as its own service's error documents.
+type FaultWriter interface {
+	WriteFault(w http.ResponseWriter, status int, code, msg string)
+}
+
+// serveOtherQuery hands a query-protocol request of another service (by
+// its Version, such as IAM's) to h, counting it and applying faults by
+// action name.
+func (s *Sim) serveOtherQuery(w http.ResponseWriter, r *http.Request, h http.Handler, action string) {
+	s.mu.Lock()
+	s.calls[action]++
+	f := s.takeFault(action)
+	rid := s.newUUID()
+	s.mu.Unlock()
+	if f != nil {
+		if !sleepCtx(r.Context(), f.Latency) {
+			return
+		}
+		if f.Code != "" {
+			if fw, ok := h.(FaultWriter); ok {
+				fw.WriteFault(w, faultStatus(f), f.Code, faultMessage(f.Code))
+			} else {
+				writeError(w, rid, &apiError{faultStatus(f), f.Code, faultMessage(f.Code)})
+			}
+			return
+		}
+	}
+	h.ServeHTTP(w, r)
 }
 
 func faultMessage(code string) string {

@@ -186,6 +186,10 @@ type Sim struct {
 	// target's prefix before the dot ("AmazonSSM", "AWSPriceListService").
 	// Fill it before serving; it is read without locking.
 	JSONHandlers map[string]http.Handler
+	// QueryHandlers serve query-protocol requests of other services, keyed
+	// by the API version they send ("2010-05-08" for IAM). Fill it before
+	// serving; it is read without locking.
+	QueryHandlers map[string]http.Handler
 
 	mu           sync.Mutex
 	region       string
@@ -217,15 +221,16 @@ type offeringKey struct{ instanceType, zone, capacityType string }
 // group, all tagged karpenter.sh/discovery=test-cluster, and no images.
 func New(opts Options) *Sim {
 	s := &Sim{
-		JSONHandlers: map[string]http.Handler{},
-		region:       opts.Region,
-		zones:        slices.Clone(opts.Zones),
-		spotDiscount: opts.SpotDiscount,
-		now:          opts.Now,
-		types:        map[string]ec2catalog.Spec{},
-		capacity:     map[offeringKey]int{},
-		calls:        map[string]int{},
-		fleets:       map[string]*fleetRecord{},
+		JSONHandlers:  map[string]http.Handler{},
+		QueryHandlers: map[string]http.Handler{},
+		region:        opts.Region,
+		zones:         slices.Clone(opts.Zones),
+		spotDiscount:  opts.SpotDiscount,
+		now:           opts.Now,
+		types:         map[string]ec2catalog.Spec{},
+		capacity:      map[offeringKey]int{},
+		calls:         map[string]int{},
+		fleets:        map[string]*fleetRecord{},
 	}
 	if s.region == "" {
 		s.region = "us-east-1"

@@ -16,6 +16,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/iamsim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/pricingsim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
 	"github.com/flotilla-io/flotilla/internal/launcher"
@@ -44,6 +45,7 @@ type env struct {
 	sim     *ec2sim.Sim
 	ssm     *ssmsim.Handler
 	pricing *pricingsim.Handler
+	iam     *iamsim.Handler
 	url     string
 	clock   *fakeClock
 	fleets  *recorder
@@ -62,11 +64,14 @@ func newEnv(t testing.TB) *env {
 		sim:     ec2sim.New(ec2sim.Options{Catalog: specs}),
 		ssm:     ssmsim.New(nil),
 		pricing: pricingsim.New(specs, "us-east-1"),
+		iam:     iamsim.New(ec2sim.AccountID, nil),
 		clock:   &fakeClock{t: time.Now()},
 		fleets:  &recorder{},
 	}
 	e.sim.JSONHandlers["AmazonSSM"] = e.ssm
 	e.sim.JSONHandlers[pricingsim.TargetPrefix] = e.pricing
+	e.sim.QueryHandlers[iamsim.APIVersion] = e.iam
+	e.iam.AddRole("KarpenterNodeRole")
 	eksami.Seed(e.addImage, e.ssm.Set, "1.31")
 	srv := httptest.NewServer(e.sim)
 	t.Cleanup(srv.Close)
@@ -80,7 +85,7 @@ func (e *env) addImage(a eksami.AMI) {
 
 func (e *env) awsConfig() awsclient.Config {
 	return awsclient.Config{
-		Region: "us-east-1", EC2Endpoint: e.url, SSMEndpoint: e.url, PricingEndpoint: e.url,
+		Region: "us-east-1", EC2Endpoint: e.url, SSMEndpoint: e.url, PricingEndpoint: e.url, IAMEndpoint: e.url,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
 		MaxBackoff:  20 * time.Millisecond,
 		HTTPClient:  &http.Client{Transport: e.fleets},

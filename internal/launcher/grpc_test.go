@@ -177,20 +177,30 @@ func TestAPICallsPerLaunchedNode(t *testing.T) {
 }
 
 // BenchmarkLaunch reports Launch latency through gRPC against the
-// simulator, 100 concurrent NodeClaims per iteration.
+// simulator, 100 concurrent NodeClaims per iteration, with CreateFleet
+// batching (the default window) and without.
 func BenchmarkLaunch(b *testing.B) {
-	e := newEnv(b)
-	client := serve(b, e.service(b))
-	var all []time.Duration
-	for i := 0; b.Loop(); i++ {
-		all = append(all, launchMany(b, func(r *launcherv1.LaunchRequest) error {
-			_, err := client.Launch(ctx, r)
-			return err
-		}, fmt.Sprintf("bench%d", i), 100)...)
+	for _, bc := range []struct {
+		name   string
+		window time.Duration
+	}{{"batched", 0}, {"unbatched", -1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEnv(b)
+			client := serve(b, e.service(b, func(c *launcher.Config) { c.BatchWindow = bc.window }))
+			var all []time.Duration
+			for i := 0; b.Loop(); i++ {
+				all = append(all, launchMany(b, func(r *launcherv1.LaunchRequest) error {
+					_, err := client.Launch(ctx, r)
+					return err
+				}, fmt.Sprintf("bench%d", i), 100)...)
+			}
+			sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+			ms := func(q float64) float64 { return float64(all[int(q*float64(len(all)-1))].Microseconds()) / 1000 }
+			calls := e.sim.Calls()
+			b.ReportMetric(ms(0.5), "p50-ms")
+			b.ReportMetric(ms(0.99), "p99-ms")
+			b.ReportMetric(float64(totalCalls(calls))/float64(len(all)), "api-calls/node")
+			b.ReportMetric(float64(calls["CreateFleet"])/float64(len(all)), "fleets/node")
+		})
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	ms := func(q float64) float64 { return float64(all[int(q*float64(len(all)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(ms(0.5), "p50-ms")
-	b.ReportMetric(ms(0.99), "p99-ms")
-	b.ReportMetric(float64(totalCalls(e.sim.Calls()))/float64(len(all)), "api-calls/node")
 }

@@ -51,9 +51,21 @@ type Config struct {
 	Refresh, OnDemandRefresh time.Duration
 	// NodeClassTTL is how long a node class resolution is reused.
 	NodeClassTTL time.Duration
-	Metrics      *metrics.Metrics
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// BatchWindow is how long a launch waits for others of the same fleet
+	// spec to share its CreateFleet: 0 means launch.DefaultBatchWindow, a
+	// negative value turns batching off.
+	BatchWindow time.Duration
+	// MaxBatch caps the NodeClaims of one CreateFleet (0:
+	// launch.DefaultMaxBatch).
+	MaxBatch int
+	// TemplateGrace is how long a launch template this launcher made may
+	// go unused before RunCleanup deletes it (0: launch.DefaultTemplateGrace);
+	// CleanupInterval is how often RunCleanup looks (0:
+	// launch.DefaultCleanupInterval).
+	TemplateGrace, CleanupInterval time.Duration
+	Metrics                        *metrics.Metrics
+	Now                            func() time.Time
+	Logger                         *slog.Logger
 }
 
 // Service implements LauncherServiceServer.
@@ -63,6 +75,7 @@ type Service struct {
 	NodeClasses *nodeclass.Resolver
 	Launcher    *launch.Launcher
 	now         func() time.Time
+	cfg         Config
 }
 
 // New builds the AWS clients and the service.
@@ -87,15 +100,30 @@ func New(ctx context.Context, c Config) (*Service, error) {
 		typeOpts.Pricing = clients.Pricing
 	}
 	types := instancetype.New(typeOpts)
-	classes := nodeclass.New(nodeclass.Options{
+	classOpts := nodeclass.Options{
 		EC2: clients.EC2, SSM: clients.SSM, KubernetesVersion: c.KubernetesVersion, TTL: c.NodeClassTTL, Now: c.Now, Logger: c.Logger,
-	})
+		Cluster: c.ClusterName,
+	}
+	if clients.IAM != nil {
+		classOpts.IAM = clients.IAM
+	}
+	classes := nodeclass.New(classOpts)
+	if c.BatchWindow == 0 {
+		c.BatchWindow = launch.DefaultBatchWindow
+	}
 	l := launch.New(launch.Options{
 		EC2: clients.EC2, Types: types, NodeClasses: classes, Unavailable: unavail, Cluster: c.ClusterName,
 		ClusterEndpoint: c.ClusterEndpoint, ClusterCA: c.ClusterCA, ClusterCIDR: c.ClusterCIDR,
+		BatchWindow: max(c.BatchWindow, 0), MaxBatch: c.MaxBatch,
 		Metrics: c.Metrics, Now: c.Now, Logger: c.Logger,
 	})
-	return &Service{Types: types, NodeClasses: classes, Launcher: l, now: c.Now}, nil
+	return &Service{Types: types, NodeClasses: classes, Launcher: l, now: c.Now, cfg: c}, nil
+}
+
+// RunCleanup deletes the launch templates that went unused for
+// Config.TemplateGrace, every Config.CleanupInterval, until ctx is done.
+func (s *Service) RunCleanup(ctx context.Context) {
+	s.Launcher.RunCleanup(ctx, s.cfg.CleanupInterval, s.cfg.TemplateGrace)
 }
 
 // ListInstanceTypes lists the types the node class can launch in its zones.

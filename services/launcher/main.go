@@ -24,6 +24,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/launcher"
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/launcher/launch"
 	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/server"
@@ -41,10 +42,13 @@ func main() {
 type launcherFlags struct {
 	region, cluster, k8sVersion                        string
 	ec2Endpoint, ssmEndpoint, pricingEndpoint          string
+	iamEndpoint                                        string
 	clusterEndpoint, clusterCA, clusterCIDR            string
 	isolatedVPC                                        bool
 	refresh, onDemandRefresh, nodeClassTTL, maxBackoff time.Duration
 	maxAttempts                                        int
+	batchWindow, templateGrace, cleanupInterval        time.Duration
+	maxBatch                                           int
 }
 
 func addFlags(fs *flag.FlagSet) *launcherFlags {
@@ -55,6 +59,7 @@ func addFlags(fs *flag.FlagSet) *launcherFlags {
 	fs.StringVar(&f.ec2Endpoint, "ec2-endpoint", "", "EC2 endpoint override")
 	fs.StringVar(&f.ssmEndpoint, "ssm-endpoint", "", "SSM endpoint override")
 	fs.StringVar(&f.pricingEndpoint, "pricing-endpoint", "", "Pricing API endpoint override")
+	fs.StringVar(&f.iamEndpoint, "iam-endpoint", "", "IAM endpoint override (instance profiles for node classes that name a role)")
 	fs.StringVar(&f.clusterEndpoint, "cluster-endpoint", "", "Kubernetes API server URL for node user data")
 	fs.StringVar(&f.clusterCA, "cluster-ca-bundle", "", "base64 cluster CA bundle for node user data")
 	fs.StringVar(&f.clusterCIDR, "cluster-cidr", "", "service CIDR for node user data (al2023)")
@@ -64,6 +69,10 @@ func addFlags(fs *flag.FlagSet) *launcherFlags {
 	fs.DurationVar(&f.nodeClassTTL, "node-class-ttl", nodeclass.DefaultTTL, "how long a node class resolution (subnets, security groups, AMIs) is reused")
 	fs.IntVar(&f.maxAttempts, "aws-max-attempts", 5, "attempts per AWS call, retries of throttling and server errors included")
 	fs.DurationVar(&f.maxBackoff, "aws-max-backoff", 20*time.Second, "cap of the jittered backoff between AWS attempts")
+	fs.DurationVar(&f.batchWindow, "launch-batch-window", launch.DefaultBatchWindow, "how long a launch waits for others of the same fleet spec to share one CreateFleet; 0 turns batching off")
+	fs.IntVar(&f.maxBatch, "launch-batch-max", launch.DefaultMaxBatch, "most NodeClaims served by one CreateFleet")
+	fs.DurationVar(&f.templateGrace, "launch-template-grace", launch.DefaultTemplateGrace, "how long a launch template the launcher made may go unused before it is deleted")
+	fs.DurationVar(&f.cleanupInterval, "launch-template-cleanup-interval", launch.DefaultCleanupInterval, "how often unused launch templates are looked for")
 	return f
 }
 
@@ -83,6 +92,13 @@ func run(args []string) error {
 	if lf.cluster == "" {
 		return errors.New("--cluster-name: must not be empty")
 	}
+	if lf.batchWindow < 0 || lf.maxBatch < 1 || lf.templateGrace <= 0 || lf.cleanupInterval <= 0 {
+		return errors.New("--launch-batch-window must be >= 0, --launch-batch-max >= 1, and the template grace and cleanup interval > 0")
+	}
+	batchWindow := lf.batchWindow
+	if batchWindow == 0 {
+		batchWindow = -1 // launcher.Config: negative turns batching off
+	}
 	cfg, err := flags.Config("launcher")
 	if err != nil {
 		return err
@@ -92,12 +108,13 @@ func run(args []string) error {
 	m := metrics.New()
 	svc, err := launcher.New(ctx, launcher.Config{
 		AWS: awsclient.Config{
-			Region: lf.region, EC2Endpoint: lf.ec2Endpoint, SSMEndpoint: lf.ssmEndpoint, PricingEndpoint: lf.pricingEndpoint,
+			Region: lf.region, EC2Endpoint: lf.ec2Endpoint, SSMEndpoint: lf.ssmEndpoint, PricingEndpoint: lf.pricingEndpoint, IAMEndpoint: lf.iamEndpoint,
 			IsolatedVPC: lf.isolatedVPC, MaxAttempts: lf.maxAttempts, MaxBackoff: lf.maxBackoff,
 		},
 		ClusterName: lf.cluster, KubernetesVersion: lf.k8sVersion,
 		ClusterEndpoint: lf.clusterEndpoint, ClusterCA: lf.clusterCA, ClusterCIDR: lf.clusterCIDR,
 		Refresh: lf.refresh, OnDemandRefresh: lf.onDemandRefresh, NodeClassTTL: lf.nodeClassTTL,
+		BatchWindow: batchWindow, MaxBatch: lf.maxBatch, TemplateGrace: lf.templateGrace, CleanupInterval: lf.cleanupInterval,
 		Metrics: m, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -110,6 +127,7 @@ func run(args []string) error {
 		return err
 	}
 	srv.Registry().MustRegister(m.Collectors()...)
+	go svc.RunCleanup(ctx)
 	go func() {
 		// After the first signal, restore default handling so a second
 		// one kills the process during the drain.

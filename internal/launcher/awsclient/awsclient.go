@@ -1,5 +1,5 @@
 // Package awsclient builds the launcher's aws-sdk-go-v2 clients (EC2, SSM,
-// Pricing): credentials from the default chain (environment, shared config,
+// Pricing, IAM): credentials from the default chain (environment, shared config,
 // IRSA web identity, IMDS), the standard retryer with exponential backoff and
 // jitter (which retries throttling such as RequestLimitExceeded), optional
 // endpoint overrides, and a middleware that counts every attempt in Prometheus.
@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
@@ -28,10 +29,15 @@ import (
 type Config struct {
 	// Region is the AWS region of EC2 and SSM.
 	Region string
-	// EC2Endpoint, SSMEndpoint and PricingEndpoint override the service
-	// endpoints when set (tests point them at a simulator).
-	EC2Endpoint, SSMEndpoint, PricingEndpoint string
-	// IsolatedVPC skips the Pricing client: Clients.Pricing stays nil.
+	// EC2Endpoint, SSMEndpoint, PricingEndpoint and IAMEndpoint override
+	// the service endpoints when set (tests point them at a simulator).
+	// The IAM client is built only when IAMEndpoint is set or EC2Endpoint
+	// is not: a launcher pointed at EC2 VPC endpoints (or a simulator) is
+	// assumed to have no route to IAM unless it is told an IAM endpoint.
+	EC2Endpoint, SSMEndpoint, PricingEndpoint, IAMEndpoint string
+	// IsolatedVPC skips the Pricing and IAM clients (neither API has a VPC
+	// endpoint a private cluster can rely on): Clients.Pricing and
+	// Clients.IAM stay nil.
 	IsolatedVPC bool
 	// MaxAttempts bounds attempts per call, retries included; 0 means 5.
 	MaxAttempts int
@@ -51,6 +57,9 @@ type Clients struct {
 	EC2     *ec2.Client
 	SSM     *ssm.Client
 	Pricing *pricing.Client // nil in isolated-VPC mode
+	// IAM is nil in isolated-VPC mode and when only EC2's endpoint is
+	// overridden (see Config.IAMEndpoint).
+	IAM *iam.Client
 }
 
 // New loads the AWS configuration and builds the clients.
@@ -101,6 +110,12 @@ func New(ctx context.Context, c Config) (*Clients, error) {
 		out.Pricing = pricing.NewFromConfig(cfg, func(o *pricing.Options) {
 			o.Region = PricingRegion(c.Region)
 			setEndpoint(&o.BaseEndpoint, c.PricingEndpoint)
+			o.APIOptions = append(o.APIOptions, instrument)
+		})
+	}
+	if !c.IsolatedVPC && (c.IAMEndpoint != "" || c.EC2Endpoint == "") {
+		out.IAM = iam.NewFromConfig(cfg, func(o *iam.Options) {
+			setEndpoint(&o.BaseEndpoint, c.IAMEndpoint)
 			o.APIOptions = append(o.APIOptions, instrument)
 		})
 	}

@@ -7,8 +7,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// maxFilterValues is how many NodeClaim names one DescribeInstances filter
-// carries.
+// maxFilterValues is how many values one DescribeInstances filter carries;
+// a lookup uses two per NodeClaim.
 const maxFilterValues = 200
 
 type lookupResult struct {
@@ -60,7 +60,7 @@ func (b *lookupBatcher) run() {
 		}
 		batch := map[string][]chan lookupResult{}
 		for claim, waiters := range b.pending {
-			if len(batch) == maxFilterValues {
+			if 2*len(batch) >= maxFilterValues {
 				break
 			}
 			batch[claim] = waiters

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,41 +24,165 @@ import (
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
+// fleetSpec is everything a CreateFleet asks for except its capacity and
+// the per-NodeClaim tags. Launches with equal specs can share one
+// CreateFleet.
+type fleetSpec struct {
+	cluster      string
+	capacityType string
+	configs      []ec2types.FleetLaunchTemplateConfigRequest
+	// shared are the tags of every instance, volume and fleet: cluster,
+	// NodePool, node class and the node class's own tags.
+	shared map[string]string
+}
+
+// key identifies the spec: equal keys, equal CreateFleet requests.
+func (s *fleetSpec) key() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", s.cluster, s.capacityType)
+	writeConfigs(h, s.configs)
+	for _, k := range sortedKeys(s.shared) {
+		fmt.Fprintf(h, "%s=%s\x00", k, s.shared[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fleetMember is one NodeClaim waiting for an instance of a fleet.
+type fleetMember struct {
+	claim, uid, nodePool string
+	done                 chan memberResult
+}
+
+// memberResult is what one member gets out of a CreateFleet: an instance,
+// or nothing (the fleet's capacity errors then say why), or an error.
+type memberResult struct {
+	id string
+	fi ec2types.CreateFleetInstance
+	// errors are the fleet's per-override errors.
+	errors []ec2types.CreateFleetError
+	// tagged is false when the instance still needs its NodeClaim and Name
+	// tags (a shared fleet tags every instance alike).
+	tagged bool
+	err    error
+}
+
 // createFleet ensures the launch templates of the plan and launches one
-// instance with an instant fleet.
+// instance with an instant fleet, shared with concurrent launches of the
+// same spec when batching is on.
 func (l *Launcher) createFleet(ctx context.Context, cluster string, req *launcherv1.LaunchRequest, res *nodeclass.Resolved, p *launchPlan) (*launcherv1.Instance, error) {
 	configs, err := l.templateConfigs(ctx, cluster, req, res, p)
 	if err != nil {
 		return nil, err
 	}
-	tags := resourceTags(cluster, req)
-	in := &ec2.CreateFleetInput{
-		Type:                  ec2types.FleetTypeInstant,
-		LaunchTemplateConfigs: configs,
-		TargetCapacitySpecification: &ec2types.TargetCapacitySpecificationRequest{
-			TotalTargetCapacity:       aws.Int32(1),
-			DefaultTargetCapacityType: ec2types.DefaultTargetCapacityType(p.capacityType),
-		},
-		TagSpecifications: []ec2types.TagSpecification{
-			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags},
-			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags},
-			{ResourceType: ec2types.ResourceTypeFleet, Tags: tags},
-		},
-	}
-	if p.capacityType == instancetype.CapacityTypeSpot {
-		in.SpotOptions = &ec2types.SpotOptionsRequest{AllocationStrategy: ec2types.SpotAllocationStrategyPriceCapacityOptimized}
+	spec := &fleetSpec{cluster: cluster, capacityType: p.capacityType, configs: configs, shared: sharedTags(cluster, req)}
+	m := &fleetMember{claim: req.GetNodeClaim(), uid: req.GetNodeClaimUid(), nodePool: req.GetNodePool(), done: make(chan memberResult, 1)}
+	var r memberResult
+	if l.fleets != nil && batchable(spec, m.claim) {
+		r = l.fleets.submit(spec, m)
 	} else {
-		in.OnDemandOptions = &ec2types.OnDemandOptionsRequest{AllocationStrategy: ec2types.FleetOnDemandAllocationStrategyLowestPrice}
+		r = l.runFleet(ctx, spec, []*fleetMember{m})[0]
 	}
-	in.ClientToken = aws.String(clientToken(cluster, req, in))
-	out, err := l.o.EC2.CreateFleet(ctx, in)
+	return l.memberInstance(ctx, req, res, p, r)
+}
+
+// runFleet sends one CreateFleet for the members and hands the instances
+// out: sorted by instance ID, the i-th goes to the i-th member, the same
+// rule the batch tags record (see claimsOf).
+func (l *Launcher) runFleet(ctx context.Context, spec *fleetSpec, members []*fleetMember) []memberResult {
+	l.o.Metrics.FleetBatch(len(members))
+	out, err := l.o.EC2.CreateFleet(ctx, fleetInput(spec, members))
+	results := make([]memberResult, len(members))
 	if err != nil {
 		if awsclient.HasCode(err, "RequestLimitExceeded", "Throttling", "ServiceUnavailable", "InternalError") {
 			err = fmt.Errorf("%w: %w", apierr.ErrUnavailable, err)
 		}
-		return nil, fmt.Errorf("create fleet: %w", err)
+		for i := range results {
+			results[i].err = fmt.Errorf("create fleet: %w", err)
+		}
+		return results
 	}
-	return l.fleetResult(req, res, p, out)
+	type launched struct {
+		id string
+		fi ec2types.CreateFleetInstance
+	}
+	var got []launched
+	for _, fi := range out.Instances {
+		for _, id := range fi.InstanceIds {
+			got = append(got, launched{id, fi})
+		}
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].id < got[j].id })
+	for i := range results {
+		results[i] = memberResult{errors: out.Errors, tagged: len(members) == 1}
+		if i < len(got) {
+			results[i].id, results[i].fi = got[i].id, got[i].fi
+		}
+	}
+	if len(got) > len(members) {
+		l.o.Logger.Error("create fleet launched more instances than asked", slog.Int("asked", len(members)), slog.Int("got", len(got)))
+	}
+	return results
+}
+
+// fleetInput is the CreateFleet request for the members. A lone member's
+// instance is tagged with its NodeClaim at launch; a shared fleet records
+// the members in order in batch tags, and each member tags its instance
+// afterwards.
+func fleetInput(spec *fleetSpec, members []*fleetMember) *ec2.CreateFleetInput {
+	tags := maps.Clone(spec.shared)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", spec.cluster, spec.capacityType)
+	claims := make([]string, len(members))
+	for i, m := range members {
+		claims[i] = m.claim
+		fmt.Fprintf(h, "%s\x00%s\x00", m.claim, m.uid)
+	}
+	writeConfigs(h, spec.configs)
+	sum := hex.EncodeToString(h.Sum(nil))
+	if len(members) == 1 {
+		tags[TagNodeClaim] = members[0].claim
+		tags[TagName] = members[0].nodePool + "/" + members[0].claim
+	} else {
+		tags[TagLaunchBatch] = sum[:20]
+		chunks, _ := packClaims(claims, maxClaimChunks)
+		for i, c := range chunks {
+			tags[fmt.Sprintf("%s%d", TagLaunchBatchClaims, i)] = c
+		}
+	}
+	tagList := toTags(tags)
+	in := &ec2.CreateFleetInput{
+		Type:                  ec2types.FleetTypeInstant,
+		LaunchTemplateConfigs: spec.configs,
+		TargetCapacitySpecification: &ec2types.TargetCapacitySpecificationRequest{
+			TotalTargetCapacity:       aws.Int32(int32(len(members))),
+			DefaultTargetCapacityType: ec2types.DefaultTargetCapacityType(spec.capacityType),
+		},
+		TagSpecifications: []ec2types.TagSpecification{
+			{ResourceType: ec2types.ResourceTypeInstance, Tags: tagList},
+			{ResourceType: ec2types.ResourceTypeVolume, Tags: tagList},
+			{ResourceType: ec2types.ResourceTypeFleet, Tags: tagList},
+		},
+		// The token is derived from the members (NodeClaim names and UIDs)
+		// and what the fleet asks for: an SDK retry of the same request
+		// gets EC2's answer to the first, while a retry with different
+		// offerings (after a capacity error) is a new request.
+		ClientToken: aws.String("flotilla-" + sum[:48]),
+	}
+	if spec.capacityType == instancetype.CapacityTypeSpot {
+		in.SpotOptions = &ec2types.SpotOptionsRequest{AllocationStrategy: ec2types.SpotAllocationStrategyPriceCapacityOptimized}
+	} else {
+		in.OnDemandOptions = &ec2types.OnDemandOptionsRequest{AllocationStrategy: ec2types.FleetOnDemandAllocationStrategyLowestPrice}
+	}
+	return in
+}
+
+func writeConfigs(h interface{ Write([]byte) (int, error) }, configs []ec2types.FleetLaunchTemplateConfigRequest) {
+	for _, c := range configs {
+		fmt.Fprintf(h, "%s\x00", aws.ToString(c.LaunchTemplateSpecification.LaunchTemplateName))
+		for _, o := range c.Overrides {
+			fmt.Fprintf(h, "%s/%s\x00", o.InstanceType, aws.ToString(o.SubnetId))
+		}
+	}
 }
 
 // templateConfigs groups the overrides by launch template (one per image)
@@ -106,17 +231,20 @@ func (l *Launcher) templateConfig(cluster string, req *launcherv1.LaunchRequest,
 	}
 }
 
-// resourceTags are the tags of the instance, its volumes and the fleet.
-func resourceTags(cluster string, req *launcherv1.LaunchRequest) []ec2types.Tag {
+// sharedTags are the tags every instance of a fleet for req gets,
+// whichever NodeClaim it is for.
+func sharedTags(cluster string, req *launcherv1.LaunchRequest) map[string]string {
 	m := maps.Clone(req.GetNodeClass().GetTags())
 	if m == nil {
 		m = map[string]string{}
 	}
 	m[ClusterTag(cluster)] = "owned"
 	m[TagNodePool] = req.GetNodePool()
-	m[TagNodeClaim] = req.GetNodeClaim()
 	m[TagNodeClass] = req.GetNodeClass().GetName()
-	m[TagName] = req.GetNodePool() + "/" + req.GetNodeClaim()
+	return m
+}
+
+func toTags(m map[string]string) []ec2types.Tag {
 	out := make([]ec2types.Tag, 0, len(m))
 	for _, k := range sortedKeys(m) {
 		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
@@ -124,32 +252,40 @@ func resourceTags(cluster string, req *launcherv1.LaunchRequest) []ec2types.Tag 
 	return out
 }
 
-// clientToken derives the CreateFleet idempotency token from the NodeClaim
-// (cluster, name, uid) and what the fleet asks for: a retry of the same
-// request gets EC2's answer to the first, while a retry with different
-// offerings (after a capacity error) is a new request.
-func clientToken(cluster string, req *launcherv1.LaunchRequest, in *ec2.CreateFleetInput) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", cluster, req.GetNodeClaim(), req.GetNodeClaimUid(), in.TargetCapacitySpecification.DefaultTargetCapacityType)
-	for _, c := range in.LaunchTemplateConfigs {
-		fmt.Fprintf(h, "%s\x00", aws.ToString(c.LaunchTemplateSpecification.LaunchTemplateName))
-		for _, o := range c.Overrides {
-			fmt.Fprintf(h, "%s/%s\x00", o.InstanceType, aws.ToString(o.SubnetId))
-		}
+// memberInstance turns a member's share of a fleet into its instance, or
+// into the error when it got none. Offerings that lacked capacity are
+// marked unavailable either way.
+func (l *Launcher) memberInstance(ctx context.Context, req *launcherv1.LaunchRequest, res *nodeclass.Resolved, p *launchPlan, r memberResult) (*launcherv1.Instance, error) {
+	if r.err != nil {
+		return nil, r.err
 	}
-	return "flotilla-" + hex.EncodeToString(h.Sum(nil))[:48]
-}
-
-// fleetResult marks offerings that lacked capacity unavailable and returns
-// the launched instance, or the error when none launched.
-func (l *Launcher) fleetResult(req *launcherv1.LaunchRequest, res *nodeclass.Resolved, p *launchPlan, out *ec2.CreateFleetOutput) (*launcherv1.Instance, error) {
 	zoneOf := map[string]string{}
 	for _, s := range res.Subnets {
 		zoneOf[s.ID] = s.Zone
 	}
+	l.forgetMissingTemplates(r.errors)
+	ice, other := l.capacityErrors(req, p, r.errors, zoneOf)
+	if r.id != "" {
+		if !r.tagged {
+			l.tagClaim(ctx, r.id, req.GetNodeClaim(), req.GetNodePool())
+		}
+		return l.launched(req, p, r.id, r.fi, zoneOf), nil
+	}
+	if len(other) > 0 {
+		return nil, fmt.Errorf("create fleet launched nothing for %s: %s", req.GetNodeClaim(), strings.Join(other, "; "))
+	}
+	if len(ice.Offerings) == 0 {
+		return nil, errors.New("create fleet launched nothing and reported no error")
+	}
+	return nil, ice
+}
+
+// capacityErrors marks the offerings the fleet reported without capacity
+// unavailable and returns them as an error, with the other errors.
+func (l *Launcher) capacityErrors(req *launcherv1.LaunchRequest, p *launchPlan, errs []ec2types.CreateFleetError, zoneOf map[string]string) (*InsufficientCapacityError, []string) {
 	ice := &InsufficientCapacityError{NodeClaim: req.GetNodeClaim()}
 	var other []string
-	for _, e := range out.Errors {
+	for _, e := range errs {
 		code := aws.ToString(e.ErrorCode)
 		if !capacityErrorCodes[code] {
 			other = append(other, code+": "+aws.ToString(e.ErrorMessage))
@@ -165,25 +301,26 @@ func (l *Launcher) fleetResult(req *launcherv1.LaunchRequest, res *nodeclass.Res
 		}
 		o := Offering{InstanceType: string(ov.InstanceType), Zone: zone, CapacityType: p.capacityType}
 		l.o.Unavailable.Mark(unavailable.Key(o), unavailable.DefaultTTL)
-		l.o.Logger.Info("offering lacks capacity", slog.String("offering", o.String()), slog.String("code", code))
+		l.o.Logger.Debug("offering lacks capacity", slog.String("offering", o.String()), slog.String("code", code))
 		ice.Offerings = append(ice.Offerings, o)
 	}
-	for _, fi := range out.Instances {
-		if len(fi.InstanceIds) == 0 {
-			continue
-		}
-		return l.launched(req, p, fi, zoneOf), nil
-	}
-	if len(other) > 0 {
-		return nil, fmt.Errorf("create fleet launched nothing: %s", strings.Join(other, "; "))
-	}
-	if len(ice.Offerings) == 0 {
-		return nil, errors.New("create fleet launched nothing and reported no error")
-	}
-	return nil, ice
+	return ice, other
 }
 
-func (l *Launcher) launched(req *launcherv1.LaunchRequest, p *launchPlan, fi ec2types.CreateFleetInstance, zoneOf map[string]string) *launcherv1.Instance {
+// tagClaim puts a NodeClaim's own tags on its instance from a shared
+// fleet. A failure is logged, not returned: the batch tags already record
+// which NodeClaim the instance is for, and the next lookup retries.
+func (l *Launcher) tagClaim(ctx context.Context, id, claim, nodePool string) {
+	_, err := l.o.EC2.CreateTags(ctx, &ec2.CreateTagsInput{
+		Resources: []string{id},
+		Tags:      toTags(map[string]string{TagNodeClaim: claim, TagName: nodePool + "/" + claim}),
+	})
+	if err != nil {
+		l.o.Logger.Warn("tag instance with its node claim", slog.String("instance", id), slog.String("node_claim", claim), slog.Any("error", err))
+	}
+}
+
+func (l *Launcher) launched(req *launcherv1.LaunchRequest, p *launchPlan, id string, fi ec2types.CreateFleetInstance, zoneOf map[string]string) *launcherv1.Instance {
 	zone := aws.ToString(fi.AvailabilityZone)
 	if zone == "" && fi.LaunchTemplateAndOverrides != nil && fi.LaunchTemplateAndOverrides.Overrides != nil {
 		ov := fi.LaunchTemplateAndOverrides.Overrides
@@ -193,7 +330,7 @@ func (l *Launcher) launched(req *launcherv1.LaunchRequest, p *launchPlan, fi ec2
 		}
 	}
 	inst := &launcherv1.Instance{
-		Id:           fi.InstanceIds[0],
+		Id:           id,
 		InstanceType: string(fi.InstanceType),
 		Zone:         zone,
 		CapacityType: p.capacityType,

@@ -3,6 +3,8 @@ package launch
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,31 +21,58 @@ import (
 // liveStates are the states of an instance that counts as a NodeClaim's.
 var liveStates = []string{"pending", "running", "stopping", "stopped"}
 
-// existing finds the live instance of a NodeClaim in cluster, or nil.
+// existing finds the live instance of a NodeClaim in cluster, or nil. An
+// instance that a shared fleet launched for the claim but that was never
+// tagged with it (the launcher stopped in between) is found through its
+// batch tags, and tagged now.
 func (l *Launcher) existing(ctx context.Context, cluster, claim string, snap *instancetype.Snapshot) (*launcherv1.Instance, error) {
 	found, err := l.lookups.lookup(ctx, claim)
 	if err != nil {
 		return nil, fmt.Errorf("look up instance of node claim: %w", err)
 	}
 	for _, in := range found {
-		if tagValue(in.Tags, ClusterTag(cluster)) != "" {
-			return toInstance(in, snap), nil
+		if tagValue(in.Tags, ClusterTag(cluster)) == "" {
+			continue
 		}
+		if tagValue(in.Tags, TagNodeClaim) == "" {
+			l.o.Logger.Info("instance of node claim found by its launch batch", slog.String("node_claim", claim), slog.String("instance", aws.ToString(in.InstanceId)))
+			l.tagClaim(ctx, aws.ToString(in.InstanceId), claim, tagValue(in.Tags, TagNodePool))
+		}
+		return toInstance(in, snap, claim), nil
 	}
 	return nil, nil
 }
 
-// describeClaims finds the live instances tagged with any of the claims.
+// describeClaims finds the live instances of the claims: those tagged with
+// one, and those a shared fleet launched for one (any tag value listing
+// it). One call serves up to maxFilterValues/2 claims.
 func (l *Launcher) describeClaims(ctx context.Context, claims []string) (map[string][]ec2types.Instance, error) {
+	values := make([]string, 0, 2*len(claims))
+	want := map[string]bool{}
+	for _, c := range claims {
+		values = append(values, c, "*,"+c+",*")
+		want[c] = true
+	}
+	var all []ec2types.Instance
+	// No state filter: assigning a batch's instances needs all of them.
+	err := l.describe(ctx, []ec2types.Filter{{Name: aws.String("tag-value"), Values: values}},
+		func(in ec2types.Instance) { all = append(all, in) })
+	if err != nil {
+		return nil, err
+	}
+	owners := claimsOf(all)
 	out := map[string][]ec2types.Instance{}
-	err := l.describe(ctx, []ec2types.Filter{
-		{Name: aws.String("tag:" + TagNodeClaim), Values: claims},
-		{Name: aws.String("instance-state-name"), Values: liveStates},
-	}, func(in ec2types.Instance) {
-		c := tagValue(in.Tags, TagNodeClaim)
-		out[c] = append(out[c], in)
-	})
-	return out, err
+	for _, in := range all {
+		c := owners[aws.ToString(in.InstanceId)]
+		if want[c] && isLive(in) {
+			out[c] = append(out[c], in)
+		}
+	}
+	return out, nil
+}
+
+func isLive(in ec2types.Instance) bool {
+	return in.State != nil && slices.Contains(liveStates, string(in.State.Name))
 }
 
 func (l *Launcher) describe(ctx context.Context, filters []ec2types.Filter, each func(ec2types.Instance)) error {
@@ -75,13 +104,19 @@ func (l *Launcher) ListInstances(ctx context.Context, cluster string) ([]*launch
 	if err != nil {
 		return nil, fmt.Errorf("instance types: %w", err)
 	}
-	var out []*launcherv1.Instance
-	err = l.describe(ctx, []ec2types.Filter{
-		{Name: aws.String("tag-key"), Values: []string{ClusterTag(cluster)}},
-		{Name: aws.String("instance-state-name"), Values: liveStates},
-	}, func(in ec2types.Instance) { out = append(out, toInstance(in, snap)) })
+	var all []ec2types.Instance
+	// No state filter: assigning a batch's instances needs all of them.
+	err = l.describe(ctx, []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{ClusterTag(cluster)}}},
+		func(in ec2types.Instance) { all = append(all, in) })
 	if err != nil {
 		return nil, err
+	}
+	owners := claimsOf(all)
+	var out []*launcherv1.Instance
+	for _, in := range all {
+		if isLive(in) {
+			out = append(out, toInstance(in, snap, owners[aws.ToString(in.InstanceId)]))
+		}
 	}
 	return out, nil
 }
@@ -109,12 +144,13 @@ func (l *Launcher) Terminate(ctx context.Context, id string) (string, error) {
 	return "shutting-down", nil
 }
 
-func toInstance(in ec2types.Instance, snap *instancetype.Snapshot) *launcherv1.Instance {
+// toInstance converts an EC2 instance of claim ("" for none).
+func toInstance(in ec2types.Instance, snap *instancetype.Snapshot, claim string) *launcherv1.Instance {
 	out := &launcherv1.Instance{
 		Id:           aws.ToString(in.InstanceId),
 		InstanceType: string(in.InstanceType),
 		CapacityType: instancetype.CapacityTypeOnDemand,
-		NodeClaim:    tagValue(in.Tags, TagNodeClaim),
+		NodeClaim:    claim,
 	}
 	if in.InstanceLifecycle == ec2types.InstanceLifecycleTypeSpot {
 		out.CapacityType = instancetype.CapacityTypeSpot

@@ -41,7 +41,9 @@ type EC2API interface {
 	CreateFleet(ctx context.Context, in *ec2.CreateFleetInput, opts ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
 	CreateLaunchTemplate(ctx context.Context, in *ec2.CreateLaunchTemplateInput, opts ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error)
 	DescribeLaunchTemplates(ctx context.Context, in *ec2.DescribeLaunchTemplatesInput, opts ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
+	DeleteLaunchTemplate(ctx context.Context, in *ec2.DeleteLaunchTemplateInput, opts ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
 	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, opts ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	CreateTags(ctx context.Context, in *ec2.CreateTagsInput, opts ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
 	ec2.DescribeInstancesAPIClient
 }
 
@@ -56,9 +58,16 @@ type Options struct {
 	// ClusterEndpoint, ClusterCA (base64 PEM) and ClusterCIDR go into
 	// user data when set.
 	ClusterEndpoint, ClusterCA, ClusterCIDR string
-	Metrics                                 *metrics.Metrics
-	Now                                     func() time.Time
-	Logger                                  *slog.Logger
+	// BatchWindow is how long a launch waits for others of the same fleet
+	// spec (launch templates, overrides, capacity type, shared tags) to
+	// share one CreateFleet; 0 sends each launch on its own.
+	BatchWindow time.Duration
+	// MaxBatch caps the NodeClaims of one CreateFleet (DefaultMaxBatch
+	// when <= 0).
+	MaxBatch int
+	Metrics  *metrics.Metrics
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Launcher launches instances. It is safe for concurrent use.
@@ -66,7 +75,9 @@ type Launcher struct {
 	o         Options
 	templates *templateCache
 	lookups   *lookupBatcher
+	fleets    *fleetBatcher // nil when batching is off
 	claims    keyedMutex
+	started   time.Time
 }
 
 // New makes a Launcher.
@@ -80,8 +91,14 @@ func New(o Options) *Launcher {
 	if o.Unavailable == nil {
 		o.Unavailable = unavailable.New(o.Now)
 	}
-	l := &Launcher{o: o, templates: newTemplateCache()}
+	l := &Launcher{o: o, templates: newTemplateCache(), started: o.Now()}
 	l.lookups = newLookupBatcher(l.describeClaims)
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.BatchWindow > 0 && o.MaxBatch > 1 {
+		l.fleets = newFleetBatcher(o.BatchWindow, o.MaxBatch, l.runBatch)
+	}
 	return l
 }
 
@@ -130,12 +147,30 @@ func (l *Launcher) launch(ctx context.Context, req *launcherv1.LaunchRequest) (*
 	if !res.Ready() {
 		return nil, "", fmt.Errorf("%w: node class %s is not ready: %v", apierr.ErrFailedPrecondition, req.GetNodeClass().GetName(), res.Conditions)
 	}
-	p, err := l.plan(req, snap, res)
-	if err != nil {
-		return nil, "", err
-	}
-	inst, err := l.createFleet(ctx, cluster, req, res, p)
+	inst, err := l.planAndLaunch(ctx, cluster, req, snap, res)
 	return inst, "launched", err
+}
+
+// launchAttempts is how often a launch plans again after its fleet found
+// no capacity: the offerings that failed are then marked unavailable, so
+// the second plan tries the next ones (other types, zones or capacity
+// type), and only when none is left does the caller get the typed error.
+const launchAttempts = 2
+
+func (l *Launcher) planAndLaunch(ctx context.Context, cluster string, req *launcherv1.LaunchRequest, snap *instancetype.Snapshot, res *nodeclass.Resolved) (*launcherv1.Instance, error) {
+	var err error
+	for range launchAttempts {
+		var p *launchPlan
+		if p, err = l.plan(req, snap, res); err != nil {
+			return nil, err
+		}
+		var inst *launcherv1.Instance
+		inst, err = l.createFleet(ctx, cluster, req, res, p)
+		if !IsInsufficientCapacity(err) {
+			return inst, err
+		}
+	}
+	return nil, err
 }
 
 // validate checks the request without calling AWS and returns the cluster.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -83,6 +84,9 @@ type templateCache struct {
 type templateEntry struct {
 	done chan struct{}
 	err  error
+	// lastUsed is when a launch last asked for the template (guarded by
+	// templateCache.mu).
+	lastUsed time.Time
 }
 
 func newTemplateCache() *templateCache { return &templateCache{entries: map[string]*templateEntry{}} }
@@ -97,6 +101,7 @@ func (l *Launcher) ensureTemplate(ctx context.Context, cfg templateConfig) (stri
 		e = &templateEntry{done: make(chan struct{})}
 		c.entries[name] = e
 	}
+	e.lastUsed = l.o.Now()
 	c.mu.Unlock()
 	if !ok {
 		e.err = l.describeOrCreate(ctx, name, cfg)

@@ -17,6 +17,10 @@ type Metrics struct {
 	Launches *prometheus.CounterVec
 	// LaunchDuration times Launch calls by result.
 	LaunchDuration *prometheus.HistogramVec
+	// FleetBatchSize observes the NodeClaims each CreateFleet serves.
+	FleetBatchSize prometheus.Histogram
+	// LaunchTemplatesDeleted counts unused launch templates deleted.
+	LaunchTemplatesDeleted prometheus.Counter
 }
 
 // New makes unregistered collectors.
@@ -40,12 +44,21 @@ func New() *Metrics {
 			Help:    "Launch call latency by result.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"result"}),
+		FleetBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "flotilla", Subsystem: "launcher", Name: "fleet_batch_size",
+			Help:    "NodeClaims served by one CreateFleet.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100},
+		}),
+		LaunchTemplatesDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "flotilla", Subsystem: "launcher", Name: "launch_templates_deleted_total",
+			Help: "Launch templates the launcher created and deleted after they went unused.",
+		}),
 	}
 }
 
 // Collectors lists the collectors, for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.APICalls, m.APIDuration, m.Launches, m.LaunchDuration}
+	return []prometheus.Collector{m.APICalls, m.APIDuration, m.Launches, m.LaunchDuration, m.FleetBatchSize, m.LaunchTemplatesDeleted}
 }
 
 // Launch records one Launch call.
@@ -64,4 +77,20 @@ func (m *Metrics) APICall(service, operation, code string, seconds float64) {
 	}
 	m.APICalls.WithLabelValues(service, operation, code).Inc()
 	m.APIDuration.WithLabelValues(service, operation).Observe(seconds)
+}
+
+// FleetBatch records the size of one CreateFleet.
+func (m *Metrics) FleetBatch(n int) {
+	if m == nil {
+		return
+	}
+	m.FleetBatchSize.Observe(float64(n))
+}
+
+// TemplateDeleted records one deleted launch template.
+func (m *Metrics) TemplateDeleted() {
+	if m == nil {
+		return
+	}
+	m.LaunchTemplatesDeleted.Inc()
 }

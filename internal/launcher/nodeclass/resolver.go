@@ -40,6 +40,11 @@ type Options struct {
 	SSM SSMAPI
 	// KubernetesVersion (such as 1.31) picks the alias SSM parameters.
 	KubernetesVersion string
+	// IAM and Cluster let the resolver manage the instance profile of a
+	// node class that names a role; without IAM, the role's same-named
+	// profile is used.
+	IAM     IAMAPI
+	Cluster string
 	// TTL is how long a resolution is reused; 0 means DefaultTTL.
 	TTL    time.Duration
 	Now    func() time.Time
@@ -69,13 +74,15 @@ type Resolved struct {
 	Images           []Image  // first match wins
 	InstanceProfile  string
 	Conditions       []*launcherv1.Condition
+	profileProblem   *profileProblem
 }
 
 // Resolver resolves node classes. It is safe for concurrent use.
 type Resolver struct {
-	o     Options
-	mu    sync.Mutex
-	cache map[string]cached
+	o        Options
+	mu       sync.Mutex
+	cache    map[string]cached
+	profiles map[string]time.Time // managed instance profile → when checked
 }
 
 // cached is a resolution, or (done != nil) one in progress.
@@ -96,7 +103,7 @@ func New(o Options) *Resolver {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Resolver{o: o, cache: map[string]cached{}}
+	return &Resolver{o: o, cache: map[string]cached{}, profiles: map[string]time.Time{}}
 }
 
 // Resolve validates nc (an error wrapping apierr.ErrInvalidArgument names
@@ -168,11 +175,9 @@ func (r *Resolver) resolve(ctx context.Context, nc *launcherv1.NodeClass) (*Reso
 		return nil, err
 	}
 	res := &Resolved{Subnets: subnets, SecurityGroupIDs: sgs, Images: images}
-	res.InstanceProfile = nc.GetInstanceProfile()
-	if res.InstanceProfile == "" {
-		// Without IAM access the role's same-named instance profile (the
-		// EKS console's convention) is used.
-		res.InstanceProfile = nc.GetRole()
+	res.InstanceProfile, res.profileProblem, err = r.instanceProfile(ctx, nc)
+	if err != nil {
+		return nil, err
 	}
 	res.Conditions = conditions(res, nc)
 	return res, nil

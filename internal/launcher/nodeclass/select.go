@@ -97,6 +97,9 @@ func conditions(r *Resolved, nc *launcherv1.NodeClass) []*launcherv1.Condition {
 		cond("AMIsReady", len(r.Images) > 0, "AMINotFound", "no AMI matches amiSelectorTerms"),
 		cond("InstanceProfileReady", r.InstanceProfile != "", "InstanceProfileNotFound", "neither role nor instanceProfile is set"),
 	}
+	if p := r.profileProblem; p != nil {
+		out[3] = cond("InstanceProfileReady", false, p.reason, p.message)
+	}
 	var notReady []string
 	for _, c := range out {
 		if c.Status != "True" {
