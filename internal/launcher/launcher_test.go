@@ -237,6 +237,25 @@ func TestNotInRequirementExcludesTypesFromOverrides(t *testing.T) {
 	}
 }
 
+// A NodeClaim pins its zone and capacity type with In requirements, as
+// the watcher writes them; the launch must honour them offering by offering.
+func TestInRequirementsOnZoneAndCapacityType(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service(t)
+	req := launchRequest("pinned-1")
+	req.Requirements = []*typesv1.Requirement{
+		{Key: "topology.kubernetes.io/zone", Operator: "In", Values: []string{"us-east-1b"}},
+		{Key: "karpenter.sh/capacity-type", Operator: "In", Values: []string{"on-demand"}},
+	}
+	resp, err := svc.Launch(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Instance.Zone != "us-east-1b" || resp.Instance.CapacityType != "on-demand" {
+		t.Errorf("launched in %s as %s, want us-east-1b on-demand", resp.Instance.Zone, resp.Instance.CapacityType)
+	}
+}
+
 func TestThrottlingIsRetried(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service(t)

@@ -91,9 +91,11 @@ func compatible(req *launcherv1.LaunchRequest, snap *instancetype.Snapshot, res 
 		info := snap.Types[name]
 		labels := info.Labels()
 		image := pickImage(res.Images, labels)
-		if image == nil || !matches(req.GetRequirements(), labels) {
+		if image == nil {
 			continue
 		}
+		// The requirements are checked per offering: zone and capacity
+		// type are labels of an offering, not of the type.
 		for _, o := range snap.Offerings(name, zones) {
 			ol := maps.Clone(labels)
 			ol[instancetype.LabelZone], ol[instancetype.LabelCapacityType] = o.Zone, o.CapacityType
