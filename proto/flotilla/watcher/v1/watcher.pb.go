@@ -364,6 +364,543 @@ func (x *GetStatusResponse) GetRecentDecisions() []*Decision {
 	return nil
 }
 
+// GetStateRequest asks for the controller's state.
+type GetStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStateRequest) Reset() {
+	*x = GetStateRequest{}
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStateRequest) ProtoMessage() {}
+
+func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
+func (*GetStateRequest) Descriptor() ([]byte, []int) {
+	return file_flotilla_watcher_v1_watcher_proto_rawDescGZIP(), []int{5}
+}
+
+// PendingPod is a pod waiting for capacity.
+type PendingPod struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pod is the pod, as "namespace/name".
+	Pod string `protobuf:"bytes,1,opt,name=pod,proto3" json:"pod,omitempty"`
+	// Reason is why the pod still waits, such as the solver's unschedulable reason, or empty while it is in a batch.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// NominatedNodeClaim is the NodeClaim the pod was planned onto, if any.
+	NominatedNodeClaim string `protobuf:"bytes,3,opt,name=nominated_node_claim,json=nominatedNodeClaim,proto3" json:"nominated_node_claim,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *PendingPod) Reset() {
+	*x = PendingPod{}
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingPod) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingPod) ProtoMessage() {}
+
+func (x *PendingPod) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingPod.ProtoReflect.Descriptor instead.
+func (*PendingPod) Descriptor() ([]byte, []int) {
+	return file_flotilla_watcher_v1_watcher_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PendingPod) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *PendingPod) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PendingPod) GetNominatedNodeClaim() string {
+	if x != nil {
+		return x.NominatedNodeClaim
+	}
+	return ""
+}
+
+// NodeClaimState is one NodeClaim as the controller sees it.
+type NodeClaimState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is the NodeClaim's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// NodePool is the NodePool it belongs to.
+	NodePool string `protobuf:"bytes,2,opt,name=node_pool,json=nodePool,proto3" json:"node_pool,omitempty"`
+	// InstanceType is the instance type launched, empty before launch.
+	InstanceType string `protobuf:"bytes,3,opt,name=instance_type,json=instanceType,proto3" json:"instance_type,omitempty"`
+	// Zone is the zone launched in.
+	Zone string `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
+	// CapacityType is spot or on-demand.
+	CapacityType string `protobuf:"bytes,5,opt,name=capacity_type,json=capacityType,proto3" json:"capacity_type,omitempty"`
+	// ProviderId is the instance's provider id, aws:///zone/id.
+	ProviderId string `protobuf:"bytes,6,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
+	// NodeName is the node it registered as, once registered.
+	NodeName string `protobuf:"bytes,7,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// Phase is Pending, Launched, Registered, Initialized or Terminating.
+	Phase string `protobuf:"bytes,8,opt,name=phase,proto3" json:"phase,omitempty"`
+	// Created is the NodeClaim's creation time.
+	Created *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created,proto3" json:"created,omitempty"`
+	// PricePerHour is the offering's price in US dollars per hour, 0 when unknown.
+	PricePerHour  float64 `protobuf:"fixed64,10,opt,name=price_per_hour,json=pricePerHour,proto3" json:"price_per_hour,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeClaimState) Reset() {
+	*x = NodeClaimState{}
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeClaimState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeClaimState) ProtoMessage() {}
+
+func (x *NodeClaimState) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeClaimState.ProtoReflect.Descriptor instead.
+func (*NodeClaimState) Descriptor() ([]byte, []int) {
+	return file_flotilla_watcher_v1_watcher_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *NodeClaimState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NodeClaimState) GetNodePool() string {
+	if x != nil {
+		return x.NodePool
+	}
+	return ""
+}
+
+func (x *NodeClaimState) GetInstanceType() string {
+	if x != nil {
+		return x.InstanceType
+	}
+	return ""
+}
+
+func (x *NodeClaimState) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *NodeClaimState) GetCapacityType() string {
+	if x != nil {
+		return x.CapacityType
+	}
+	return ""
+}
+
+func (x *NodeClaimState) GetProviderId() string {
+	if x != nil {
+		return x.ProviderId
+	}
+	return ""
+}
+
+func (x *NodeClaimState) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *NodeClaimState) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *NodeClaimState) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *NodeClaimState) GetPricePerHour() float64 {
+	if x != nil {
+		return x.PricePerHour
+	}
+	return 0
+}
+
+// NodeState is one node in the cluster.
+type NodeState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is the node's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// NodePool is the NodePool that manages the node; empty when none does.
+	NodePool string `protobuf:"bytes,2,opt,name=node_pool,json=nodePool,proto3" json:"node_pool,omitempty"`
+	// InstanceType is the node's instance type label.
+	InstanceType string `protobuf:"bytes,3,opt,name=instance_type,json=instanceType,proto3" json:"instance_type,omitempty"`
+	// Ready is the node's Ready condition.
+	Ready bool `protobuf:"varint,4,opt,name=ready,proto3" json:"ready,omitempty"`
+	// Pods is the number of pods bound to the node, DaemonSet pods included.
+	Pods int32 `protobuf:"varint,5,opt,name=pods,proto3" json:"pods,omitempty"`
+	// NodeClaim is the NodeClaim the node belongs to, if any.
+	NodeClaim string `protobuf:"bytes,6,opt,name=node_claim,json=nodeClaim,proto3" json:"node_claim,omitempty"`
+	// Taints are the node's taints, as key=value:effect.
+	Taints        []string `protobuf:"bytes,7,rep,name=taints,proto3" json:"taints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeState) Reset() {
+	*x = NodeState{}
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeState) ProtoMessage() {}
+
+func (x *NodeState) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeState.ProtoReflect.Descriptor instead.
+func (*NodeState) Descriptor() ([]byte, []int) {
+	return file_flotilla_watcher_v1_watcher_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *NodeState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NodeState) GetNodePool() string {
+	if x != nil {
+		return x.NodePool
+	}
+	return ""
+}
+
+func (x *NodeState) GetInstanceType() string {
+	if x != nil {
+		return x.InstanceType
+	}
+	return ""
+}
+
+func (x *NodeState) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *NodeState) GetPods() int32 {
+	if x != nil {
+		return x.Pods
+	}
+	return 0
+}
+
+func (x *NodeState) GetNodeClaim() string {
+	if x != nil {
+		return x.NodeClaim
+	}
+	return ""
+}
+
+func (x *NodeState) GetTaints() []string {
+	if x != nil {
+		return x.Taints
+	}
+	return nil
+}
+
+// SolveSummary describes one solve of a provisioning batch.
+type SolveSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Time is when the solve finished.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// Pods is the number of pending pods in the batch.
+	Pods int32 `protobuf:"varint,2,opt,name=pods,proto3" json:"pods,omitempty"`
+	// NodeClaims is the number of new NodeClaims the plan asked for.
+	NodeClaims int32 `protobuf:"varint,3,opt,name=node_claims,json=nodeClaims,proto3" json:"node_claims,omitempty"`
+	// CostPerHour is the price of the new NodeClaims in US dollars per hour.
+	CostPerHour float64 `protobuf:"fixed64,4,opt,name=cost_per_hour,json=costPerHour,proto3" json:"cost_per_hour,omitempty"`
+	// LowerBoundPerHour is the solver's lower bound on that cost, when it reports one; 0 otherwise.
+	LowerBoundPerHour float64 `protobuf:"fixed64,5,opt,name=lower_bound_per_hour,json=lowerBoundPerHour,proto3" json:"lower_bound_per_hour,omitempty"`
+	// Unschedulable is the number of pods the plan could not place.
+	Unschedulable int32 `protobuf:"varint,6,opt,name=unschedulable,proto3" json:"unschedulable,omitempty"`
+	// SolveSeconds is the time the solver spent, in seconds.
+	SolveSeconds float64 `protobuf:"fixed64,7,opt,name=solve_seconds,json=solveSeconds,proto3" json:"solve_seconds,omitempty"`
+	// Attempts is the number of solves the batch took (more than one after capacity errors).
+	Attempts      int32 `protobuf:"varint,8,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SolveSummary) Reset() {
+	*x = SolveSummary{}
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SolveSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SolveSummary) ProtoMessage() {}
+
+func (x *SolveSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SolveSummary.ProtoReflect.Descriptor instead.
+func (*SolveSummary) Descriptor() ([]byte, []int) {
+	return file_flotilla_watcher_v1_watcher_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SolveSummary) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *SolveSummary) GetPods() int32 {
+	if x != nil {
+		return x.Pods
+	}
+	return 0
+}
+
+func (x *SolveSummary) GetNodeClaims() int32 {
+	if x != nil {
+		return x.NodeClaims
+	}
+	return 0
+}
+
+func (x *SolveSummary) GetCostPerHour() float64 {
+	if x != nil {
+		return x.CostPerHour
+	}
+	return 0
+}
+
+func (x *SolveSummary) GetLowerBoundPerHour() float64 {
+	if x != nil {
+		return x.LowerBoundPerHour
+	}
+	return 0
+}
+
+func (x *SolveSummary) GetUnschedulable() int32 {
+	if x != nil {
+		return x.Unschedulable
+	}
+	return 0
+}
+
+func (x *SolveSummary) GetSolveSeconds() float64 {
+	if x != nil {
+		return x.SolveSeconds
+	}
+	return 0
+}
+
+func (x *SolveSummary) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+// GetStateResponse is the controller's state.
+type GetStateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Leader is true when this replica holds the leader lease.
+	Leader bool `protobuf:"varint,1,opt,name=leader,proto3" json:"leader,omitempty"`
+	// PendingPods are the pods waiting for capacity.
+	PendingPods []*PendingPod `protobuf:"bytes,2,rep,name=pending_pods,json=pendingPods,proto3" json:"pending_pods,omitempty"`
+	// NodeClaims are every NodeClaim.
+	NodeClaims []*NodeClaimState `protobuf:"bytes,3,rep,name=node_claims,json=nodeClaims,proto3" json:"node_claims,omitempty"`
+	// Nodes are every node.
+	Nodes []*NodeState `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// LastSolve is the latest provisioning solve, absent before the first.
+	LastSolve *SolveSummary `protobuf:"bytes,5,opt,name=last_solve,json=lastSolve,proto3" json:"last_solve,omitempty"`
+	// CostPerHour is the price of Flotilla's NodeClaims in US dollars per hour.
+	CostPerHour float64 `protobuf:"fixed64,6,opt,name=cost_per_hour,json=costPerHour,proto3" json:"cost_per_hour,omitempty"`
+	// RecentDecisions are the latest decisions, newest first.
+	RecentDecisions []*Decision `protobuf:"bytes,7,rep,name=recent_decisions,json=recentDecisions,proto3" json:"recent_decisions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetStateResponse) Reset() {
+	*x = GetStateResponse{}
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStateResponse) ProtoMessage() {}
+
+func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_watcher_v1_watcher_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
+func (*GetStateResponse) Descriptor() ([]byte, []int) {
+	return file_flotilla_watcher_v1_watcher_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetStateResponse) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *GetStateResponse) GetPendingPods() []*PendingPod {
+	if x != nil {
+		return x.PendingPods
+	}
+	return nil
+}
+
+func (x *GetStateResponse) GetNodeClaims() []*NodeClaimState {
+	if x != nil {
+		return x.NodeClaims
+	}
+	return nil
+}
+
+func (x *GetStateResponse) GetNodes() []*NodeState {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *GetStateResponse) GetLastSolve() *SolveSummary {
+	if x != nil {
+		return x.LastSolve
+	}
+	return nil
+}
+
+func (x *GetStateResponse) GetCostPerHour() float64 {
+	if x != nil {
+		return x.CostPerHour
+	}
+	return 0
+}
+
+func (x *GetStateResponse) GetRecentDecisions() []*Decision {
+	if x != nil {
+		return x.RecentDecisions
+	}
+	return nil
+}
+
 var File_flotilla_watcher_v1_watcher_proto protoreflect.FileDescriptor
 
 const file_flotilla_watcher_v1_watcher_proto_rawDesc = "" +
@@ -392,10 +929,59 @@ const file_flotilla_watcher_v1_watcher_proto_rawDesc = "" +
 	"nodeClaims\x12\"\n" +
 	"\rcost_per_hour\x18\x03 \x01(\x01R\vcostPerHour\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12H\n" +
-	"\x10recent_decisions\x18\x05 \x03(\v2\x1d.flotilla.watcher.v1.DecisionR\x0frecentDecisions2\xcc\x01\n" +
+	"\x10recent_decisions\x18\x05 \x03(\v2\x1d.flotilla.watcher.v1.DecisionR\x0frecentDecisions\"\x11\n" +
+	"\x0fGetStateRequest\"h\n" +
+	"\n" +
+	"PendingPod\x12\x10\n" +
+	"\x03pod\x18\x01 \x01(\tR\x03pod\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x120\n" +
+	"\x14nominated_node_claim\x18\x03 \x01(\tR\x12nominatedNodeClaim\"\xcf\x02\n" +
+	"\x0eNodeClaimState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tnode_pool\x18\x02 \x01(\tR\bnodePool\x12#\n" +
+	"\rinstance_type\x18\x03 \x01(\tR\finstanceType\x12\x12\n" +
+	"\x04zone\x18\x04 \x01(\tR\x04zone\x12#\n" +
+	"\rcapacity_type\x18\x05 \x01(\tR\fcapacityType\x12\x1f\n" +
+	"\vprovider_id\x18\x06 \x01(\tR\n" +
+	"providerId\x12\x1b\n" +
+	"\tnode_name\x18\a \x01(\tR\bnodeName\x12\x14\n" +
+	"\x05phase\x18\b \x01(\tR\x05phase\x124\n" +
+	"\acreated\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12$\n" +
+	"\x0eprice_per_hour\x18\n" +
+	" \x01(\x01R\fpricePerHour\"\xc2\x01\n" +
+	"\tNodeState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tnode_pool\x18\x02 \x01(\tR\bnodePool\x12#\n" +
+	"\rinstance_type\x18\x03 \x01(\tR\finstanceType\x12\x14\n" +
+	"\x05ready\x18\x04 \x01(\bR\x05ready\x12\x12\n" +
+	"\x04pods\x18\x05 \x01(\x05R\x04pods\x12\x1d\n" +
+	"\n" +
+	"node_claim\x18\x06 \x01(\tR\tnodeClaim\x12\x16\n" +
+	"\x06taints\x18\a \x03(\tR\x06taints\"\xaf\x02\n" +
+	"\fSolveSummary\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04pods\x18\x02 \x01(\x05R\x04pods\x12\x1f\n" +
+	"\vnode_claims\x18\x03 \x01(\x05R\n" +
+	"nodeClaims\x12\"\n" +
+	"\rcost_per_hour\x18\x04 \x01(\x01R\vcostPerHour\x12/\n" +
+	"\x14lower_bound_per_hour\x18\x05 \x01(\x01R\x11lowerBoundPerHour\x12$\n" +
+	"\runschedulable\x18\x06 \x01(\x05R\runschedulable\x12#\n" +
+	"\rsolve_seconds\x18\a \x01(\x01R\fsolveSeconds\x12\x1a\n" +
+	"\battempts\x18\b \x01(\x05R\battempts\"\x9a\x03\n" +
+	"\x10GetStateResponse\x12\x16\n" +
+	"\x06leader\x18\x01 \x01(\bR\x06leader\x12B\n" +
+	"\fpending_pods\x18\x02 \x03(\v2\x1f.flotilla.watcher.v1.PendingPodR\vpendingPods\x12D\n" +
+	"\vnode_claims\x18\x03 \x03(\v2#.flotilla.watcher.v1.NodeClaimStateR\n" +
+	"nodeClaims\x124\n" +
+	"\x05nodes\x18\x04 \x03(\v2\x1e.flotilla.watcher.v1.NodeStateR\x05nodes\x12@\n" +
+	"\n" +
+	"last_solve\x18\x05 \x01(\v2!.flotilla.watcher.v1.SolveSummaryR\tlastSolve\x12\"\n" +
+	"\rcost_per_hour\x18\x06 \x01(\x01R\vcostPerHour\x12H\n" +
+	"\x10recent_decisions\x18\a \x03(\v2\x1d.flotilla.watcher.v1.DecisionR\x0frecentDecisions2\xaa\x02\n" +
 	"\x0eWatcherService\x12Y\n" +
 	"\aDisrupt\x12#.flotilla.watcher.v1.DisruptRequest\x1a$.flotilla.watcher.v1.DisruptResponse\"\x03\x90\x02\x02\x12_\n" +
-	"\tGetStatus\x12%.flotilla.watcher.v1.GetStatusRequest\x1a&.flotilla.watcher.v1.GetStatusResponse\"\x03\x90\x02\x01B\xda\x01\n" +
+	"\tGetStatus\x12%.flotilla.watcher.v1.GetStatusRequest\x1a&.flotilla.watcher.v1.GetStatusResponse\"\x03\x90\x02\x01\x12\\\n" +
+	"\bGetState\x12$.flotilla.watcher.v1.GetStateRequest\x1a%.flotilla.watcher.v1.GetStateResponse\"\x03\x90\x02\x01B\xda\x01\n" +
 	"\x17com.flotilla.watcher.v1B\fWatcherProtoP\x01ZCgithub.com/flotilla-io/flotilla/proto/flotilla/watcher/v1;watcherv1\xa2\x02\x03FWX\xaa\x02\x13Flotilla.Watcher.V1\xca\x02\x13Flotilla\\Watcher\\V1\xe2\x02\x1fFlotilla\\Watcher\\V1\\GPBMetadata\xea\x02\x15Flotilla::Watcher::V1b\x06proto3"
 
 var (
@@ -410,28 +996,43 @@ func file_flotilla_watcher_v1_watcher_proto_rawDescGZIP() []byte {
 	return file_flotilla_watcher_v1_watcher_proto_rawDescData
 }
 
-var file_flotilla_watcher_v1_watcher_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_flotilla_watcher_v1_watcher_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_flotilla_watcher_v1_watcher_proto_goTypes = []any{
 	(*DisruptRequest)(nil),        // 0: flotilla.watcher.v1.DisruptRequest
 	(*DisruptResponse)(nil),       // 1: flotilla.watcher.v1.DisruptResponse
 	(*GetStatusRequest)(nil),      // 2: flotilla.watcher.v1.GetStatusRequest
 	(*Decision)(nil),              // 3: flotilla.watcher.v1.Decision
 	(*GetStatusResponse)(nil),     // 4: flotilla.watcher.v1.GetStatusResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*GetStateRequest)(nil),       // 5: flotilla.watcher.v1.GetStateRequest
+	(*PendingPod)(nil),            // 6: flotilla.watcher.v1.PendingPod
+	(*NodeClaimState)(nil),        // 7: flotilla.watcher.v1.NodeClaimState
+	(*NodeState)(nil),             // 8: flotilla.watcher.v1.NodeState
+	(*SolveSummary)(nil),          // 9: flotilla.watcher.v1.SolveSummary
+	(*GetStateResponse)(nil),      // 10: flotilla.watcher.v1.GetStateResponse
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_flotilla_watcher_v1_watcher_proto_depIdxs = []int32{
-	5, // 0: flotilla.watcher.v1.DisruptRequest.deadline:type_name -> google.protobuf.Timestamp
-	5, // 1: flotilla.watcher.v1.Decision.time:type_name -> google.protobuf.Timestamp
-	3, // 2: flotilla.watcher.v1.GetStatusResponse.recent_decisions:type_name -> flotilla.watcher.v1.Decision
-	0, // 3: flotilla.watcher.v1.WatcherService.Disrupt:input_type -> flotilla.watcher.v1.DisruptRequest
-	2, // 4: flotilla.watcher.v1.WatcherService.GetStatus:input_type -> flotilla.watcher.v1.GetStatusRequest
-	1, // 5: flotilla.watcher.v1.WatcherService.Disrupt:output_type -> flotilla.watcher.v1.DisruptResponse
-	4, // 6: flotilla.watcher.v1.WatcherService.GetStatus:output_type -> flotilla.watcher.v1.GetStatusResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	11, // 0: flotilla.watcher.v1.DisruptRequest.deadline:type_name -> google.protobuf.Timestamp
+	11, // 1: flotilla.watcher.v1.Decision.time:type_name -> google.protobuf.Timestamp
+	3,  // 2: flotilla.watcher.v1.GetStatusResponse.recent_decisions:type_name -> flotilla.watcher.v1.Decision
+	11, // 3: flotilla.watcher.v1.NodeClaimState.created:type_name -> google.protobuf.Timestamp
+	11, // 4: flotilla.watcher.v1.SolveSummary.time:type_name -> google.protobuf.Timestamp
+	6,  // 5: flotilla.watcher.v1.GetStateResponse.pending_pods:type_name -> flotilla.watcher.v1.PendingPod
+	7,  // 6: flotilla.watcher.v1.GetStateResponse.node_claims:type_name -> flotilla.watcher.v1.NodeClaimState
+	8,  // 7: flotilla.watcher.v1.GetStateResponse.nodes:type_name -> flotilla.watcher.v1.NodeState
+	9,  // 8: flotilla.watcher.v1.GetStateResponse.last_solve:type_name -> flotilla.watcher.v1.SolveSummary
+	3,  // 9: flotilla.watcher.v1.GetStateResponse.recent_decisions:type_name -> flotilla.watcher.v1.Decision
+	0,  // 10: flotilla.watcher.v1.WatcherService.Disrupt:input_type -> flotilla.watcher.v1.DisruptRequest
+	2,  // 11: flotilla.watcher.v1.WatcherService.GetStatus:input_type -> flotilla.watcher.v1.GetStatusRequest
+	5,  // 12: flotilla.watcher.v1.WatcherService.GetState:input_type -> flotilla.watcher.v1.GetStateRequest
+	1,  // 13: flotilla.watcher.v1.WatcherService.Disrupt:output_type -> flotilla.watcher.v1.DisruptResponse
+	4,  // 14: flotilla.watcher.v1.WatcherService.GetStatus:output_type -> flotilla.watcher.v1.GetStatusResponse
+	10, // 15: flotilla.watcher.v1.WatcherService.GetState:output_type -> flotilla.watcher.v1.GetStateResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_watcher_v1_watcher_proto_init() }
@@ -445,7 +1046,7 @@ func file_flotilla_watcher_v1_watcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_watcher_v1_watcher_proto_rawDesc), len(file_flotilla_watcher_v1_watcher_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

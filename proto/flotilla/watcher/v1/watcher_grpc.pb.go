@@ -25,6 +25,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	WatcherService_Disrupt_FullMethodName   = "/flotilla.watcher.v1.WatcherService/Disrupt"
 	WatcherService_GetStatus_FullMethodName = "/flotilla.watcher.v1.WatcherService/GetStatus"
+	WatcherService_GetState_FullMethodName  = "/flotilla.watcher.v1.WatcherService/GetState"
 )
 
 // WatcherServiceClient is the client API for WatcherService service.
@@ -35,8 +36,10 @@ const (
 type WatcherServiceClient interface {
 	// Disrupt asks to replace a node and drain it before a deadline; repeating a request for the same node changes nothing.
 	Disrupt(ctx context.Context, in *DisruptRequest, opts ...grpc.CallOption) (*DisruptResponse, error)
-	// GetStatus reports the controller's pending pods, NodeClaims and recent decisions.
+	// GetStatus reports counts: pending pods, NodeClaims, cost and recent decisions.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	// GetState reports the controller's view in detail: pending pods, NodeClaims, nodes, the last solve and recent decisions.
+	GetState(ctx context.Context, in *GetStateRequest, opts ...grpc.CallOption) (*GetStateResponse, error)
 }
 
 type watcherServiceClient struct {
@@ -67,6 +70,16 @@ func (c *watcherServiceClient) GetStatus(ctx context.Context, in *GetStatusReque
 	return out, nil
 }
 
+func (c *watcherServiceClient) GetState(ctx context.Context, in *GetStateRequest, opts ...grpc.CallOption) (*GetStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetStateResponse)
+	err := c.cc.Invoke(ctx, WatcherService_GetState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WatcherServiceServer is the server API for WatcherService service.
 // All implementations must embed UnimplementedWatcherServiceServer
 // for forward compatibility.
@@ -75,8 +88,10 @@ func (c *watcherServiceClient) GetStatus(ctx context.Context, in *GetStatusReque
 type WatcherServiceServer interface {
 	// Disrupt asks to replace a node and drain it before a deadline; repeating a request for the same node changes nothing.
 	Disrupt(context.Context, *DisruptRequest) (*DisruptResponse, error)
-	// GetStatus reports the controller's pending pods, NodeClaims and recent decisions.
+	// GetStatus reports counts: pending pods, NodeClaims, cost and recent decisions.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
+	// GetState reports the controller's view in detail: pending pods, NodeClaims, nodes, the last solve and recent decisions.
+	GetState(context.Context, *GetStateRequest) (*GetStateResponse, error)
 	mustEmbedUnimplementedWatcherServiceServer()
 }
 
@@ -92,6 +107,9 @@ func (UnimplementedWatcherServiceServer) Disrupt(context.Context, *DisruptReques
 }
 func (UnimplementedWatcherServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStatus not implemented")
+}
+func (UnimplementedWatcherServiceServer) GetState(context.Context, *GetStateRequest) (*GetStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetState not implemented")
 }
 func (UnimplementedWatcherServiceServer) mustEmbedUnimplementedWatcherServiceServer() {}
 func (UnimplementedWatcherServiceServer) testEmbeddedByValue()                        {}
@@ -150,6 +168,24 @@ func _WatcherService_GetStatus_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WatcherService_GetState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WatcherServiceServer).GetState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WatcherService_GetState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WatcherServiceServer).GetState(ctx, req.(*GetStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WatcherService_ServiceDesc is the grpc.ServiceDesc for WatcherService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -164,6 +200,10 @@ var WatcherService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatus",
 			Handler:    _WatcherService_GetStatus_Handler,
+		},
+		{
+			MethodName: "GetState",
+			Handler:    _WatcherService_GetState_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

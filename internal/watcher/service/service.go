@@ -1,0 +1,239 @@
+// Package service serves flotilla.watcher.v1.WatcherService: Disrupt, for
+// the interruption service (taint, replacement, drain and termination of a
+// node before a deadline, idempotent per node), and GetState and GetStatus,
+// the controller's view for operators.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	"github.com/flotilla-io/flotilla/internal/watcher/disrupt"
+	"github.com/flotilla-io/flotilla/internal/watcher/drain"
+	"github.com/flotilla-io/flotilla/internal/watcher/journal"
+	"github.com/flotilla-io/flotilla/internal/watcher/metrics"
+	"github.com/flotilla-io/flotilla/internal/watcher/provisioning"
+	"github.com/flotilla-io/flotilla/internal/watcher/state"
+	"github.com/flotilla-io/flotilla/internal/watcher/termination"
+	watcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/watcher/v1"
+)
+
+// Service implements WatcherServiceServer.
+type Service struct {
+	watcherv1.UnimplementedWatcherServiceServer
+	Client      client.Client
+	Reader      client.Reader
+	Clientset   kubernetes.Interface
+	Solver      provisioning.Solver
+	Types       provisioning.TypeSource
+	Provisioner *provisioning.Provisioner
+	Recorder    provisioning.Recorder
+	Journal     *journal.Journal
+	Metrics     *metrics.Metrics
+	Log         *slog.Logger
+	// Elected closes when this replica becomes leader.
+	Elected <-chan struct{}
+	// Ctx bounds the background work Disrupt starts (the process's context).
+	Ctx context.Context
+
+	mu       sync.Mutex
+	inFlight map[string]bool // node names being disrupted
+}
+
+func (s *Service) leader() bool {
+	if s.Elected == nil {
+		return true
+	}
+	select {
+	case <-s.Elected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Disrupt starts disrupting a node of ours; repeating it changes nothing.
+func (s *Service) Disrupt(ctx context.Context, req *watcherv1.DisruptRequest) (*watcherv1.DisruptResponse, error) {
+	if req.GetInstanceId() == "" && req.GetNodeName() == "" {
+		return nil, fmt.Errorf("%w: instance_id or node_name is required", apierr.ErrInvalidArgument)
+	}
+	if !s.leader() {
+		return nil, fmt.Errorf("%w: this replica is not the leader", apierr.ErrUnavailable)
+	}
+	snap, err := state.Load(ctx, s.Reader)
+	if err != nil {
+		return nil, err
+	}
+	claim, node := find(snap, req.GetInstanceId(), req.GetNodeName())
+	if claim == nil {
+		return &watcherv1.DisruptResponse{Accepted: false, NodeName: req.GetNodeName(), Message: "no NodeClaim of this cluster has that node or instance"}, nil
+	}
+	name := claim.Status.NodeName
+	if node != nil {
+		name = node.Name
+	}
+	resp := &watcherv1.DisruptResponse{Accepted: true, NodeName: name}
+	if claim.DeletionTimestamp != nil {
+		resp.Message = "already terminating"
+		return resp, nil
+	}
+	s.mu.Lock()
+	if s.inFlight == nil {
+		s.inFlight = map[string]bool{}
+	}
+	busy := s.inFlight[claim.Name]
+	s.inFlight[claim.Name] = true
+	s.mu.Unlock()
+	if busy {
+		resp.Message = "already under way"
+		return resp, nil
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	if req.GetDeadline() != nil {
+		deadline = req.GetDeadline().AsTime()
+	}
+	reason := req.GetReason()
+	if reason == "" {
+		reason = "Interrupted"
+	}
+	if node != nil {
+		if err := drain.TaintDisrupted(ctx, s.Clientset, node.Name); err != nil && !apierrors.IsNotFound(err) {
+			s.done(claim.Name)
+			return nil, err
+		}
+	}
+	s.Journal.Add("Interrupt", "nodeclaim/"+claim.Name, fmt.Sprintf("%s, deadline %s", reason, deadline.Format(time.RFC3339)))
+	s.Recorder.Eventf(claim, nil, corev1.EventTypeWarning, "Disrupting", "Interrupt", "%s: the node must be gone by %s", reason, deadline.Format(time.RFC3339))
+	go s.run(claim.Name, name, reason, deadline, req.GetReplaceFirst()) //nolint:gosec // outlives the request on purpose: bounded by s.Ctx and the deadline
+	resp.Message = "disruption started"
+	return resp, nil
+}
+
+func (s *Service) done(claim string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inFlight, claim)
+}
+
+// run replaces (when asked) then deletes the claim, with the deadline as
+// the forced drain time.
+func (s *Service) run(claimName, nodeName, reason string, deadline time.Time, replaceFirst bool) {
+	defer s.done(claimName)
+	base := s.Ctx
+	if base == nil {
+		base = context.Background()
+	}
+	if replaceFirst && nodeName != "" {
+		// Leave a third of the time for the drain.
+		wait := time.Until(deadline) * 2 / 3
+		ctx, cancel := context.WithTimeout(base, wait)
+		if err := s.replace(ctx, nodeName, reason); err != nil {
+			s.Log.Warn("replacement before disruption failed; draining anyway", "node", nodeName, "err", err)
+		}
+		cancel()
+	}
+	ctx, cancel := context.WithTimeout(base, 30*time.Second)
+	defer cancel()
+	if err := s.deleteWithDeadline(ctx, claimName, deadline); err != nil {
+		s.Log.Error("disrupt", "nodeclaim", claimName, "err", err)
+		return
+	}
+	s.Metrics.Disrupted(reason)
+}
+
+// replace solves the node's pods without the node and launches what the
+// plan needs, waiting until it is Initialized.
+func (s *Service) replace(ctx context.Context, nodeName, reason string) error {
+	snap, err := state.Load(ctx, s.Reader)
+	if err != nil {
+		return err
+	}
+	var pods []*corev1.Pod
+	for _, p := range snap.PodsOn(nodeName) {
+		if !state.IsDaemonSetPod(p) && p.DeletionTimestamp == nil {
+			pods = append(pods, p)
+		}
+	}
+	if len(pods) == 0 {
+		return nil
+	}
+	req, err := snap.Request(ctx, s.Types, pods, state.Options{ExcludeNodes: map[string]bool{nodeName: true}})
+	if err != nil {
+		return err
+	}
+	resp, err := s.Solver.Solve(ctx, req.Solve)
+	if err != nil {
+		return fmt.Errorf("solve replacement: %w", err)
+	}
+	var names []string
+	for _, planned := range resp.GetPlan().GetNodeClaims() {
+		np := snap.NodePool(planned.GetNodePool())
+		if np == nil {
+			continue
+		}
+		claim, err := provisioning.NodeClaim(planned, np, snap.NodeClassOf(np))
+		if err != nil {
+			return err
+		}
+		claim.Annotations[disrupt.ReplacementAnnotationKey] = reason
+		if err := provisioning.Create(ctx, s.Client, claim); err != nil {
+			return err
+		}
+		s.Metrics.Created(np.Name, "replacement")
+		names = append(names, claim.Name)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return disrupt.WaitInitialized(ctx, s.Reader, names, time.Second)
+}
+
+func (s *Service) deleteWithDeadline(ctx context.Context, name string, deadline time.Time) error {
+	claim := &karpv1.NodeClaim{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: name}, claim); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	patch := client.MergeFrom(claim.DeepCopy())
+	if claim.Annotations == nil {
+		claim.Annotations = map[string]string{}
+	}
+	claim.Annotations[termination.DeadlineAnnotationKey] = deadline.UTC().Format(time.RFC3339)
+	if err := s.Client.Patch(ctx, claim, patch); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return client.IgnoreNotFound(s.Client.Delete(ctx, claim))
+}
+
+// find returns the claim (and node) for an instance id or node name.
+func find(snap *state.Snapshot, instanceID, nodeName string) (*karpv1.NodeClaim, *corev1.Node) {
+	if nodeName != "" {
+		if n := snap.Node(nodeName); n != nil {
+			if c := snap.ClaimFor(n); c != nil {
+				return c, n
+			}
+		}
+	}
+	if instanceID == "" {
+		return nil, nil
+	}
+	for _, c := range snap.NodeClaims {
+		if state.InstanceID(c.Status.ProviderID) == instanceID || strings.HasSuffix(c.Status.ProviderID, "/"+instanceID) {
+			return c, snap.NodeFor(c)
+		}
+	}
+	return nil, nil
+}
+
+var errNoReader = errors.New("service has no reader")
