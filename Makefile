@@ -29,7 +29,8 @@ test-unit:
 
 ## test-integration: plans applied to a real kube-apiserver and kube-scheduler (built once by hack/controlplane.sh)
 test-integration:
-	cd integration && go test -count=1 ./...
+	bash hack/controlplane.sh >/dev/null
+	cd integration && go test -count=1 -timeout 40m ./...
 
 ## bench: the solver benchmarks (karpenter-mix and the trace)
 bench:
