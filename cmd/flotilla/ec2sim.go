@@ -13,15 +13,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/nodebridge"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/pricingsim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
 )
@@ -29,6 +38,7 @@ import (
 const ec2simUsage = `Usage:
   flotilla ec2sim [--listen 127.0.0.1:4566] [--catalog FILE.csv] [--region us-east-1]
                   [--zones a,b,c] [--spot-discount 0.3] [--k8s-versions 1.31,1.32]
+                  [--kubeconfig PATH [--cluster-name NAME] [--node-sync-interval 300ms]]
 
 Runs an in-memory simulation of an AWS region for tests and demos: the EC2
 API calls a node autoscaler makes (DescribeInstanceTypes, CreateFleet,
@@ -50,6 +60,14 @@ Flags:
   --spot-discount F      Spot price as a fraction of on-demand (default 0.3).
   --k8s-versions LIST    Kubernetes versions to publish EKS AMIs for
                          (default: the simulator's usual set).
+  --kubeconfig PATH      Also act as the kubelets of the simulated instances
+                         on that cluster: register a Node (annotated
+                         kwok.x-k8s.io/node=fake, for kwok) for every running
+                         instance and delete it once the instance terminates.
+  --cluster-name NAME    With --kubeconfig: only instances tagged
+                         kubernetes.io/cluster/NAME (default: all instances).
+  --node-sync-interval D How often Nodes are synced with the instances
+                         (default 300ms).
 `
 
 func runEC2Sim(args []string, stdout, stderr io.Writer) int {
@@ -68,6 +86,9 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	zones := fs.String("zones", "", "")
 	discount := fs.Float64("spot-discount", 0.3, "")
 	k8s := fs.String("k8s-versions", "", "")
+	kubeconfig := fs.String("kubeconfig", "", "")
+	clusterName := fs.String("cluster-name", "", "")
+	syncInterval := fs.Duration("node-sync-interval", nodebridge.DefaultInterval, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, ec2simUsage)
@@ -82,6 +103,14 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	if !(*discount > 0 && *discount <= 1) {
 		fmt.Fprintf(stderr, "flotilla ec2sim: --spot-discount %v is not in (0, 1]\n", *discount)
+		return exitBadInput
+	}
+	if *syncInterval <= 0 {
+		fmt.Fprintf(stderr, "flotilla ec2sim: --node-sync-interval %s is not positive\n", *syncInterval)
+		return exitBadInput
+	}
+	if *kubeconfig == "" && *clusterName != "" {
+		fmt.Fprintln(stderr, "flotilla ec2sim: --cluster-name needs --kubeconfig")
 		return exitBadInput
 	}
 	var specs []ec2catalog.Spec
@@ -133,10 +162,53 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	fmt.Fprintf(stdout, "ec2sim (test and demo tool) serving %s with %d instance types in %s on http://%s\n",
 		sim.Region(), len(specs), strings.Join(sim.Zones(), ","), ln.Addr())
+	if *kubeconfig != "" {
+		bridge, err := newNodeBridge(*kubeconfig, "http://"+ln.Addr().String(), sim.Region(), *clusterName, *syncInterval, stderr)
+		if err != nil {
+			_ = ln.Close()
+			fmt.Fprintf(stderr, "flotilla ec2sim: %v\n", err)
+			return exitBadInput
+		}
+		fmt.Fprintf(stdout, "ec2sim: registering Nodes for simulated instances on the cluster of %s\n", *kubeconfig)
+		bridgeCtx, stopBridge := context.WithCancel(ctx)
+		bridgeDone := make(chan struct{})
+		go func() { defer close(bridgeDone); _ = bridge.Run(bridgeCtx) }()
+		defer func() { stopBridge(); <-bridgeDone }()
+	}
 	if err := ec2sim.ServeListener(ctx, ln, sim); err != nil {
 		fmt.Fprintf(stderr, "flotilla ec2sim: %v\n", err)
 		return exitInternal
 	}
 	fmt.Fprintln(stdout, "ec2sim stopped")
 	return exitOK
+}
+
+// newNodeBridge connects the node bridge to the cluster of kubeconfig and,
+// through the real EC2 SDK client, to the simulator serving endpoint.
+func newNodeBridge(kubeconfig, endpoint, region, cluster string, interval time.Duration, stderr io.Writer) (*nodebridge.Bridge, error) {
+	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+	}
+	// Registering many instances at once (a scale-up of a hundred nodes)
+	// must not wait on client-go's default 5 requests per second.
+	restCfg.QPS, restCfg.Burst = 200, 400
+	kube, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+	}
+	// Built directly rather than from the SDK's default chain: the
+	// simulator checks no signatures, and the caller's AWS environment
+	// (profiles, CA bundles) must not matter.
+	ec := ec2.New(ec2.Options{
+		Region:           region,
+		BaseEndpoint:     aws.String(endpoint),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDEC2SIMBRIDGE", "ec2sim", ""),
+		HTTPClient:       ec2sim.HTTPClient(),
+		RetryMaxAttempts: 3,
+	})
+	return nodebridge.New(nodebridge.Options{
+		Kube: kube, EC2: ec, ClusterName: cluster, Region: region, Interval: interval,
+		Log: slog.New(slog.NewTextHandler(stderr, nil)),
+	})
 }

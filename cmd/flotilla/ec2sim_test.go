@@ -97,3 +97,20 @@ func TestEC2SimBadFlags(t *testing.T) {
 		t.Errorf("help: exit %d", code)
 	}
 }
+
+func TestEC2SimNodeBridgeFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"ec2sim", "--listen", "127.0.0.1:0", "--cluster-name", "c"},
+		{"ec2sim", "--listen", "127.0.0.1:0", "--kubeconfig", "/nonexistent/kubeconfig"},
+		{"ec2sim", "--listen", "127.0.0.1:0", "--kubeconfig", "/nonexistent/kubeconfig", "--node-sync-interval", "0s"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != exitBadInput {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", args, code, exitBadInput, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"ec2sim", "-h"}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "--kubeconfig") {
+		t.Errorf("help does not document --kubeconfig: exit %d", code)
+	}
+}

@@ -1,8 +1,12 @@
 // Package controlplane runs a real, local Kubernetes control plane for tests:
-// etcd, kube-apiserver and kube-scheduler, built from the Go module proxy by
+// etcd, kube-apiserver and kube-scheduler, and on request
+// kube-controller-manager and kwok, built from the Go module proxy by
 // hack/controlplane.sh and started as child processes on loopback ports.
-// There are no kubelets: tests create Node objects themselves and the real
-// kube-scheduler binds pods to them.
+//
+// There are no kubelets. Without kwok, tests create Node objects themselves
+// and the real kube-scheduler binds pods to them. With kwok, Nodes annotated
+// kwok.x-k8s.io/node=fake become Ready and keep sending heartbeats, and the
+// pods bound to them run (and go away when deleted), as with real kubelets.
 package controlplane
 
 import (
@@ -22,25 +26,51 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
 // Options configure Start.
 type Options struct {
-	// BinDir holds etcd, kube-apiserver and kube-scheduler.
+	// BinDir holds the binaries hack/controlplane.sh builds: etcd,
+	// kube-apiserver, kube-scheduler, kube-controller-manager, kwok and
+	// kwok-stages.yaml.
 	BinDir string
 	// WorkDir receives data, certificates, kubeconfig and logs.
 	WorkDir string
+	// ControllerManager also runs kube-controller-manager with the
+	// controllers a cluster of simulated nodes needs (ControllerNames), and
+	// turns on the ServiceAccount and TaintNodesByCondition admission
+	// plugins that expect it. Start then waits for the default
+	// ServiceAccount of the default namespace.
+	ControllerManager bool
+	// Kwok also runs kwok for the Nodes annotated KwokNodeAnnotation.
+	Kwok bool
 }
 
-// ControlPlane is a running etcd, kube-apiserver and kube-scheduler.
+// KwokNodeAnnotation is the annotation (key=value) that hands a Node to kwok.
+const KwokNodeAnnotation = "kwok.x-k8s.io/node=fake"
+
+// ControllerNames are the kube-controller-manager controllers Start runs
+// when Options.ControllerManager is set.
+var ControllerNames = []string{
+	"deployment-controller", "replicaset-controller", "daemonset-controller",
+	"node-lifecycle-controller", "taint-eviction-controller", "pod-garbage-collector-controller",
+	"disruption-controller", "garbage-collector-controller", "namespace-controller",
+	"serviceaccount-controller", "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
+}
+
+// ControlPlane is a running etcd, kube-apiserver and kube-scheduler, and
+// kube-controller-manager and kwok when asked.
 type ControlPlane struct {
 	// Config reaches the API server as cluster admin.
 	Config *rest.Config
 	// Client is a clientset for Config.
 	Client kubernetes.Interface
-	// WorkDir holds the logs (etcd.log, kube-apiserver.log, kube-scheduler.log).
+	// Kubeconfig is the path of an admin kubeconfig for Config.
+	Kubeconfig string
+	// WorkDir holds the logs (<process>.log, see Processes).
 	WorkDir string
 
 	procs []*process
@@ -56,8 +86,9 @@ type process struct {
 
 const adminToken = "flotilla-integration-admin-token"
 
-// Start launches the three processes and waits until the API server is
-// ready. Call Stop when done, also after an error.
+// Start launches the processes and waits until the API server is ready
+// (and, with a controller manager, until the default ServiceAccount
+// exists). Call Stop when done, also after an error.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	cp := &ControlPlane{WorkDir: opts.WorkDir}
 	if err := os.MkdirAll(opts.WorkDir, 0o750); err != nil {
@@ -76,6 +107,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		fmt.Sprintf("--initial-advertise-peer-urls=http://127.0.0.1:%d", etcdPeer),
 		fmt.Sprintf("--initial-cluster=default=http://127.0.0.1:%d", etcdPeer),
 		"--unsafe-no-fsync",
+		"--log-level=error",
 	); err != nil {
 		return cp, err
 	}
@@ -98,7 +130,101 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	); err != nil {
 		return cp, err
 	}
+	if opts.ControllerManager {
+		if err := cp.startControllerManager(opts, kubeconfig); err != nil {
+			return cp, err
+		}
+	}
+	if opts.Kwok {
+		if err := cp.startKwok(opts, kubeconfig); err != nil {
+			return cp, err
+		}
+	}
+	if opts.ControllerManager {
+		if err := cp.WaitServiceAccount(ctx, metav1.NamespaceDefault, "default"); err != nil {
+			return cp, fmt.Errorf("no default ServiceAccount (see %s): %w", filepath.Join(opts.WorkDir, "kube-controller-manager.log"), err)
+		}
+	}
 	return cp, nil
+}
+
+func (cp *ControlPlane) startControllerManager(opts Options, kubeconfig string) error {
+	dir := opts.WorkDir
+	return cp.start(opts, "kube-controller-manager",
+		"--kubeconfig="+kubeconfig,
+		"--authentication-kubeconfig="+kubeconfig,
+		"--authorization-kubeconfig="+kubeconfig,
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--controllers="+strings.Join(ControllerNames, ","),
+		"--service-account-private-key-file="+filepath.Join(dir, "sa.key"),
+		// The API server's self-signed serving certificate, published in
+		// every namespace as kube-root-ca.crt.
+		"--root-ca-file="+filepath.Join(dir, "certs", "apiserver.crt"),
+		"--use-service-account-credentials=false",
+		// kwok's heartbeats come every 20 to 45 s; leave room so that a
+		// busy machine does not make nodes flap to NotReady.
+		"--node-monitor-grace-period=2m",
+		"--concurrent-deployment-syncs=5",
+		"--concurrent-replicaset-syncs=5",
+	)
+}
+
+func (cp *ControlPlane) startKwok(opts Options, kubeconfig string) error {
+	stages := filepath.Join(opts.BinDir, "kwok-stages.yaml")
+	if _, err := os.Stat(stages); err != nil {
+		return fmt.Errorf("kwok stages (rebuild with hack/controlplane.sh): %w", err)
+	}
+	return cp.startEnv(opts, []string{"KWOK_WORKDIR=" + filepath.Join(opts.WorkDir, "kwok")}, "kwok",
+		"--kubeconfig="+kubeconfig,
+		"--config="+stages,
+		"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation,
+		// Pod IPs come from here; the default /24 runs out at 254 pods.
+		"--cidr=10.64.0.0/10",
+	)
+}
+
+// WaitServiceAccount waits until the ServiceAccount namespace/name exists
+// (the controller manager creates "default" in every namespace).
+func (cp *ControlPlane) WaitServiceAccount(ctx context.Context, namespace, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		_, err := cp.Client.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		if err := cp.exited(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// exited reports a child process that has ended.
+func (cp *ControlPlane) exited() error {
+	for _, p := range cp.procs {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited: %s", p.name, p.cmd.ProcessState)
+		default:
+		}
+	}
+	return nil
+}
+
+// Processes names the processes started, oldest first; each logs to
+// <WorkDir>/<name>.log.
+func (cp *ControlPlane) Processes() []string {
+	names := make([]string, len(cp.procs))
+	for i, p := range cp.procs {
+		names[i] = p.name
+	}
+	return names
 }
 
 func (cp *ControlPlane) startAPIServer(opts Options, etcdPort, apiPort int) error {
@@ -111,36 +237,48 @@ func (cp *ControlPlane) startAPIServer(opts Options, etcdPort, apiPort int) erro
 	if err != nil {
 		return err
 	}
-	return cp.start(opts, "kube-apiserver",
+	args := []string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdPort),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		// Loopback cannot be published in the kubernetes Service endpoints.
 		"--endpoint-reconciler-type=none",
 		fmt.Sprintf("--secure-port=%d", apiPort),
-		"--cert-dir="+filepath.Join(dir, "certs"),
-		"--token-auth-file="+tokens,
+		"--cert-dir=" + filepath.Join(dir, "certs"),
+		"--token-auth-file=" + tokens,
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+pub,
-		"--service-account-signing-key-file="+key,
+		"--service-account-key-file=" + pub,
+		"--service-account-signing-key-file=" + key,
 		"--service-cluster-ip-range=10.0.0.0/24",
+		"--enable-priority-and-fairness=false",
+		"--allow-privileged=true",
+	}
+	if !opts.ControllerManager {
 		// No controller-manager runs: no default ServiceAccount exists, and
 		// no node lifecycle controller would lift the not-ready taint that
 		// TaintNodesByCondition puts on new nodes.
-		"--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
-		"--enable-priority-and-fairness=false",
-		"--allow-privileged=true",
-	)
+		args = append(args, "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition")
+	}
+	return cp.start(opts, "kube-apiserver", args...)
 }
 
 func (cp *ControlPlane) start(opts Options, name string, args ...string) error {
+	return cp.startEnv(opts, nil, name, args...)
+}
+
+// startEnv starts BinDir/name with args and env added to this process's
+// environment, logging to WorkDir/name.log.
+func (cp *ControlPlane) startEnv(opts Options, env []string, name string, args ...string) error {
 	logFile, err := os.Create(filepath.Join(opts.WorkDir, name+".log"))
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(filepath.Join(opts.BinDir, name), args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
@@ -162,12 +300,8 @@ func (cp *ControlPlane) waitReady(ctx context.Context) error {
 			return nil
 		}
 		lastErr = err
-		for _, p := range cp.procs {
-			select {
-			case <-p.done:
-				return fmt.Errorf("%s exited: %s", p.name, p.cmd.ProcessState)
-			default:
-			}
+		if err := cp.exited(); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -193,6 +327,7 @@ func (cp *ControlPlane) writeKubeconfig(apiPort int) (string, error) {
 	}
 	cp.Client = client
 	path := filepath.Join(cp.WorkDir, "kubeconfig")
+	cp.Kubeconfig = path
 	kubeconfig := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
