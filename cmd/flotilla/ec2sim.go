@@ -30,6 +30,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/iamsim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/nodebridge"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/pricingsim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
@@ -38,12 +39,14 @@ import (
 const ec2simUsage = `Usage:
   flotilla ec2sim [--listen 127.0.0.1:4566] [--catalog FILE.csv] [--region us-east-1]
                   [--zones a,b,c] [--spot-discount 0.3] [--k8s-versions 1.31,1.32]
+                  [--iam-roles KarpenterNodeRole,...]
                   [--kubeconfig PATH [--cluster-name NAME] [--node-sync-interval 300ms]]
 
 Runs an in-memory simulation of an AWS region for tests and demos: the EC2
 API calls a node autoscaler makes (DescribeInstanceTypes, CreateFleet,
 DescribeInstances, TerminateInstances, ...), SSM Parameter Store holding the
-public EKS AMI parameters, and the Pricing API, all on one HTTP endpoint.
+public EKS AMI parameters, the Pricing API, and IAM's instance-profile calls
+(the launcher's --iam-endpoint), all on one HTTP endpoint.
 Point an SDK or the aws CLI at it with --endpoint-url / BaseEndpoint and any
 credentials. It seeds one subnet per zone and a security group tagged
 karpenter.sh/discovery=test-cluster, and EKS AMIs owned by 602401143452.
@@ -60,6 +63,9 @@ Flags:
   --spot-discount F      Spot price as a fraction of on-demand (default 0.3).
   --k8s-versions LIST    Kubernetes versions to publish EKS AMIs for
                          (default: the simulator's usual set).
+  --iam-roles LIST       IAM roles that exist, comma-separated, for the
+                         instance profiles the launcher makes from an
+                         EC2NodeClass role (default KarpenterNodeRole).
   --kubeconfig PATH      Also act as the kubelets of the simulated instances
                          on that cluster: register a Node (annotated
                          kwok.x-k8s.io/node=fake, for kwok) for every running
@@ -86,6 +92,7 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	zones := fs.String("zones", "", "")
 	discount := fs.Float64("spot-discount", 0.3, "")
 	k8s := fs.String("k8s-versions", "", "")
+	roles := fs.String("iam-roles", "KarpenterNodeRole", "")
 	kubeconfig := fs.String("kubeconfig", "", "")
 	clusterName := fs.String("cluster-name", "", "")
 	syncInterval := fs.Duration("node-sync-interval", nodebridge.DefaultInterval, "")
@@ -154,6 +161,13 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	}, ssm.Set, versions...)
 	sim.JSONHandlers["AmazonSSM"] = ssm
 	sim.JSONHandlers["AWSPriceListService"] = pricingsim.New(specs, sim.Region())
+	iam := iamsim.New(ec2sim.AccountID, nil)
+	for _, r := range strings.Split(*roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			iam.AddRole(r)
+		}
+	}
+	sim.QueryHandlers[iamsim.APIVersion] = iam
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
@@ -76,6 +77,15 @@ func TestEC2SimCommand(t *testing.T) {
 	im, err := ec.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*p.Parameter.Value}})
 	if err != nil || len(im.Images) != 1 || !strings.Contains(*im.Images[0].Name, "al2023") {
 		t.Fatalf("DescribeImages %s: %v %v", *p.Parameter.Value, im, err)
+	}
+	ic := iam.NewFromConfig(cfg, func(o *iam.Options) { o.BaseEndpoint = aws.String(url) })
+	if _, err := ic.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("nodes")}); err != nil {
+		t.Fatalf("CreateInstanceProfile: %v", err)
+	}
+	if _, err := ic.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{
+		InstanceProfileName: aws.String("nodes"), RoleName: aws.String("KarpenterNodeRole"),
+	}); err != nil {
+		t.Fatalf("AddRoleToInstanceProfile with the default role: %v", err)
 	}
 	cancel()
 	select {
