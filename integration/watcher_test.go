@@ -85,7 +85,9 @@ func serveGRPC(t *testing.T, name string, register func(*grpc.Server)) *grpc.Cli
 	t.Cleanup(func() {
 		_ = conn.Close()
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Logf("server stopped: %v", err)
+		}
 	})
 	return conn
 }
