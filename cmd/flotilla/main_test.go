@@ -272,3 +272,37 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("no args: %d %q", code, stderr)
 	}
 }
+
+func TestUnschedulableExplained(t *testing.T) {
+	tmp := t.TempDir()
+	pods := filepath.Join(tmp, "pods.yaml")
+	cat := filepath.Join(tmp, "catalog.csv")
+	if err := os.WriteFile(pods, []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: huge}
+spec:
+  containers: [{name: c, resources: {requests: {cpu: "200", memory: 1Gi}}}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cat, []byte("instance_type,vcpu,memory_mib,arch,on_demand_usd_per_hour\nm5.xlarge,4,16384,amd64,0.192\nm5.24xlarge,96,393216,amd64,4.608\nc5.large,2,4096,amd64,0.085\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("solve", "--pods", pods, "--instance-types", cat, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var out Output
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "no instance type fits the pod: 200 cpu needed, at most 96 in families c5, m5"
+	if len(out.Unschedulable) != 1 || len(out.Unschedulable[0].NodePools) != 1 ||
+		out.Unschedulable[0].NodePools[0].NodePool != "default" || out.Unschedulable[0].NodePools[0].Reason != want {
+		t.Fatalf("unschedulable = %+v", out.Unschedulable)
+	}
+	code, stdout, _ = runCLI("solve", "--pods", pods, "--instance-types", cat)
+	if code != 0 || !strings.Contains(stdout, "nodepool default: "+want) {
+		t.Errorf("table:\n%s", stdout)
+	}
+}

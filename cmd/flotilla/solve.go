@@ -27,7 +27,7 @@ const solveUsage = `Usage:
                  [--zones us-east-1a,us-east-1b,us-east-1c] [--spot-price-factor F]
                  [--daemonsets DS.yaml] [--nodes NODES.yaml] [--overhead none|eks]
                  [--ignore-preferences] [--improve-budget D] [--improve-rounds N]
-                 [-o table|json]
+                 [--min-spot-types N] [-o table|json]
 
 Plans where the pending pods go: onto existing nodes or onto new nodes
 launched from the NodePools, choosing the cheapest instance types of the
@@ -54,10 +54,16 @@ Flags:
                             and PreferNoSchedule taints.
   --max-instance-type-options N
                             Instance types listed per new node (default 60).
-  --improve-budget D        Time spent trying further placement strategies
-                            (default 200ms; negative: the first only).
+  --improve-budget D        Time spent on further placement strategies and
+                            repacking (default: 1.25 times the first
+                            strategy's time, at most 200ms; negative: the
+                            first strategy only).
   --improve-rounds N        Run exactly N placement strategies, whatever the
                             time (reproducible plans; default 0: by budget).
+  --min-spot-types N        Spot diversity: open a node on spot only when at
+                            least N instance types could take its first pod
+                            as spot in that zone (default 15, as Karpenter;
+                            negative: no rule).
   -o, --output table|json   Output format (default table).
 
 Exit status: 0 when a plan was made (even with unschedulable pods), 2 on bad
@@ -88,6 +94,7 @@ type solveFlags struct {
 	maxOptions                         int
 	improveBudget                      time.Duration
 	improveRounds                      int
+	minSpotTypes                       int
 	output                             string
 }
 
@@ -112,6 +119,7 @@ func parseSolveFlags(args []string) (*solveFlags, error) {
 	fs.IntVar(&f.maxOptions, "max-instance-type-options", 0, "")
 	fs.DurationVar(&f.improveBudget, "improve-budget", 0, "")
 	fs.IntVar(&f.improveRounds, "improve-rounds", 0, "")
+	fs.IntVar(&f.minSpotTypes, "min-spot-types", 0, "")
 	fs.StringVar(&f.output, "o", "table", "")
 	fs.StringVar(&f.output, "output", "table", "")
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +146,8 @@ func parseSolveFlags(args []string) (*solveFlags, error) {
 		return nil, &usageError{fmt.Sprintf("--improve-rounds %d: must be 0 or more", f.improveRounds)}
 	case f.improveBudget > 10*time.Minute:
 		return nil, &usageError{fmt.Sprintf("--improve-budget %v: at most 10m", f.improveBudget)}
+	case f.minSpotTypes < math.MinInt32 || f.minSpotTypes > math.MaxInt32:
+		return nil, &usageError{fmt.Sprintf("--min-spot-types %d: out of range", f.minSpotTypes)}
 	case f.maxOptions < 0 || f.maxOptions > math.MaxInt32:
 		return nil, &usageError{fmt.Sprintf("--max-instance-type-options %d: must be 0 or more", f.maxOptions)}
 	}
@@ -277,6 +287,7 @@ func loadInputs(f *solveFlags) (*inputs, error) {
 			MaxInstanceTypeOptions: int32(f.maxOptions),
 			ImproveBudgetSeconds:   f.improveBudget.Seconds(),
 			ImproveRounds:          int32(f.improveRounds),
+			MinSpotInstanceTypes:   int32(f.minSpotTypes),
 		},
 	}
 	return in, nil
@@ -392,10 +403,18 @@ type OutputNodeClaim struct {
 	Pods                []string `json:"pods"`
 }
 
-// OutputUnschedulable is a pod the plan could not place.
+// OutputUnschedulable is a pod the plan could not place; NodePools says
+// which constraint ruled out each NodePool.
 type OutputUnschedulable struct {
-	Pod    string `json:"pod"`
-	Reason string `json:"reason"`
+	Pod       string             `json:"pod"`
+	Reason    string             `json:"reason"`
+	NodePools []OutputPoolReason `json:"nodePools,omitempty"`
+}
+
+// OutputPoolReason is why one NodePool cannot take a pod.
+type OutputPoolReason struct {
+	NodePool string `json:"nodePool"`
+	Reason   string `json:"reason"`
 }
 
 func planOutput(resp *solverv1.SolveResponse) *Output {
@@ -423,8 +442,14 @@ func planOutput(resp *solverv1.SolveResponse) *Output {
 	for node, pods := range plan.GetExistingNodeBindings() {
 		out.ExistingNodeBindings[node] = append([]string{}, pods.GetPods()...)
 	}
+	byPod := map[string][]OutputPoolReason{}
+	for _, e := range resp.GetExplanations() {
+		for _, r := range e.GetNodePools() {
+			byPod[e.GetPod()] = append(byPod[e.GetPod()], OutputPoolReason{NodePool: r.GetNodePool(), Reason: r.GetReason()})
+		}
+	}
 	for _, u := range plan.GetUnschedulable() {
-		out.Unschedulable = append(out.Unschedulable, OutputUnschedulable{Pod: u.GetPod(), Reason: u.GetReason()})
+		out.Unschedulable = append(out.Unschedulable, OutputUnschedulable{Pod: u.GetPod(), Reason: u.GetReason(), NodePools: byPod[u.GetPod()]})
 	}
 	return out
 }
@@ -464,6 +489,9 @@ func writeTable(w io.Writer, out *Output) error {
 		fmt.Fprintln(tw, "UNSCHEDULABLE POD\tREASON")
 		for _, u := range out.Unschedulable {
 			fmt.Fprintf(tw, "%s\t%s\n", u.Pod, oneLine(u.Reason))
+			for _, r := range u.NodePools {
+				fmt.Fprintf(tw, "\t  nodepool %s: %s\n", r.NodePool, oneLine(r.Reason))
+			}
 		}
 		if err := tw.Flush(); err != nil {
 			return err

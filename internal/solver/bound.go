@@ -29,10 +29,12 @@ import "math"
 
 // boundClass is one pod class as the bound sees it: how many of its pods
 // are counted and, per offering it may use, its cost vector
-// g[r] = price · req[r] / avail[r] (only Pareto-minimal vectors are kept).
+// g[r] = price · req[r] / avail[r] (only Pareto-minimal vectors are kept,
+// srcs says which offering gave each).
 type boundClass struct {
-	n int64
-	g [][]float64
+	n    int64
+	g    [][]float64
+	srcs []int
 }
 
 // lowerBound returns a lower bound on the cost per hour of the new
@@ -43,6 +45,7 @@ func (s *solver) lowerBound() float64 {
 		return 0
 	}
 	var classes []boundClass
+	var counted []*podClass
 	for _, c := range s.classes {
 		n := int64(0)
 		for _, idx := range c.pods {
@@ -53,16 +56,18 @@ func (s *solver) lowerBound() float64 {
 		if n == 0 || s.fitsExisting(c) {
 			continue
 		}
-		g := s.classCostVectors(c, dims)
+		g, srcs := s.classCostVectors(c, dims)
 		if len(g) == 0 {
 			continue // placed on an existing node only; charged nothing
 		}
-		classes = append(classes, boundClass{n: n, g: g})
+		classes = append(classes, boundClass{n: n, g: g, srcs: srcs})
+		counted = append(counted, c)
 	}
 	if len(classes) == 0 {
 		return 0
 	}
-	_, best := maximizeBound(classes, len(dims))
+	w, best := maximizeBound(classes, len(dims))
+	best = max(best, s.refineBound(counted, classes, dims, w))
 	// Shave a little off so float rounding never lifts the bound above an
 	// optimum that meets it exactly.
 	return best * (1 - 1e-9)
@@ -105,10 +110,21 @@ func (s *solver) fitsExisting(c *podClass) bool {
 // classCostVectors lists the Pareto-minimal cost vectors of the offerings
 // (over every NodePool whose taints the class tolerates) that one pod of
 // class c may use, by its required node constraints only.
-func (s *solver) classCostVectors(c *podClass, dims []int) [][]float64 {
+// It also returns the source of each (see forSources).
+func (s *solver) classCostVectors(c *podClass, dims []int) ([][]float64, []int) {
+	var front [][]float64
+	var srcs []int
+	s.forSources(c, dims, func(src int, g []float64) { front, srcs = paretoInsert(front, srcs, g, src) })
+	return front, srcs
+}
+
+// forSources calls fn with the cost vector g (reused between calls) of
+// every offering, over every NodePool whose taints class c tolerates, that
+// one pod of c may use by its required constraints; src numbers the
+// (NodePool, instance type, offering).
+func (s *solver) forSources(c *podClass, dims []int, fn func(src int, g []float64)) {
 	lv := c.levels[len(c.levels)-1]
 	n := s.res.n()
-	var front [][]float64
 	g := make([]float64, len(dims))
 	for _, pi := range s.pools {
 		if !tolerated(c.rep, pi.np.Taints, false) {
@@ -132,28 +148,29 @@ func (s *solver) classCostVectors(c *podClass, dims []int) [][]float64 {
 						g[i] = price * float64(c.req[r]) / float64(avail[r])
 					}
 				}
-				front = paretoInsert(front, g)
+				fn((pi.idx*len(s.its)+it.idx)*maxOfferings+o, g)
 			}
 		}
 	}
-	return front
 }
 
 // paretoInsert adds a copy of g to front unless some vector there is no
 // larger in every component; it drops the vectors g dominates.
-func paretoInsert(front [][]float64, g []float64) [][]float64 {
+// srcs runs parallel to front: the source (see forSources) of each vector.
+func paretoInsert(front [][]float64, srcs []int, g []float64, src int) ([][]float64, []int) {
 	for _, f := range front {
 		if dominates(f, g) {
-			return front
+			return front, srcs
 		}
 	}
-	out := front[:0]
-	for _, f := range front {
+	out, outSrc := front[:0], srcs[:0]
+	for i, f := range front {
 		if !dominates(g, f) {
 			out = append(out, f)
+			outSrc = append(outSrc, srcs[i])
 		}
 	}
-	return append(out, append([]float64(nil), g...))
+	return append(out, append([]float64(nil), g...)), append(outSrc, src)
 }
 
 func dominates(a, b []float64) bool {

@@ -88,4 +88,20 @@ func TestConsolidate(t *testing.T) {
 			t.Fatalf("got %+v", cp)
 		}
 	})
+	t.Run("two nodes onto one cheaper replacement", func(t *testing.T) {
+		p := basicProblem()
+		p.InstanceTypes = []InstanceType{itype("medium", 4, 8, 0.2), itype("large", 8, 16, 0.35)}
+		p.Nodes = []Node{cnode("n1", 4000, 0.4, mkPod("a", 2500)), cnode("n2", 4000, 0.4, mkPod("b", 2500))}
+		cp, err := Consolidate(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cp.Actions) != 1 || cp.Actions[0].Kind != "Replace" || len(cp.Actions[0].Nodes) != 2 ||
+			cp.Actions[0].Replacement.InstanceType != "large" || len(cp.Actions[0].Replacement.Pods) != 2 {
+			t.Fatalf("got %+v", cp)
+		}
+		if d := cp.SavingsPerHour - 0.45; d > 1e-9 || d < -1e-9 || cp.CurrentCostPerHour != 0.8 || cp.NewCostPerHour-0.35 > 1e-9 {
+			t.Fatalf("savings %v, current %v, new %v", cp.SavingsPerHour, cp.CurrentCostPerHour, cp.NewCostPerHour)
+		}
+	})
 }

@@ -40,8 +40,7 @@ func (s *solver) perPodCost(c *podClass, lv *level) float64 {
 }
 
 // growFit tries to place the pod on an open claim that upgrades to a
-// pricier option for it. Claims before the level's grow cursor refused
-// for good.
+// pricier option for it (see scan.go for the claims it skips).
 func (s *solver) growFit(c *podClass, lv *level, podIdx int, why *reasons) *bin {
 	limit := s.growSlack * s.perPodCost(c, lv)
 	if math.IsInf(limit, 1) || limit <= 0 {
@@ -49,32 +48,21 @@ func (s *solver) growFit(c *podClass, lv *level, podIdx int, why *reasons) *bin 
 	}
 	s.growLimit = limit
 	s.growing = true
-	defer func() { s.growing = false }()
-	contiguous := len(lv.affinity) == 0
-	scanned := 0
-	for i := lv.growCursor; i < len(s.bins) && scanned < maxGrowScan; i++ {
-		b := s.bins[i]
-		if b.kind != binNew || len(b.claim.reserve) == 0 {
-			if contiguous {
-				lv.growCursor = i + 1
-			}
-			continue
+	b := s.scanBins(&lv.grow, lv.sticky, maxGrowScan, func(b *bin) reject {
+		if b.kind != binNew || len(b.claim.reserve) == 0 || !fitsIn(b.used, c.req, b.claim.reserveAlloc) {
+			return rejectPermanent
 		}
-		scanned++
 		r, w := s.canPlace(c, lv, b)
-		if r == accept {
-			s.commit(c, b, podIdx)
-			return b
-		}
 		if r == rejectTransient {
-			contiguous = false
 			why.topology(w)
 		}
-		if contiguous && r == rejectPermanent {
-			lv.growCursor = i + 1
-		}
+		return r
+	})
+	if b != nil {
+		s.commit(c, b, podIdx)
 	}
-	return nil
+	s.growing = false
+	return b
 }
 
 // maxGrowScan caps the claims one growFit call examines, so that a level
@@ -93,8 +81,12 @@ func (s *solver) growOpts(c *podClass, lv *level, b *bin, sc []claimOpt) []claim
 	base := cl.opts[0].price
 	n := s.res.n()
 	var levels []*level
+	var keys []string
 	// The reserve is cheapest first: skip what costs less than the claim.
-	start := sort.Search(len(cl.reserve), func(i int) bool { return cl.reserve[i].price >= base })
+	start := 0
+	for start < len(cl.reserve) && cl.reserve[start].price < base {
+		start++
+	}
 	for _, o := range cl.reserve[start:] {
 		if o.price-base > s.growLimit || len(sc) >= s.maxOpts {
 			break
@@ -104,8 +96,9 @@ func (s *solver) growOpts(c *podClass, lv *level, b *bin, sc []claimOpt) []claim
 		}
 		if levels == nil {
 			levels = append(append(make([]*level, 0, len(cl.placed)+1), cl.placed...), lv)
+			keys = s.pinnedKeys(levels)
 		}
-		if s.reserveFits(b, c.req, levels, o) {
+		if s.reserveFits(b, c.req, levels, keys, o) {
 			sc = append(sc, o)
 		}
 	}

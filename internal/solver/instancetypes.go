@@ -16,6 +16,8 @@ type itInfo struct {
 	alloc    []int64
 	capacity []int64
 	offers   []Offering
+	// zc numbers each offering's (zone, capacity type) pair.
+	zc []int32
 }
 
 // poolInfo is a NodePool prepared once per solve.
@@ -35,6 +37,9 @@ type poolInfo struct {
 	limits    []int64 // -1 where unlimited
 	committed []int64 // Usage plus the worst-case capacity of new claims
 	limited   bool
+	// order lists the allowed offerings of every instance type cheapest
+	// first (then by name, zone and capacity type): candsFor filters it.
+	order []cand
 }
 
 type dsInfo struct {
@@ -68,11 +73,16 @@ func (s *solver) prepInstanceTypes() {
 		if len(offers) > maxOfferings {
 			offers = offers[:maxOfferings]
 		}
+		zc := make([]int32, len(offers))
+		for o, off := range offers {
+			zc[o] = s.zcID(off.Zone, off.CapacityType)
+		}
 		s.its = append(s.its, &itInfo{
 			idx: i, name: it.Name, labels: labels,
 			alloc:    s.res.allocVec(it.Allocatable, defaultPods),
 			capacity: s.res.allocVec(capacity, defaultPods),
 			offers:   offers,
+			zc:       zc,
 		})
 	}
 	for i := range s.p.DaemonSets {
@@ -192,6 +202,48 @@ func (s *solver) prepPoolOfferings(pi *poolInfo) {
 		pi.avail[it.idx] = avail
 		pi.overhead[it.idx] = over
 	}
+	s.sortPoolOfferings(pi)
+}
+
+// zcID numbers a (zone, capacity type) pair.
+func (s *solver) zcID(zone, ct string) int32 {
+	if s.zcIDs == nil {
+		s.zcIDs = map[[2]string]int32{}
+	}
+	k := [2]string{zone, ct}
+	id, ok := s.zcIDs[k]
+	if !ok {
+		id = int32(len(s.zcNames))
+		s.zcIDs[k] = id
+		s.zcNames = append(s.zcNames, zone+ct)
+		s.zcSpot = append(s.zcSpot, ct == CapacityTypeSpot)
+	}
+	return id
+}
+
+// sortPoolOfferings fills pi.order: every allowed offering, cheapest
+// first, ties by instance type name, then zone and capacity type.
+func (s *solver) sortPoolOfferings(pi *poolInfo) {
+	var order []cand
+	for _, it := range s.its {
+		m := pi.okMask[it.idx]
+		for o := range it.offers {
+			if m&(1<<uint(o)) != 0 {
+				order = append(order, cand{it: int32(it.idx), off: int32(o), price: it.offers[o].PricePerHour, zc: it.zc[o]})
+			}
+		}
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		x, y := &order[a], &order[b]
+		if x.price != y.price {
+			return x.price < y.price
+		}
+		if s.its[x.it].name != s.its[y.it].name {
+			return s.its[x.it].name < s.its[y.it].name
+		}
+		return s.zcNames[x.zc] < s.zcNames[y.zc]
+	})
+	pi.order = order
 }
 
 func (pi *poolInfo) availOf(it, off, n int) []int64 {

@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 )
@@ -23,7 +24,10 @@ type claim struct {
 	// reserve are pricier options at the same offering kept aside: a pod
 	// that must join this claim (pod affinity) may upgrade to them.
 	reserve []claimOpt
-	placed  []*level // levels of the pods placed, to re-check reserve
+	// reserveAlloc is the component-wise maximum room of the reserve
+	// options: a pod that does not fit in it cannot grow the claim.
+	reserveAlloc []int64
+	placed       []*level // levels of the pods placed, to re-check reserve
 }
 
 // cand is an (instance type, offering) a class could open a claim on.
@@ -31,13 +35,21 @@ type cand struct {
 	it, off int32
 	price   float64
 	copies  int64 // pods of the class that fit on an empty node
+	zc      int32 // the offering's (zone, capacity type)
 }
 
 // compatMask returns, per instance type, the offerings of pool pi whose
 // node labels satisfy the level's requirements (cached by requirements).
 func (s *solver) compatMask(lv *level, pi *poolInfo) []uint64 {
+	if lv.compat == nil {
+		lv.compat = make([][]uint64, len(s.pools))
+	}
+	if m := lv.compat[pi.idx]; m != nil {
+		return m
+	}
 	k := compatKey{reqs: lv.reqs.key, pool: pi.idx}
 	if m, ok := s.compat[k]; ok {
+		lv.compat[pi.idx] = m
 		return m
 	}
 	m := make([]uint64, len(s.its))
@@ -59,6 +71,7 @@ func (s *solver) compatMask(lv *level, pi *poolInfo) []uint64 {
 		}
 	}
 	s.compat[k] = m
+	lv.compat[pi.idx] = m
 	return m
 }
 
@@ -75,33 +88,45 @@ func (s *solver) candsFor(c *podClass, lv *level, pi *poolInfo) []cand {
 	}
 	n := s.res.n()
 	mask := s.compatMask(lv, pi)
-	cs := []cand{}
-	for _, it := range s.its {
-		m := mask[it.idx]
-		for o := range it.offers {
-			if m&(1<<uint(o)) == 0 {
-				continue
-			}
-			k := copiesIn(c.req, pi.availOf(it.idx, o, n))
-			if k < 1 {
-				continue
-			}
-			cs = append(cs, cand{it: int32(it.idx), off: int32(o), price: it.offers[o].PricePerHour, copies: k})
-		}
+	// Classes with the same requests and node requirements share the list.
+	key := candsKey{reqs: lv.reqs.key, pool: pi.idx, req: reqKey(c.req)}
+	if cs, ok := s.candsShared[key]; ok {
+		lv.cands[pi.idx] = cs
+		return cs
 	}
-	sort.SliceStable(cs, func(a, b int) bool {
-		x, y := &cs[a], &cs[b]
-		if x.price != y.price {
-			return x.price < y.price
+	cs := []cand{}
+	for _, cd := range pi.order {
+		if mask[cd.it]&(1<<uint(cd.off)) == 0 {
+			continue
 		}
-		if s.its[x.it].name != s.its[y.it].name {
-			return s.its[x.it].name < s.its[y.it].name
+		k := copiesIn(c.req, pi.availOf(int(cd.it), int(cd.off), n))
+		if k < 1 {
+			continue
 		}
-		return s.offerOf(x.it, x.off).Zone+s.offerOf(x.it, x.off).CapacityType <
-			s.offerOf(y.it, y.off).Zone+s.offerOf(y.it, y.off).CapacityType
-	})
+		cd.copies = k
+		cs = append(cs, cd)
+	}
+	if s.candsShared == nil {
+		s.candsShared = map[candsKey][]cand{}
+	}
+	s.candsShared[key] = cs
 	lv.cands[pi.idx] = cs
 	return cs
+}
+
+// candsKey identifies what candsFor depends on.
+type candsKey struct {
+	reqs string
+	pool int
+	req  string
+}
+
+func reqKey(req []int64) string {
+	b := make([]byte, 0, 8*len(req))
+	for _, q := range req {
+		b = binary.LittleEndian.AppendUint64(b, uint64(q))
+	}
+	return string(b)
 }
 
 func (s *solver) offerOf(it, off int32) *Offering { return &s.its[it].offers[off] }
@@ -138,34 +163,37 @@ func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nR
 	host := fmt.Sprintf("flotilla-new-%d", s.newClaims)
 	// Topology results per (zone, capacity type) when the level only
 	// looks at keys every option of an offering agrees on.
-	type zc struct {
-		zone, ct string
-		r        reject
-	}
-	var memo []zc
 	simple := len(lv.pinKeys) == 0
+	memo := s.zcMemo[:0]
+	for range s.zcNames {
+		memo = append(memo, 0)
+	}
+	s.zcMemo = memo
+	spotOK := s.spotDiversity(cs)
 	okCand := func(cd *cand) bool {
+		if !spotOK[cd.zc] {
+			return false
+		}
 		if pi.limited {
 			if ok, r := pi.withinLimits(s.its[cd.it].capacity); !ok {
 				why.limit(pi, s.res.names[r])
 				return false
 			}
 		}
-		off := s.offerOf(cd.it, cd.off)
-		if simple {
-			for _, m := range memo {
-				if m.zone == off.Zone && m.ct == off.CapacityType {
-					return m.r == accept
-				}
-			}
+		if simple && memo[cd.zc] != 0 {
+			return memo[cd.zc] > 0
 		}
+		off := s.offerOf(cd.it, cd.off)
 		probe := claimProbe{s: s, pool: pi, zone: off.Zone, ct: off.CapacityType, host: host, it: s.its[cd.it]}
 		r, w := s.topoCheck(c, lv, probe.domain)
 		if r != accept {
 			why.topology(w)
 		}
 		if simple {
-			memo = append(memo, zc{off.Zone, off.CapacityType, r})
+			memo[cd.zc] = -1
+			if r == accept {
+				memo[cd.zc] = 1
+			}
 		}
 		return r == accept
 	}
@@ -178,6 +206,9 @@ func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nR
 			continue
 		}
 		k := min(cd.copies, nRem, lv.selfCap)
+		if s.openCopies > 0 {
+			k = min(k, s.openCopies)
+		}
 		score := cd.price / float64(k)
 		if best < 0 || score < bestScore*(1-1e-9) || (score <= bestScore*(1+1e-9) && k > bestK) {
 			best, bestScore, bestK = i, score, k
@@ -203,18 +234,61 @@ func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nR
 	return b
 }
 
+// spotDiversity says per (zone, capacity type) whether a claim may open
+// there: spot offerings need at least MinSpotInstanceTypes instance types
+// in cs at that zone, unless cs has nothing but spot offerings.
+func (s *solver) spotDiversity(cs []cand) []bool {
+	ok := s.zcOK[:0]
+	for range s.zcNames {
+		ok = append(ok, true)
+	}
+	s.zcOK = ok
+	need := s.p.Options.MinSpotInstanceTypes
+	if need == 0 {
+		need = DefaultMinSpotInstanceTypes
+	}
+	if need <= 1 {
+		return ok
+	}
+	count := s.zcCount[:0]
+	for range s.zcNames {
+		count = append(count, 0)
+	}
+	s.zcCount = count
+	other := false
+	for i := range cs {
+		if s.zcSpot[cs[i].zc] {
+			count[cs[i].zc]++
+		} else {
+			other = true
+		}
+	}
+	if !other {
+		return ok
+	}
+	for zc, spot := range s.zcSpot {
+		if spot && count[zc] < need {
+			ok[zc] = false
+		}
+	}
+	return ok
+}
+
 // newClaimBin builds the claim for cs[best]: options are the candidates at
 // the same zone and capacity type that cost no more (more when minValues
 // needs them).
 func (s *solver) newClaimBin(lv *level, pi *poolInfo, cs []cand, best int, host string, okCand func(*cand) bool) *bin {
 	bo := s.offerOf(cs[best].it, cs[best].off)
 	bestIT := s.its[cs[best].it]
+	bestZC := cs[best].zc
 	var opts []claimOpt
 	var extra []claimOpt
 	for i := range cs {
 		cd := &cs[i]
-		o := s.offerOf(cd.it, cd.off)
-		if o.Zone != bo.Zone || o.CapacityType != bo.CapacityType || !samePins(lv.pinKeys, bestIT, s.its[cd.it]) {
+		if cd.zc != bestZC || !samePins(lv.pinKeys, bestIT, s.its[cd.it]) {
+			continue
+		}
+		if cd.price > cs[best].price && len(pi.minValues) == 0 && len(extra) >= s.maxReserve() {
 			continue
 		}
 		if i != best && !okCand(cd) {
@@ -241,11 +315,19 @@ func (s *solver) newClaimBin(lv *level, pi *poolInfo, cs []cand, best int, host 
 	labels[LabelCapacityType] = bo.CapacityType
 	labels[LabelHostname] = host
 	cl := &claim{pool: pi, zone: bo.Zone, ct: bo.CapacityType, opts: opts, free: pi.free, reserve: extra}
+	cl.reserveAlloc = make([]int64, s.res.n())
+	for _, o := range extra {
+		maxVec(cl.reserveAlloc, pi.availOf(int(o.it), int(o.off), s.res.n()))
+	}
 	b := &bin{id: s.newBinID(), kind: binNew, name: host, labels: labels, taints: pi.np.Taints,
 		used: make([]int64, s.res.n()), claim: cl}
 	s.refreshClaim(b)
 	return b
 }
+
+// maxReserve caps a claim's reserve (pricier options it may upgrade to):
+// it bounds memory per claim on large catalogs.
+func (s *solver) maxReserve() int { return 4 * s.maxOpts }
 
 func samePins(keys []string, a, b *itInfo) bool {
 	for _, k := range keys {
@@ -466,8 +548,9 @@ func (s *solver) mustJoin(lv *level, b *bin) bool {
 // its limits.
 func (s *solver) upgradeOpts(c *podClass, lv *level, b *bin, sc []claimOpt) []claimOpt {
 	levels := append(append([]*level{}, b.claim.placed...), lv)
+	keys := s.pinnedKeys(levels)
 	for _, o := range b.claim.reserve {
-		if s.reserveFits(b, c.req, levels, o) {
+		if s.reserveFits(b, c.req, levels, keys, o) {
 			sc = append(sc, o)
 		}
 	}
@@ -477,8 +560,9 @@ func (s *solver) upgradeOpts(c *podClass, lv *level, b *bin, sc []claimOpt) []cl
 // reserveFits reports whether reserve option o could replace the claim's
 // options: every level in levels accepts it, it holds the claim's pods plus
 // req, it agrees with the options on every pinned and topology-counted
-// instance type label, and it keeps the pool within its limits.
-func (s *solver) reserveFits(b *bin, req []int64, levels []*level, o claimOpt) bool {
+// instance type label (keys, from pinnedKeys), and it keeps the pool
+// within its limits.
+func (s *solver) reserveFits(b *bin, req []int64, levels []*level, keys []string, o claimOpt) bool {
 	cl := b.claim
 	n := s.res.n()
 	avail := cl.pool.availOf(int(o.it), int(o.off), n)
@@ -492,7 +576,7 @@ func (s *solver) reserveFits(b *bin, req []int64, levels []*level, o claimOpt) b
 			return false
 		}
 	}
-	for _, k := range s.pinnedKeys(levels) {
+	for _, k := range keys {
 		if v, agreed := s.agreed(cl.opts, k); agreed {
 			if have, has := s.its[o.it].labels[k]; !has || have != v {
 				return false
@@ -517,12 +601,16 @@ func (s *solver) pinnedKeys(levels []*level) []string {
 	for _, lv := range levels {
 		keys = append(keys, lv.pinKeys...)
 	}
-	for _, g := range s.groups {
-		if s.itKeys[g.key] {
-			keys = append(keys, g.key)
+	if s.groupKeysN != len(s.groups) {
+		s.groupKeys = s.groupKeys[:0]
+		for _, g := range s.groups {
+			if s.itKeys[g.key] {
+				s.groupKeys = append(s.groupKeys, g.key)
+			}
 		}
+		s.groupKeysN = len(s.groups)
 	}
-	return keys
+	return append(keys, s.groupKeys...)
 }
 
 // widenOptions adds, cheapest first, every reserve option that could
@@ -536,20 +624,23 @@ func (s *solver) widenOptions(b *bin) {
 		have[o] = true
 	}
 	added := false
+	keys := s.pinnedKeys(cl.placed)
 	for _, o := range cl.reserve {
 		if len(cl.opts) >= s.maxOpts {
 			break
 		}
 		// Only pricier options: the cheapest, which the plan launches and
-		// whose labels the topology counts used, stays first.
-		if !have[o] && o.price >= cl.opts[0].price && s.reserveFits(b, zero, cl.placed, o) {
+		// whose labels the topology counts used, stays first. Each option
+		// is checked against the limits alone, so together they stay
+		// within them too (the claim counts the maximum).
+		if !have[o] && o.price >= cl.opts[0].price && s.reserveFits(b, zero, cl.placed, keys, o) {
 			cl.opts = append(cl.opts, o)
-			s.refreshClaim(b)
 			added = true
 		}
 	}
 	cl.reserve = nil
 	if added {
+		s.refreshClaim(b)
 		sort.SliceStable(cl.opts, func(i, j int) bool { return cl.opts[i].price < cl.opts[j].price })
 	}
 }

@@ -3,6 +3,8 @@ package solver
 import (
 	"encoding/json"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // podClass is a set of pending pods with the same scheduling spec: they
@@ -17,6 +19,10 @@ type podClass struct {
 	selectedBy []*group // groups that count pods of this class
 	ownsAnti   []*group // required anti-affinity groups of this class
 	symAnti    []*group // required anti-affinity groups that select this class
+	// moveKeys, movable and moveChecked cache moveKeys (repack.go).
+	moveKeys    []string
+	movable     bool
+	moveChecked bool
 }
 
 // level is one relaxation step of a class: preferences still kept are
@@ -32,19 +38,20 @@ type level struct {
 	selfCap int64
 	// pinKeys are topology keys a claim must settle before taking a pod.
 	pinKeys []string
-	cursor  int // bins before it refuse this level for good
-	// growCursor is cursor for growing claims; perPod caches perPodCost.
-	growCursor int
-	perPod     float64
-	cands      map[int][]cand
+	// fit and grow list the bins first fit and growing may still use;
+	// sticky levels never drop bins (see scan.go).
+	fit, grow binScan
+	sticky    bool
+	// perPod caches perPodCost.
+	perPod float64
+	cands  map[int][]cand
+	// compat caches compatMask per pool index.
+	compat [][]uint64
 }
 
-// classKey is the part of a pod that decides where it may go.
+// classKey is the part of a pod besides namespace, labels, requests and
+// node selector that decides where it may go.
 type classKey struct {
-	Namespace             string
-	Labels                map[string]string
-	Requests              Resources
-	NodeSelector          map[string]string
 	RequiredNodeAffinity  []NodeSelectorTerm
 	PreferredNodeAffinity []PreferredSchedulingTerm
 	Tolerations           []Toleration
@@ -55,20 +62,74 @@ type classKey struct {
 	Volumes               []VolumeTopology
 }
 
-func (s *solver) buildClasses() {
-	byKey := map[string]*podClass{}
-	for i, pod := range s.p.Pods {
-		enc, _ := json.Marshal(classKey{pod.Namespace, pod.Labels, pod.Requests, pod.NodeSelector,
-			pod.RequiredNodeAffinity, pod.PreferredNodeAffinity, pod.Tolerations, pod.PodAffinity,
-			pod.PodAntiAffinity, pod.TopologySpread, pod.HostPorts, pod.Volumes})
-		k := string(enc)
+// classPartition groups the pods of p into classes: the pods of each
+// class, in input order, classes in order of their first pod.
+func classPartition(p *Problem) [][]int {
+	byKey := map[string]int{}
+	var out [][]int
+	var b strings.Builder
+	for i, pod := range p.Pods {
+		b.Reset()
+		writeClassKey(&b, pod)
+		k := b.String()
 		c, ok := byKey[k]
 		if !ok {
-			c = &podClass{idx: len(s.classes), rep: pod, req: s.res.podVec(pod.Requests)}
+			c = len(out)
 			byKey[k] = c
-			s.classes = append(s.classes, c)
+			out = append(out, nil)
 		}
-		c.pods = append(c.pods, i)
+		out[c] = append(out[c], i)
+	}
+	return out
+}
+
+// writeClassKey writes what decides where pod may go: namespace, labels,
+// requests and node selector directly (the common case), the rest as JSON
+// when any is set.
+func writeClassKey(b *strings.Builder, pod *Pod) {
+	b.WriteString(pod.Namespace)
+	writeSorted(b, '\x01', pod.Labels)
+	reqs := make(map[string]string, len(pod.Requests))
+	for k, q := range pod.Requests {
+		reqs[k] = strconv.FormatInt(q, 10)
+	}
+	writeSorted(b, '\x02', reqs)
+	writeSorted(b, '\x03', pod.NodeSelector)
+	if len(pod.RequiredNodeAffinity)+len(pod.PreferredNodeAffinity)+len(pod.Tolerations)+
+		len(pod.PodAffinity.Required)+len(pod.PodAffinity.Preferred)+len(pod.PodAntiAffinity.Required)+
+		len(pod.PodAntiAffinity.Preferred)+len(pod.TopologySpread)+len(pod.HostPorts)+len(pod.Volumes) == 0 {
+		return
+	}
+	enc, _ := json.Marshal(classKey{RequiredNodeAffinity: pod.RequiredNodeAffinity, PreferredNodeAffinity: pod.PreferredNodeAffinity,
+		Tolerations: pod.Tolerations, PodAffinity: pod.PodAffinity, PodAntiAffinity: pod.PodAntiAffinity,
+		TopologySpread: pod.TopologySpread, HostPorts: pod.HostPorts, Volumes: pod.Volumes})
+	b.WriteByte('\x04')
+	b.Write(enc)
+}
+
+// writeSorted writes a map's entries in key order, each after sep.
+func writeSorted(b *strings.Builder, sep byte, m map[string]string) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteByte(sep)
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(m[k])
+	}
+}
+
+func (s *solver) buildClasses(partition [][]int) {
+	if partition == nil {
+		partition = classPartition(s.p)
+	}
+	s.partition = partition
+	for i, pods := range partition {
+		pod := s.p.Pods[pods[0]]
+		s.classes = append(s.classes, &podClass{idx: i, rep: pod, req: s.res.podVec(pod.Requests), pods: pods})
 	}
 	for _, c := range s.classes {
 		c.levels = s.buildLevels(c)
@@ -107,6 +168,7 @@ func (s *solver) linkClasses() {
 		}
 		for _, lv := range c.levels {
 			lv.pinKeys = pinKeys(lv, c)
+			lv.sticky = stickyLevel(lv)
 		}
 	}
 }

@@ -13,21 +13,24 @@ var ErrInvalidProblem = errors.New("invalid problem")
 
 // solver is the state of one solve.
 type solver struct {
-	p        *Problem
-	res      resIndex
-	its      []*itInfo
-	itKeys   map[string]bool // label keys instance types define
-	pools    []*poolInfo     // weight order
-	dsets    []*dsInfo
-	bins     []*bin
-	classes  []*podClass
-	groups   []*group
-	groupIdx map[string]*group
+	p       *Problem
+	res     resIndex
+	its     []*itInfo
+	itKeys  map[string]bool // label keys instance types define
+	pools   []*poolInfo     // weight order
+	dsets   []*dsInfo
+	bins    []*bin
+	classes []*podClass
+	// partition is the pods of each class in creation order (classPartition).
+	partition [][]int
+	groups    []*group
+	groupIdx  map[string]*group
 	// spreadGroups are the groups of topology spread constraints.
 	spreadGroups  []*group
 	requiredAnti  map[*group]bool
 	selCache      map[string][]*group
 	compat        map[compatKey][]uint64
+	candsShared   map[candsKey][]cand
 	maxOpts       int
 	hasSoftTaints bool
 	newClaims     int
@@ -36,11 +39,30 @@ type solver struct {
 	// existingOff keeps existing bins for counting only (replacement).
 	existingOff bool
 
+	// zcIDs numbers (zone, capacity type) pairs; zcNames[id] is zone+ct.
+	zcIDs   map[[2]string]int32
+	zcNames []string
+	zcMemo  []int8
+	zcSpot  []bool // the pair's capacity type is spot
+	zcOK    []bool // scratch of spotDiversity
+	zcCount []int
+	// groupKeys caches the instance type label keys groups count on, for
+	// the first groupKeysN groups.
+	groupKeys  []string
+	groupKeysN int
+
 	scratch      []claimOpt
 	scratchFree  map[string][]string
 	scratchLevel *level
 
-	placedOn    []*bin // per pending pod
+	placedOn []*bin      // per pending pod
+	podClass []*podClass // per pending pod, built by classOf
+	// roomAll and roomZone bound the room pods may move into (repack.go).
+	roomAll  *roomTop
+	roomZone map[string]*roomTop
+	// binsByZone lists the bins per zone label when a repack pass starts.
+	binsByZone  map[string][]*bin
+	freeRoom    [][]int64 // per bin id: room left at the launch price
 	unscheduled map[int]string
 	// baseUsed is, per existing bin id, what was used before the solve.
 	baseUsed map[int][]int64
@@ -48,8 +70,10 @@ type solver struct {
 	// growSlack enables growing claims (see grow.go) when positive;
 	// growing and growLimit describe the check under way.
 	growSlack float64
-	growing   bool
-	growLimit float64
+	// openCopies caps the copies a new claim is sized for (0: none).
+	openCopies int64
+	growing    bool
+	growLimit  float64
 }
 
 // Solve plans where the pending pods of p go. It returns an error only when
@@ -67,10 +91,10 @@ func Solve(p *Problem) (*Plan, error) {
 	return a.plan, nil
 }
 
-func newSolver(p *Problem) (*solver, error) {
-	if err := validateProblem(p); err != nil {
-		return nil, err
-	}
+// newSolverFrom prepares a solve of the validated problem p. A non-nil
+// base, prepared from the same problem and no longer changing, lends its
+// class partition and per-level caches (see improve.go).
+func newSolverFrom(p *Problem, base *solver) *solver {
 	s := &solver{p: p, groupIdx: map[string]*group{}, requiredAnti: map[*group]bool{},
 		selCache: map[string][]*group{}, compat: map[compatKey][]uint64{}, maxNewClaims: -1,
 		unscheduled: map[int]string{}}
@@ -81,7 +105,11 @@ func newSolver(p *Problem) (*solver, error) {
 	s.res = newResIndex(resourceNames(p))
 	s.prepInstanceTypes()
 	s.prepPools()
-	s.buildClasses()
+	var partition [][]int
+	if base != nil {
+		partition = base.partition
+	}
+	s.buildClasses(partition)
 	for _, c := range s.classes {
 		for _, g := range c.ownsAnti {
 			s.requiredAnti[g] = true
@@ -96,8 +124,11 @@ func newSolver(p *Problem) (*solver, error) {
 		s.baseUsed[b.id] = append([]int64(nil), b.used...)
 	}
 	s.linkClasses()
+	if base != nil {
+		s.borrowCaches(base)
+	}
 	s.placedOn = make([]*bin, len(p.Pods))
-	return s, nil
+	return s
 }
 
 func resourceNames(p *Problem) map[string]bool {
@@ -185,30 +216,21 @@ func (s *solver) place(c *podClass, podIdx int, nRem int64) string {
 }
 
 // firstFit tries existing nodes, in-flight claims and new claims in that
-// order. Bins that refuse the level for good before the cursor are skipped
-// next time.
+// order (see scan.go for the bins it skips).
 func (s *solver) firstFit(c *podClass, lv *level, podIdx int, why *reasons) *bin {
-	// A hostname affinity target may still arrive on a full claim that
-	// could then upgrade, so such levels never skip bins for good.
-	contiguous := len(lv.affinity) == 0
-	for i := lv.cursor; i < len(s.bins); i++ {
-		b := s.bins[i]
+	b := s.scanBins(&lv.fit, lv.sticky, 0, func(b *bin) reject {
 		r, w := s.canPlace(c, lv, b)
-		if r == accept {
-			s.commit(c, b, podIdx)
-			return b
-		}
 		if r == rejectTransient {
-			contiguous = false
 			why.topology(w)
-		} else if w != "" && b.kind != binNew {
+		} else if r == rejectPermanent && w != "" && b.kind != binNew {
 			why.existing = true
 		}
-		if contiguous && r == rejectPermanent {
-			lv.cursor = i + 1
-		}
+		return r
+	})
+	if b != nil {
+		s.commit(c, b, podIdx)
 	}
-	return nil
+	return b
 }
 
 // canPlace checks every rule for a pod of class c at level lv on bin b.
@@ -227,6 +249,9 @@ func (s *solver) canPlace(c *podClass, lv *level, b *bin) (reject, string) {
 		return rejectPermanent, "host ports"
 	}
 	if b.claim != nil {
+		if r, w := s.quickTopo(lv, b); r != accept {
+			return r, w
+		}
 		return s.checkClaim(c, lv, b)
 	}
 	if !lv.reqs.matches(b.labels) {
@@ -269,8 +294,26 @@ func (s *solver) plan() *Plan {
 		idx = append(idx, i)
 	}
 	sort.Ints(idx)
+	if len(idx) == 0 {
+		return pl
+	}
+	classOf := make(map[int]*podClass, len(idx))
+	for _, c := range s.classes {
+		for _, i := range c.pods {
+			if _, bad := s.unscheduled[i]; bad {
+				classOf[i] = c
+			}
+		}
+	}
+	explained := map[*podClass][]NodePoolReason{}
 	for _, i := range idx {
-		pl.Unschedulable = append(pl.Unschedulable, UnschedulablePod{Pod: s.p.Pods[i].Ref(), Reason: s.unscheduled[i]})
+		c := classOf[i]
+		why, ok := explained[c]
+		if !ok {
+			why = s.explainPools(c, s.unscheduled[i])
+			explained[c] = why
+		}
+		pl.Unschedulable = append(pl.Unschedulable, UnschedulablePod{Pod: s.p.Pods[i].Ref(), Reason: s.unscheduled[i], NodePools: why})
 	}
 	return pl
 }

@@ -327,14 +327,26 @@ type Options struct {
 	// MaxInstanceTypeOptions caps how many instance types a new NodeClaim
 	// lists (cheapest first); 0 means 60.
 	MaxInstanceTypeOptions int
-	// ImproveBudget is how long Solve keeps starting further placement
-	// strategies after the first (see improve.go); 0 means
-	// DefaultImproveBudget and a negative value runs the first only.
+	// ImproveBudget bounds the time a solve spends on further placement
+	// strategies after the first and on repacking (see improve.go); 0
+	// means 1.25 times the time the first strategy took, at most
+	// DefaultImproveBudget, and a negative value runs the first strategy
+	// only (with a short repack).
 	ImproveBudget time.Duration
 	// ImproveRounds, when positive, runs exactly that many strategies
 	// whatever the time, for results that do not depend on machine speed.
 	ImproveRounds int
+	// MinSpotInstanceTypes is the spot diversity rule: a new NodeClaim is
+	// opened on a spot offering only when at least that many instance
+	// types could take the pod at that zone as spot, so CreateFleet can
+	// pick among them (Karpenter uses 15). Spot is used anyway when no
+	// other capacity type is allowed. 0 means DefaultMinSpotInstanceTypes;
+	// a negative value turns the rule off.
+	MinSpotInstanceTypes int
 }
+
+// DefaultMinSpotInstanceTypes is the spot diversity rule's default.
+const DefaultMinSpotInstanceTypes = 15
 
 // Problem is the whole input of a solve.
 type Problem struct {
@@ -390,6 +402,11 @@ type PlannedNodeClaim struct {
 type UnschedulablePod struct {
 	Pod    PodRef
 	Reason string
+	// NodePools says, for every NodePool in weight order, which constraint
+	// ruled it out: an untolerated taint, requirements no offering meets,
+	// the resources that rule out each instance family, limits, or the
+	// placement rule that failed (see explain.go).
+	NodePools []NodePoolReason
 }
 
 // Plan is the result of a solve.
@@ -431,4 +448,11 @@ type BlockedCandidate struct {
 type ConsolidationPlan struct {
 	Actions []ConsolidationAction
 	Blocked []BlockedCandidate
+	// CurrentCostPerHour is what the candidates (nodes with a NodePool)
+	// cost now; NewCostPerHour what the kept ones and the replacements
+	// cost after every action; SavingsPerHour is the difference, the sum
+	// of the actions' savings.
+	CurrentCostPerHour float64
+	NewCostPerHour     float64
+	SavingsPerHour     float64
 }

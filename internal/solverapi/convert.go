@@ -37,6 +37,7 @@ func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, no
 			MaxInstanceTypeOptions: int(opts.GetMaxInstanceTypeOptions()),
 			ImproveBudget:          time.Duration(opts.GetImproveBudgetSeconds() * float64(time.Second)),
 			ImproveRounds:          int(opts.GetImproveRounds()),
+			MinSpotInstanceTypes:   int(opts.GetMinSpotInstanceTypes()),
 		},
 	}
 	for _, np := range pools {
@@ -473,6 +474,23 @@ func ConsolidationToProto(p *solver.ConsolidationPlan) *solverv1.ConsolidateResp
 	}
 	for _, b := range p.Blocked {
 		out.Blocked = append(out.Blocked, &solverv1.BlockedCandidate{Node: b.Node, Reason: b.Reason})
+	}
+	out.CurrentCostPerHour = p.CurrentCostPerHour
+	out.NewCostPerHour = p.NewCostPerHour
+	out.SavingsPerHour = p.SavingsPerHour
+	return out
+}
+
+// ExplanationsToProto converts the per-NodePool explanations of a plan's
+// unschedulable pods, in the plan's order.
+func ExplanationsToProto(p *solver.Plan) []*solverv1.UnschedulableExplanation {
+	var out []*solverv1.UnschedulableExplanation
+	for _, u := range p.Unschedulable {
+		e := &solverv1.UnschedulableExplanation{Pod: u.Pod.String()}
+		for _, r := range u.NodePools {
+			e.NodePools = append(e.NodePools, &solverv1.NodePoolReason{NodePool: r.NodePool, Reason: r.Reason})
+		}
+		out = append(out, e)
 	}
 	return out
 }

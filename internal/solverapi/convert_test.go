@@ -139,7 +139,7 @@ func TestSolveProblemConversion(t *testing.T) {
 			Containers: []*typesv1.Container{{Requests: map[string]string{"cpu": "100m"}}},
 		}}},
 		Namespaces: []*typesv1.Namespace{{Name: "data", Labels: map[string]string{"team": "db"}}},
-		Options:    &solverv1.SolveOptions{IgnorePreferences: true, MaxInstanceTypeOptions: 5},
+		Options:    &solverv1.SolveOptions{IgnorePreferences: true, MaxInstanceTypeOptions: 5, MinSpotInstanceTypes: -1},
 	}
 	p := SolveProblem(req)
 	if len(p.Pods) != 1 {
@@ -184,7 +184,7 @@ func TestSolveProblemConversion(t *testing.T) {
 	if p.Namespaces["data"]["team"] != "db" {
 		t.Errorf("namespaces %v", p.Namespaces)
 	}
-	if !p.Options.IgnorePreferences || p.Options.MaxInstanceTypeOptions != 5 {
+	if !p.Options.IgnorePreferences || p.Options.MaxInstanceTypeOptions != 5 || p.Options.MinSpotInstanceTypes != -1 {
 		t.Errorf("options %+v", p.Options)
 	}
 }
@@ -279,7 +279,8 @@ func TestConsolidationToProto(t *testing.T) {
 			},
 			{Kind: "Delete", Nodes: []string{"n3"}, Reason: "empty"},
 		},
-		Blocked: []solver.BlockedCandidate{{Node: "n4", Reason: "do-not-disrupt"}},
+		Blocked:            []solver.BlockedCandidate{{Node: "n4", Reason: "do-not-disrupt"}},
+		CurrentCostPerHour: 1.5, NewCostPerHour: 1.4, SavingsPerHour: 0.1,
 	}
 	got := ConsolidationToProto(plan)
 	want := &solverv1.ConsolidateResponse{
@@ -294,9 +295,36 @@ func TestConsolidationToProto(t *testing.T) {
 			},
 			{Kind: "Delete", Nodes: []string{"n3"}, Reason: "empty"},
 		},
-		Blocked: []*solverv1.BlockedCandidate{{Node: "n4", Reason: "do-not-disrupt"}},
+		Blocked:            []*solverv1.BlockedCandidate{{Node: "n4", Reason: "do-not-disrupt"}},
+		CurrentCostPerHour: 1.5, NewCostPerHour: 1.4, SavingsPerHour: 0.1,
 	}
 	if !proto.Equal(got, want) {
 		t.Errorf("ConsolidationToProto =\n%v\nwant\n%v", got, want)
+	}
+}
+
+func TestExplanationsToProto(t *testing.T) {
+	plan := &solver.Plan{Unschedulable: []solver.UnschedulablePod{
+		{Pod: solver.PodRef{Namespace: "ns", Name: "big"}, Reason: "too big", NodePools: []solver.NodePoolReason{
+			{NodePool: "gpu", Reason: "taint nvidia.com/gpu:NoSchedule not tolerated"},
+			{NodePool: "default", Reason: "no instance type fits the pod: 200 cpu needed, at most 96 in family m5"},
+		}},
+		{Pod: solver.PodRef{Namespace: "ns", Name: "odd"}, Reason: "no node fits"},
+	}}
+	got := ExplanationsToProto(plan)
+	want := []*solverv1.UnschedulableExplanation{
+		{Pod: "ns/big", NodePools: []*solverv1.NodePoolReason{
+			{NodePool: "gpu", Reason: "taint nvidia.com/gpu:NoSchedule not tolerated"},
+			{NodePool: "default", Reason: "no instance type fits the pod: 200 cpu needed, at most 96 in family m5"},
+		}},
+		{Pod: "ns/odd"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d explanations, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !proto.Equal(got[i], want[i]) {
+			t.Errorf("explanation %d = %v, want %v", i, got[i], want[i])
+		}
 	}
 }

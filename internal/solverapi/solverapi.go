@@ -29,7 +29,8 @@ func Solve(req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("solve: %w", err)
 	}
-	resp := &solverv1.SolveResponse{Plan: PlanToProto(plan), SolveSeconds: elapsed.Seconds(), LowerBoundPerHour: plan.LowerBoundPerHour}
+	resp := &solverv1.SolveResponse{Plan: PlanToProto(plan), SolveSeconds: elapsed.Seconds(), LowerBoundPerHour: plan.LowerBoundPerHour,
+		Explanations: ExplanationsToProto(plan)}
 	if plan.LowerBoundPerHour > 0 {
 		resp.CostToBoundRatio = plan.CostPerHour / plan.LowerBoundPerHour
 	}

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,8 +61,17 @@ func benchmarkSolve(b *testing.B, p *solver.Problem) {
 		}
 		p.Options.ImproveBudget = d
 	}
+	if v := os.Getenv("FLOTILLA_IMPROVE_ROUNDS"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil {
+			b.Fatalf("FLOTILLA_IMPROVE_ROUNDS: %v", perr)
+		}
+		p.Options.ImproveRounds = n
+	}
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	peak := newHeapPeak()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		plan, err = solver.Solve(p)
 		if err != nil {
@@ -66,6 +79,8 @@ func benchmarkSolve(b *testing.B, p *solver.Problem) {
 		}
 		iterations++
 	}
+	cpuUsed := cpuTime() - cpu0
+	peakBytes := peak.stop()
 	runtime.ReadMemStats(&after)
 	if iterations == 0 || plan == nil {
 		return
@@ -82,4 +97,58 @@ func benchmarkSolve(b *testing.B, p *solver.Problem) {
 		b.ReportMetric(plan.CostPerHour/plan.LowerBoundPerHour, "ratio")
 	}
 	b.ReportMetric(float64(len(plan.Unschedulable)), "unschedulable")
+	b.ReportMetric(float64(peakBytes)/(1<<20), "peakMB")
+	b.ReportMetric(cpuUsed.Seconds()*1000/float64(iterations), "cpu-ms/op")
+}
+
+// cpuTime is the user and system CPU time of the process so far: on a
+// shared machine it shows the work a solve does, whatever the load.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// heapPeak samples the bytes of live and not yet swept heap objects every
+// millisecond (runtime/metrics, no stop-the-world) and keeps the maximum:
+// the peak heap of the solves it watches, the problem included.
+type heapPeak struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	peak uint64
+}
+
+func newHeapPeak() *heapPeak {
+	h := &heapPeak{done: make(chan struct{})}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() {
+		metrics.Read(sample)
+		if sample[0].Value.Kind() == metrics.KindUint64 {
+			h.peak = max(h.peak, sample[0].Value.Uint64())
+		}
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			read()
+			select {
+			case <-h.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return h
+}
+
+// stop ends the sampling and returns the peak in bytes.
+func (h *heapPeak) stop() uint64 {
+	close(h.done)
+	h.wg.Wait()
+	return h.peak
 }

@@ -32,12 +32,14 @@ type SolveOptions struct {
 	IgnorePreferences bool `protobuf:"varint,1,opt,name=ignore_preferences,json=ignorePreferences,proto3" json:"ignore_preferences,omitempty"`
 	// MaxInstanceTypeOptions caps the instance types listed per new NodeClaim; 0 means 60.
 	MaxInstanceTypeOptions int32 `protobuf:"varint,2,opt,name=max_instance_type_options,json=maxInstanceTypeOptions,proto3" json:"max_instance_type_options,omitempty"`
-	// ImproveBudgetSeconds is how long the solver keeps trying further placement strategies; 0 means 0.2, negative means none.
+	// ImproveBudgetSeconds bounds the time spent on further placement strategies and repacking; 0 means 1.25 times the first strategy's time, at most 0.2, negative means the first strategy only.
 	ImproveBudgetSeconds float64 `protobuf:"fixed64,3,opt,name=improve_budget_seconds,json=improveBudgetSeconds,proto3" json:"improve_budget_seconds,omitempty"`
 	// ImproveRounds, when positive, runs exactly that many placement strategies whatever the time (reproducible plans).
 	ImproveRounds int32 `protobuf:"varint,4,opt,name=improve_rounds,json=improveRounds,proto3" json:"improve_rounds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// MinSpotInstanceTypes is the spot diversity rule: a new NodeClaim goes on spot only when at least that many instance types could take its first pod as spot in that zone (unless only spot is allowed); 0 means 15, negative turns the rule off.
+	MinSpotInstanceTypes int32 `protobuf:"varint,5,opt,name=min_spot_instance_types,json=minSpotInstanceTypes,proto3" json:"min_spot_instance_types,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *SolveOptions) Reset() {
@@ -94,6 +96,13 @@ func (x *SolveOptions) GetImproveBudgetSeconds() float64 {
 func (x *SolveOptions) GetImproveRounds() int32 {
 	if x != nil {
 		return x.ImproveRounds
+	}
+	return 0
+}
+
+func (x *SolveOptions) GetMinSpotInstanceTypes() int32 {
+	if x != nil {
+		return x.MinSpotInstanceTypes
 	}
 	return 0
 }
@@ -218,8 +227,10 @@ type SolveResponse struct {
 	LowerBoundPerHour float64 `protobuf:"fixed64,3,opt,name=lower_bound_per_hour,json=lowerBoundPerHour,proto3" json:"lower_bound_per_hour,omitempty"`
 	// CostToBoundRatio is the plan's cost per hour divided by LowerBoundPerHour (0 when the bound is 0).
 	CostToBoundRatio float64 `protobuf:"fixed64,4,opt,name=cost_to_bound_ratio,json=costToBoundRatio,proto3" json:"cost_to_bound_ratio,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Explanations say, for every unschedulable pod (in plan.unschedulable order), which constraint ruled out each NodePool.
+	Explanations  []*UnschedulableExplanation `protobuf:"bytes,5,rep,name=explanations,proto3" json:"explanations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SolveResponse) Reset() {
@@ -280,6 +291,123 @@ func (x *SolveResponse) GetCostToBoundRatio() float64 {
 	return 0
 }
 
+func (x *SolveResponse) GetExplanations() []*UnschedulableExplanation {
+	if x != nil {
+		return x.Explanations
+	}
+	return nil
+}
+
+// UnschedulableExplanation explains one unschedulable pod per NodePool.
+type UnschedulableExplanation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pod is the pod, as "namespace/name".
+	Pod string `protobuf:"bytes,1,opt,name=pod,proto3" json:"pod,omitempty"`
+	// NodePools are the NodePools in weight order, each with what ruled it out.
+	NodePools     []*NodePoolReason `protobuf:"bytes,2,rep,name=node_pools,json=nodePools,proto3" json:"node_pools,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnschedulableExplanation) Reset() {
+	*x = UnschedulableExplanation{}
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnschedulableExplanation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnschedulableExplanation) ProtoMessage() {}
+
+func (x *UnschedulableExplanation) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnschedulableExplanation.ProtoReflect.Descriptor instead.
+func (*UnschedulableExplanation) Descriptor() ([]byte, []int) {
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UnschedulableExplanation) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *UnschedulableExplanation) GetNodePools() []*NodePoolReason {
+	if x != nil {
+		return x.NodePools
+	}
+	return nil
+}
+
+// NodePoolReason is why one NodePool cannot take a pod.
+type NodePoolReason struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NodePool is the NodePool's name.
+	NodePool string `protobuf:"bytes,1,opt,name=node_pool,json=nodePool,proto3" json:"node_pool,omitempty"`
+	// Reason names the constraint: an untolerated taint, requirements no offering meets, the resources ruling out each instance family, limits, or the placement rule that failed.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodePoolReason) Reset() {
+	*x = NodePoolReason{}
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodePoolReason) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodePoolReason) ProtoMessage() {}
+
+func (x *NodePoolReason) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodePoolReason.ProtoReflect.Descriptor instead.
+func (*NodePoolReason) Descriptor() ([]byte, []int) {
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *NodePoolReason) GetNodePool() string {
+	if x != nil {
+		return x.NodePool
+	}
+	return ""
+}
+
+func (x *NodePoolReason) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // ConsolidateRequest is the cluster state consolidation looks at.
 type ConsolidateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -303,7 +431,7 @@ type ConsolidateRequest struct {
 
 func (x *ConsolidateRequest) Reset() {
 	*x = ConsolidateRequest{}
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[3]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -315,7 +443,7 @@ func (x *ConsolidateRequest) String() string {
 func (*ConsolidateRequest) ProtoMessage() {}
 
 func (x *ConsolidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[3]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -328,7 +456,7 @@ func (x *ConsolidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsolidateRequest.ProtoReflect.Descriptor instead.
 func (*ConsolidateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{3}
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConsolidateRequest) GetNodePools() []*v1.NodePool {
@@ -393,7 +521,7 @@ type PodBinding struct {
 
 func (x *PodBinding) Reset() {
 	*x = PodBinding{}
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[4]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +533,7 @@ func (x *PodBinding) String() string {
 func (*PodBinding) ProtoMessage() {}
 
 func (x *PodBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[4]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +546,7 @@ func (x *PodBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodBinding.ProtoReflect.Descriptor instead.
 func (*PodBinding) Descriptor() ([]byte, []int) {
-	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{4}
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PodBinding) GetPod() string {
@@ -456,7 +584,7 @@ type ConsolidationAction struct {
 
 func (x *ConsolidationAction) Reset() {
 	*x = ConsolidationAction{}
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[5]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +596,7 @@ func (x *ConsolidationAction) String() string {
 func (*ConsolidationAction) ProtoMessage() {}
 
 func (x *ConsolidationAction) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[5]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +609,7 @@ func (x *ConsolidationAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsolidationAction.ProtoReflect.Descriptor instead.
 func (*ConsolidationAction) Descriptor() ([]byte, []int) {
-	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{5}
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConsolidationAction) GetKind() string {
@@ -539,7 +667,7 @@ type BlockedCandidate struct {
 
 func (x *BlockedCandidate) Reset() {
 	*x = BlockedCandidate{}
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[6]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +679,7 @@ func (x *BlockedCandidate) String() string {
 func (*BlockedCandidate) ProtoMessage() {}
 
 func (x *BlockedCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[6]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +692,7 @@ func (x *BlockedCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockedCandidate.ProtoReflect.Descriptor instead.
 func (*BlockedCandidate) Descriptor() ([]byte, []int) {
-	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{6}
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BlockedCandidate) GetNode() string {
@@ -589,14 +717,20 @@ type ConsolidateResponse struct {
 	// Blocked are the candidates left alone, with reasons.
 	Blocked []*BlockedCandidate `protobuf:"bytes,2,rep,name=blocked,proto3" json:"blocked,omitempty"`
 	// SolveSeconds is the time the solver spent, in seconds.
-	SolveSeconds  float64 `protobuf:"fixed64,3,opt,name=solve_seconds,json=solveSeconds,proto3" json:"solve_seconds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SolveSeconds float64 `protobuf:"fixed64,3,opt,name=solve_seconds,json=solveSeconds,proto3" json:"solve_seconds,omitempty"`
+	// CurrentCostPerHour is what the candidate nodes (nodes with a NodePool) cost now, in US dollars per hour.
+	CurrentCostPerHour float64 `protobuf:"fixed64,4,opt,name=current_cost_per_hour,json=currentCostPerHour,proto3" json:"current_cost_per_hour,omitempty"`
+	// NewCostPerHour is what they cost after every action: kept candidates plus replacements.
+	NewCostPerHour float64 `protobuf:"fixed64,5,opt,name=new_cost_per_hour,json=newCostPerHour,proto3" json:"new_cost_per_hour,omitempty"`
+	// SavingsPerHour is the sum of the actions' savings (CurrentCostPerHour minus NewCostPerHour).
+	SavingsPerHour float64 `protobuf:"fixed64,6,opt,name=savings_per_hour,json=savingsPerHour,proto3" json:"savings_per_hour,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ConsolidateResponse) Reset() {
 	*x = ConsolidateResponse{}
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[7]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +742,7 @@ func (x *ConsolidateResponse) String() string {
 func (*ConsolidateResponse) ProtoMessage() {}
 
 func (x *ConsolidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[7]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +755,7 @@ func (x *ConsolidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsolidateResponse.ProtoReflect.Descriptor instead.
 func (*ConsolidateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{7}
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConsolidateResponse) GetActions() []*ConsolidationAction {
@@ -645,16 +779,38 @@ func (x *ConsolidateResponse) GetSolveSeconds() float64 {
 	return 0
 }
 
+func (x *ConsolidateResponse) GetCurrentCostPerHour() float64 {
+	if x != nil {
+		return x.CurrentCostPerHour
+	}
+	return 0
+}
+
+func (x *ConsolidateResponse) GetNewCostPerHour() float64 {
+	if x != nil {
+		return x.NewCostPerHour
+	}
+	return 0
+}
+
+func (x *ConsolidateResponse) GetSavingsPerHour() float64 {
+	if x != nil {
+		return x.SavingsPerHour
+	}
+	return 0
+}
+
 var File_flotilla_solver_v1_solver_proto protoreflect.FileDescriptor
 
 const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"\n" +
-	"\x1fflotilla/solver/v1/solver.proto\x12\x12flotilla.solver.v1\x1a\x1dflotilla/types/v1/types.proto\"\xd5\x01\n" +
+	"\x1fflotilla/solver/v1/solver.proto\x12\x12flotilla.solver.v1\x1a\x1dflotilla/types/v1/types.proto\"\x8c\x02\n" +
 	"\fSolveOptions\x12-\n" +
 	"\x12ignore_preferences\x18\x01 \x01(\bR\x11ignorePreferences\x129\n" +
 	"\x19max_instance_type_options\x18\x02 \x01(\x05R\x16maxInstanceTypeOptions\x124\n" +
 	"\x16improve_budget_seconds\x18\x03 \x01(\x01R\x14improveBudgetSeconds\x12%\n" +
-	"\x0eimprove_rounds\x18\x04 \x01(\x05R\rimproveRounds\"\xe5\x03\n" +
+	"\x0eimprove_rounds\x18\x04 \x01(\x05R\rimproveRounds\x125\n" +
+	"\x17min_spot_instance_types\x18\x05 \x01(\x05R\x14minSpotInstanceTypes\"\xe5\x03\n" +
 	"\fSolveRequest\x12*\n" +
 	"\x04pods\x18\x01 \x03(\v2\x16.flotilla.types.v1.PodR\x04pods\x12:\n" +
 	"\n" +
@@ -668,12 +824,20 @@ const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"\n" +
 	"namespaces\x18\a \x03(\v2\x1c.flotilla.types.v1.NamespaceR\n" +
 	"namespaces\x12:\n" +
-	"\aoptions\x18\b \x01(\v2 .flotilla.solver.v1.SolveOptionsR\aoptions\"\xc1\x01\n" +
+	"\aoptions\x18\b \x01(\v2 .flotilla.solver.v1.SolveOptionsR\aoptions\"\x93\x02\n" +
 	"\rSolveResponse\x12+\n" +
 	"\x04plan\x18\x01 \x01(\v2\x17.flotilla.types.v1.PlanR\x04plan\x12#\n" +
 	"\rsolve_seconds\x18\x02 \x01(\x01R\fsolveSeconds\x12/\n" +
 	"\x14lower_bound_per_hour\x18\x03 \x01(\x01R\x11lowerBoundPerHour\x12-\n" +
-	"\x13cost_to_bound_ratio\x18\x04 \x01(\x01R\x10costToBoundRatio\"\xbf\x03\n" +
+	"\x13cost_to_bound_ratio\x18\x04 \x01(\x01R\x10costToBoundRatio\x12P\n" +
+	"\fexplanations\x18\x05 \x03(\v2,.flotilla.solver.v1.UnschedulableExplanationR\fexplanations\"o\n" +
+	"\x18UnschedulableExplanation\x12\x10\n" +
+	"\x03pod\x18\x01 \x01(\tR\x03pod\x12A\n" +
+	"\n" +
+	"node_pools\x18\x02 \x03(\v2\".flotilla.solver.v1.NodePoolReasonR\tnodePools\"E\n" +
+	"\x0eNodePoolReason\x12\x1b\n" +
+	"\tnode_pool\x18\x01 \x01(\tR\bnodePool\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xbf\x03\n" +
 	"\x12ConsolidateRequest\x12:\n" +
 	"\n" +
 	"node_pools\x18\x01 \x03(\v2\x1b.flotilla.types.v1.NodePoolR\tnodePools\x12F\n" +
@@ -700,11 +864,14 @@ const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\">\n" +
 	"\x10BlockedCandidate\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xbd\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc5\x02\n" +
 	"\x13ConsolidateResponse\x12A\n" +
 	"\aactions\x18\x01 \x03(\v2'.flotilla.solver.v1.ConsolidationActionR\aactions\x12>\n" +
 	"\ablocked\x18\x02 \x03(\v2$.flotilla.solver.v1.BlockedCandidateR\ablocked\x12#\n" +
-	"\rsolve_seconds\x18\x03 \x01(\x01R\fsolveSeconds2\xc7\x01\n" +
+	"\rsolve_seconds\x18\x03 \x01(\x01R\fsolveSeconds\x121\n" +
+	"\x15current_cost_per_hour\x18\x04 \x01(\x01R\x12currentCostPerHour\x12)\n" +
+	"\x11new_cost_per_hour\x18\x05 \x01(\x01R\x0enewCostPerHour\x12(\n" +
+	"\x10savings_per_hour\x18\x06 \x01(\x01R\x0esavingsPerHour2\xc7\x01\n" +
 	"\rSolverService\x12Q\n" +
 	"\x05Solve\x12 .flotilla.solver.v1.SolveRequest\x1a!.flotilla.solver.v1.SolveResponse\"\x03\x90\x02\x01\x12c\n" +
 	"\vConsolidate\x12&.flotilla.solver.v1.ConsolidateRequest\x1a'.flotilla.solver.v1.ConsolidateResponse\"\x03\x90\x02\x01B\xd2\x01\n" +
@@ -722,56 +889,60 @@ func file_flotilla_solver_v1_solver_proto_rawDescGZIP() []byte {
 	return file_flotilla_solver_v1_solver_proto_rawDescData
 }
 
-var file_flotilla_solver_v1_solver_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_flotilla_solver_v1_solver_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_flotilla_solver_v1_solver_proto_goTypes = []any{
-	(*SolveOptions)(nil),        // 0: flotilla.solver.v1.SolveOptions
-	(*SolveRequest)(nil),        // 1: flotilla.solver.v1.SolveRequest
-	(*SolveResponse)(nil),       // 2: flotilla.solver.v1.SolveResponse
-	(*ConsolidateRequest)(nil),  // 3: flotilla.solver.v1.ConsolidateRequest
-	(*PodBinding)(nil),          // 4: flotilla.solver.v1.PodBinding
-	(*ConsolidationAction)(nil), // 5: flotilla.solver.v1.ConsolidationAction
-	(*BlockedCandidate)(nil),    // 6: flotilla.solver.v1.BlockedCandidate
-	(*ConsolidateResponse)(nil), // 7: flotilla.solver.v1.ConsolidateResponse
-	(*v1.Pod)(nil),              // 8: flotilla.types.v1.Pod
-	(*v1.NodePool)(nil),         // 9: flotilla.types.v1.NodePool
-	(*v1.InstanceType)(nil),     // 10: flotilla.types.v1.InstanceType
-	(*v1.Node)(nil),             // 11: flotilla.types.v1.Node
-	(*v1.NodeClaim)(nil),        // 12: flotilla.types.v1.NodeClaim
-	(*v1.DaemonSet)(nil),        // 13: flotilla.types.v1.DaemonSet
-	(*v1.Namespace)(nil),        // 14: flotilla.types.v1.Namespace
-	(*v1.Plan)(nil),             // 15: flotilla.types.v1.Plan
-	(*v1.PlannedNodeClaim)(nil), // 16: flotilla.types.v1.PlannedNodeClaim
+	(*SolveOptions)(nil),             // 0: flotilla.solver.v1.SolveOptions
+	(*SolveRequest)(nil),             // 1: flotilla.solver.v1.SolveRequest
+	(*SolveResponse)(nil),            // 2: flotilla.solver.v1.SolveResponse
+	(*UnschedulableExplanation)(nil), // 3: flotilla.solver.v1.UnschedulableExplanation
+	(*NodePoolReason)(nil),           // 4: flotilla.solver.v1.NodePoolReason
+	(*ConsolidateRequest)(nil),       // 5: flotilla.solver.v1.ConsolidateRequest
+	(*PodBinding)(nil),               // 6: flotilla.solver.v1.PodBinding
+	(*ConsolidationAction)(nil),      // 7: flotilla.solver.v1.ConsolidationAction
+	(*BlockedCandidate)(nil),         // 8: flotilla.solver.v1.BlockedCandidate
+	(*ConsolidateResponse)(nil),      // 9: flotilla.solver.v1.ConsolidateResponse
+	(*v1.Pod)(nil),                   // 10: flotilla.types.v1.Pod
+	(*v1.NodePool)(nil),              // 11: flotilla.types.v1.NodePool
+	(*v1.InstanceType)(nil),          // 12: flotilla.types.v1.InstanceType
+	(*v1.Node)(nil),                  // 13: flotilla.types.v1.Node
+	(*v1.NodeClaim)(nil),             // 14: flotilla.types.v1.NodeClaim
+	(*v1.DaemonSet)(nil),             // 15: flotilla.types.v1.DaemonSet
+	(*v1.Namespace)(nil),             // 16: flotilla.types.v1.Namespace
+	(*v1.Plan)(nil),                  // 17: flotilla.types.v1.Plan
+	(*v1.PlannedNodeClaim)(nil),      // 18: flotilla.types.v1.PlannedNodeClaim
 }
 var file_flotilla_solver_v1_solver_proto_depIdxs = []int32{
-	8,  // 0: flotilla.solver.v1.SolveRequest.pods:type_name -> flotilla.types.v1.Pod
-	9,  // 1: flotilla.solver.v1.SolveRequest.node_pools:type_name -> flotilla.types.v1.NodePool
-	10, // 2: flotilla.solver.v1.SolveRequest.instance_types:type_name -> flotilla.types.v1.InstanceType
-	11, // 3: flotilla.solver.v1.SolveRequest.nodes:type_name -> flotilla.types.v1.Node
-	12, // 4: flotilla.solver.v1.SolveRequest.node_claims:type_name -> flotilla.types.v1.NodeClaim
-	13, // 5: flotilla.solver.v1.SolveRequest.daemon_sets:type_name -> flotilla.types.v1.DaemonSet
-	14, // 6: flotilla.solver.v1.SolveRequest.namespaces:type_name -> flotilla.types.v1.Namespace
+	10, // 0: flotilla.solver.v1.SolveRequest.pods:type_name -> flotilla.types.v1.Pod
+	11, // 1: flotilla.solver.v1.SolveRequest.node_pools:type_name -> flotilla.types.v1.NodePool
+	12, // 2: flotilla.solver.v1.SolveRequest.instance_types:type_name -> flotilla.types.v1.InstanceType
+	13, // 3: flotilla.solver.v1.SolveRequest.nodes:type_name -> flotilla.types.v1.Node
+	14, // 4: flotilla.solver.v1.SolveRequest.node_claims:type_name -> flotilla.types.v1.NodeClaim
+	15, // 5: flotilla.solver.v1.SolveRequest.daemon_sets:type_name -> flotilla.types.v1.DaemonSet
+	16, // 6: flotilla.solver.v1.SolveRequest.namespaces:type_name -> flotilla.types.v1.Namespace
 	0,  // 7: flotilla.solver.v1.SolveRequest.options:type_name -> flotilla.solver.v1.SolveOptions
-	15, // 8: flotilla.solver.v1.SolveResponse.plan:type_name -> flotilla.types.v1.Plan
-	9,  // 9: flotilla.solver.v1.ConsolidateRequest.node_pools:type_name -> flotilla.types.v1.NodePool
-	10, // 10: flotilla.solver.v1.ConsolidateRequest.instance_types:type_name -> flotilla.types.v1.InstanceType
-	11, // 11: flotilla.solver.v1.ConsolidateRequest.nodes:type_name -> flotilla.types.v1.Node
-	12, // 12: flotilla.solver.v1.ConsolidateRequest.node_claims:type_name -> flotilla.types.v1.NodeClaim
-	13, // 13: flotilla.solver.v1.ConsolidateRequest.daemon_sets:type_name -> flotilla.types.v1.DaemonSet
-	14, // 14: flotilla.solver.v1.ConsolidateRequest.namespaces:type_name -> flotilla.types.v1.Namespace
-	0,  // 15: flotilla.solver.v1.ConsolidateRequest.options:type_name -> flotilla.solver.v1.SolveOptions
-	16, // 16: flotilla.solver.v1.ConsolidationAction.replacement:type_name -> flotilla.types.v1.PlannedNodeClaim
-	4,  // 17: flotilla.solver.v1.ConsolidationAction.bindings:type_name -> flotilla.solver.v1.PodBinding
-	5,  // 18: flotilla.solver.v1.ConsolidateResponse.actions:type_name -> flotilla.solver.v1.ConsolidationAction
-	6,  // 19: flotilla.solver.v1.ConsolidateResponse.blocked:type_name -> flotilla.solver.v1.BlockedCandidate
-	1,  // 20: flotilla.solver.v1.SolverService.Solve:input_type -> flotilla.solver.v1.SolveRequest
-	3,  // 21: flotilla.solver.v1.SolverService.Consolidate:input_type -> flotilla.solver.v1.ConsolidateRequest
-	2,  // 22: flotilla.solver.v1.SolverService.Solve:output_type -> flotilla.solver.v1.SolveResponse
-	7,  // 23: flotilla.solver.v1.SolverService.Consolidate:output_type -> flotilla.solver.v1.ConsolidateResponse
-	22, // [22:24] is the sub-list for method output_type
-	20, // [20:22] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	17, // 8: flotilla.solver.v1.SolveResponse.plan:type_name -> flotilla.types.v1.Plan
+	3,  // 9: flotilla.solver.v1.SolveResponse.explanations:type_name -> flotilla.solver.v1.UnschedulableExplanation
+	4,  // 10: flotilla.solver.v1.UnschedulableExplanation.node_pools:type_name -> flotilla.solver.v1.NodePoolReason
+	11, // 11: flotilla.solver.v1.ConsolidateRequest.node_pools:type_name -> flotilla.types.v1.NodePool
+	12, // 12: flotilla.solver.v1.ConsolidateRequest.instance_types:type_name -> flotilla.types.v1.InstanceType
+	13, // 13: flotilla.solver.v1.ConsolidateRequest.nodes:type_name -> flotilla.types.v1.Node
+	14, // 14: flotilla.solver.v1.ConsolidateRequest.node_claims:type_name -> flotilla.types.v1.NodeClaim
+	15, // 15: flotilla.solver.v1.ConsolidateRequest.daemon_sets:type_name -> flotilla.types.v1.DaemonSet
+	16, // 16: flotilla.solver.v1.ConsolidateRequest.namespaces:type_name -> flotilla.types.v1.Namespace
+	0,  // 17: flotilla.solver.v1.ConsolidateRequest.options:type_name -> flotilla.solver.v1.SolveOptions
+	18, // 18: flotilla.solver.v1.ConsolidationAction.replacement:type_name -> flotilla.types.v1.PlannedNodeClaim
+	6,  // 19: flotilla.solver.v1.ConsolidationAction.bindings:type_name -> flotilla.solver.v1.PodBinding
+	7,  // 20: flotilla.solver.v1.ConsolidateResponse.actions:type_name -> flotilla.solver.v1.ConsolidationAction
+	8,  // 21: flotilla.solver.v1.ConsolidateResponse.blocked:type_name -> flotilla.solver.v1.BlockedCandidate
+	1,  // 22: flotilla.solver.v1.SolverService.Solve:input_type -> flotilla.solver.v1.SolveRequest
+	5,  // 23: flotilla.solver.v1.SolverService.Consolidate:input_type -> flotilla.solver.v1.ConsolidateRequest
+	2,  // 24: flotilla.solver.v1.SolverService.Solve:output_type -> flotilla.solver.v1.SolveResponse
+	9,  // 25: flotilla.solver.v1.SolverService.Consolidate:output_type -> flotilla.solver.v1.ConsolidateResponse
+	24, // [24:26] is the sub-list for method output_type
+	22, // [22:24] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_solver_v1_solver_proto_init() }
@@ -785,7 +956,7 @@ func file_flotilla_solver_v1_solver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_solver_v1_solver_proto_rawDesc), len(file_flotilla_solver_v1_solver_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,93 @@
+package solver
+
+// Scanning bins.
+//
+// First fit asks every bin, in order, whether it takes the next pod of a
+// class. Most refusals are permanent (the bin is too full, its taints or
+// labels are wrong, a hostname anti-affinity pod is there): bins only fill
+// up and claims only narrow while a plan is built. Others are not: a zonal
+// spread refuses a zone today and accepts it once the other zones caught
+// up. Each level therefore keeps, per kind of scan, the bins that have not
+// refused it for good (live, in bin order) and the first bin it has not
+// looked at yet (next). A bin leaves the list the first time it refuses
+// for good, so a spread rejection never makes the level re-read the bins
+// before it that were full long ago.
+
+// binScan is one level's list of the bins that may still take its pods.
+type binScan struct {
+	live []int32 // ids of examined bins that did not refuse for good
+	next int     // bins from next on were never examined
+}
+
+// scanBins walks sc in bin order and returns the first bin try accepts.
+// Bins try refuses for good leave the list unless keepAll is set; at most
+// limit bins (when positive) are tried per call.
+func (s *solver) scanBins(sc *binScan, keepAll bool, limit int, try func(*bin) reject) *bin {
+	out := sc.live[:0]
+	tried := 0
+	for i, id := range sc.live {
+		if limit > 0 && tried >= limit {
+			sc.live = append(out, sc.live[i:]...)
+			return nil
+		}
+		tried++
+		r := try(s.bins[id])
+		if r == accept {
+			sc.live = append(out, sc.live[i:]...)
+			return s.bins[id]
+		}
+		if r != rejectPermanent || keepAll {
+			out = append(out, id)
+		}
+	}
+	sc.live = out
+	for sc.next < len(s.bins) && (limit <= 0 || tried < limit) {
+		b := s.bins[sc.next]
+		sc.next++
+		tried++
+		r := try(b)
+		if r != rejectPermanent || keepAll {
+			sc.live = append(sc.live, int32(b.id))
+		}
+		if r == accept {
+			return b
+		}
+	}
+	return nil
+}
+
+// quickTopo checks, before the costlier claim narrowing, the spread and
+// affinity rules of lv whose topology key bin b already has as a label
+// (the zone of every claim, say). It only ever answers accept or
+// rejectTransient; topoCheck repeats every check in full.
+func (s *solver) quickTopo(lv *level, b *bin) (reject, string) {
+	for i := range lv.spreads {
+		sc := &lv.spreads[i]
+		if sc.g.key == LabelHostname {
+			continue
+		}
+		d, ok := b.labels[sc.g.key]
+		if ok && sc.g.counts[d]+sc.self-sc.g.globalMin(sc.minDomains) > sc.maxSkew {
+			return rejectTransient, sc.g.desc
+		}
+	}
+	for i := range lv.affinity {
+		tc := &lv.affinity[i]
+		d, ok := b.labels[tc.g.key]
+		if ok && tc.g.counts[d] == 0 && (tc.g.total != 0 || !tc.self) {
+			return rejectTransient, tc.g.desc
+		}
+	}
+	return accept, ""
+}
+
+// stickyLevel reports whether a level must never drop bins: a pod with
+// hostname pod affinity may upgrade a full claim its target is on.
+func stickyLevel(lv *level) bool {
+	for _, tc := range lv.affinity {
+		if tc.g.key == LabelHostname {
+			return true
+		}
+	}
+	return false
+}
