@@ -51,6 +51,9 @@ type watcherFlags struct {
 	disruptionInterval                                      time.Duration
 	leaderElect                                             bool
 	leaderElectionNamespace, leaderElectionID               string
+	controllerMetricsAddr                                   string
+	kubeQPS                                                 float64
+	kubeBurst                                               int
 }
 
 func addFlags(fs *flag.FlagSet) *watcherFlags {
@@ -67,6 +70,10 @@ func addFlags(fs *flag.FlagSet) *watcherFlags {
 	fs.BoolVar(&f.leaderElect, "leader-elect", true, "elect a leader on a Lease so only one replica acts")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "kube-system", "namespace of the leader Lease")
 	fs.StringVar(&f.leaderElectionID, "leader-election-id", "flotilla-watcher", "name of the leader Lease")
+	fs.Float64Var(&f.kubeQPS, "kube-api-qps", 200, "requests per second to the Kubernetes API server (client-side rate limit)")
+	fs.IntVar(&f.kubeBurst, "kube-api-burst", 300, "burst of requests to the Kubernetes API server above --kube-api-qps")
+	fs.StringVar(&f.controllerMetricsAddr, "controller-metrics-addr", "0",
+		"address serving controller-runtime's own metrics (client-go requests, workqueues, reconciles); 0 turns it off")
 	return f
 }
 
@@ -85,6 +92,9 @@ func (f *watcherFlags) check() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %s is not positive", name, d))
 		}
+	}
+	if f.kubeQPS <= 0 || f.kubeBurst <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps %v and --kube-api-burst %d: must be positive", f.kubeQPS, f.kubeBurst))
 	}
 	if f.batchMax < f.batchIdle {
 		errs = append(errs, fmt.Errorf("--batch-max-duration %s is shorter than --batch-idle-duration %s", f.batchMax, f.batchIdle))
@@ -138,6 +148,9 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes config: %w", err)
 	}
+	// client-go's default (5 requests per second, burst 10) throttles the
+	// NodeClaim lifecycle and events of a scale-up of a few dozen nodes.
+	kcfg.QPS, kcfg.Burst = float32(wf.kubeQPS), wf.kubeBurst
 	solverConn, err := dial(wf.solverAddr, cfg.MaxMessageBytes)
 	if err != nil {
 		return err
@@ -153,7 +166,7 @@ func run(args []string) error {
 	ctrl.SetLogger(logr.FromSlogHandler(cfg.Logger.Handler()))
 	mgr, err := ctrl.NewManager(kcfg, manager.Options{
 		Scheme:                        watcher.Scheme(),
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		Metrics:                       metricsserver.Options{BindAddress: wf.controllerMetricsAddr},
 		HealthProbeBindAddress:        "0",
 		LeaderElection:                wf.leaderElect,
 		LeaderElectionNamespace:       wf.leaderElectionNamespace,

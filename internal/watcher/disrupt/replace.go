@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,27 +53,25 @@ func CreateReplacements(ctx context.Context, c client.Client, claims []*typesv1.
 	return names, nil
 }
 
+// UnseenGrace is how long WaitInitialized waits for a NodeClaim it just
+// created to appear in a cached reader before it counts as deleted.
+const UnseenGrace = 15 * time.Second
+
 // WaitInitialized polls until every named NodeClaim is Initialized; a
 // NodeClaim that disappears (deleted after a launch failure) is an error.
+// One that was never seen yet is not: r may be an informer cache that has
+// not caught up with the creation, for up to UnseenGrace.
 func WaitInitialized(ctx context.Context, r client.Reader, names []string, poll time.Duration) error {
 	if poll <= 0 {
 		poll = time.Second
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	start, seen := time.Now(), map[string]bool{}
 	for {
-		ready := 0
-		for _, n := range names {
-			nc := &karpv1.NodeClaim{}
-			if err := r.Get(ctx, client.ObjectKey{Name: n}, nc); err != nil {
-				return fmt.Errorf("replacement %s: %w", n, err)
-			}
-			if nc.DeletionTimestamp != nil {
-				return fmt.Errorf("replacement %s is being deleted", n)
-			}
-			if meta.IsStatusConditionTrue(nc.Status.Conditions, karpv1.ConditionInitialized) {
-				ready++
-			}
+		ready, err := initialized(ctx, r, names, seen, time.Since(start) > UnseenGrace)
+		if err != nil {
+			return err
 		}
 		if ready == len(names) {
 			return nil
@@ -83,4 +82,28 @@ func WaitInitialized(ctx context.Context, r client.Reader, names []string, poll 
 		case <-t.C:
 		}
 	}
+}
+
+// initialized counts the Initialized NodeClaims of names, recording those
+// seen; NotFound is an error for a NodeClaim seen before or once
+// unseenExpired.
+func initialized(ctx context.Context, r client.Reader, names []string, seen map[string]bool, unseenExpired bool) (int, error) {
+	ready := 0
+	for _, n := range names {
+		nc := &karpv1.NodeClaim{}
+		if err := r.Get(ctx, client.ObjectKey{Name: n}, nc); err != nil {
+			if apierrors.IsNotFound(err) && !seen[n] && !unseenExpired {
+				continue
+			}
+			return 0, fmt.Errorf("replacement %s: %w", n, err)
+		}
+		seen[n] = true
+		if nc.DeletionTimestamp != nil {
+			return 0, fmt.Errorf("replacement %s is being deleted", n)
+		}
+		if meta.IsStatusConditionTrue(nc.Status.Conditions, karpv1.ConditionInitialized) {
+			ready++
+		}
+	}
+	return ready, nil
 }

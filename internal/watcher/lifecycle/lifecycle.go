@@ -191,7 +191,23 @@ func (c *Controller) launch(ctx context.Context, claim *karpv1.NodeClaim) (recon
 		return c.launchFailed(ctx, claim, "LaunchFailed", err)
 	}
 	c.Metrics.Launch("launched")
-	return reconcile.Result{}, c.recordLaunch(ctx, claim, class, resp.GetInstance())
+	err = c.recordLaunch(ctx, claim, class, resp.GetInstance())
+	if apierrors.IsNotFound(err) {
+		return reconcile.Result{}, c.terminateOrphan(ctx, claim, resp.GetInstance())
+	}
+	return reconcile.Result{}, err
+}
+
+// terminateOrphan terminates an instance launched for a NodeClaim that was
+// deleted (and let go by termination, which saw no instance yet) while the
+// launch ran; otherwise it would run, unowned, until garbage collection.
+func (c *Controller) terminateOrphan(ctx context.Context, claim *karpv1.NodeClaim, inst *launcherv1.Instance) error {
+	c.Log.Info("nodeclaim deleted during its launch: terminating the instance", "nodeclaim", claim.Name, "instance", inst.GetId())
+	if _, err := c.Launcher.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: inst.GetId()}); err != nil {
+		return fmt.Errorf("terminate %s of deleted nodeclaim %s: %w", inst.GetId(), claim.Name, err)
+	}
+	c.Journal.Add("Terminate", "instance/"+inst.GetId(), "its NodeClaim "+claim.Name+" was deleted during the launch")
+	return nil
 }
 
 func (c *Controller) classOf(ctx context.Context, claim *karpv1.NodeClaim) (*awsv1.EC2NodeClass, error) {

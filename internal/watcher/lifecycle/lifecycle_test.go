@@ -22,6 +22,10 @@ func TestNotInitialized(t *testing.T) {
 	if why := notInitialized(claim, node); why == "" {
 		t.Fatal("startup taint still on the node")
 	}
+	node.Spec.Taints = []corev1.Taint{{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule}}
+	if why := notInitialized(claim, node); why == "" {
+		t.Fatal("Ready, but the node lifecycle controller has not lifted not-ready yet")
+	}
 	node.Spec.Taints = nil
 	if why := notInitialized(claim, node); why == "" {
 		t.Fatal("GPU not registered yet")

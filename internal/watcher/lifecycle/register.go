@@ -107,6 +107,14 @@ func notInitialized(claim *karpv1.NodeClaim, node *corev1.Node) string {
 	if hasTaint(node.Spec.Taints, karpv1.UnregisteredTaintKey) {
 		return "node still has the unregistered taint"
 	}
+	// Ready is not enough: until the node lifecycle controller lifts
+	// not-ready (seconds later), pods cannot schedule there, and a
+	// replacement must not count as ready for the pods it takes over.
+	for _, key := range state.EphemeralTaintKeys {
+		if hasTaint(node.Spec.Taints, key) {
+			return "ephemeral taint " + key + " is still on the node"
+		}
+	}
 	for _, t := range claim.Spec.StartupTaints {
 		if hasTaint(node.Spec.Taints, t.Key) {
 			return "startup taint " + t.Key + " is still on the node"

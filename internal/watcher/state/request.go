@@ -3,9 +3,11 @@ package state
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
@@ -216,8 +218,12 @@ func (s *Snapshot) addNodes(conv *kubeyaml.Converter, r *Request, opts Options) 
 			r.Skipped = append(r.Skipped, Skipped{Kind: "Node", Name: n.Name, Reason: err.Error()})
 			continue
 		}
-		if c := s.ClaimFor(n); c != nil && c.DeletionTimestamp != nil {
+		c := s.ClaimFor(n)
+		if c != nil && c.DeletionTimestamp != nil {
 			tn.Unschedulable = true
+		}
+		if c != nil && !meta.IsStatusConditionTrue(c.Status.Conditions, karpv1.ConditionInitialized) {
+			tn.Taints = withoutEphemeralTaints(tn.Taints, c.Spec.StartupTaints)
 		}
 		tn.PricePerHour = Price(r.Types, tn.InstanceType, tn.Zone, tn.CapacityType)
 		for _, p := range s.PodsOn(n.Name) {
@@ -230,6 +236,35 @@ func (s *Snapshot) addNodes(conv *kubeyaml.Converter, r *Request, opts Options) 
 		}
 		r.Solve.Nodes = append(r.Solve.Nodes, tn)
 	}
+}
+
+// EphemeralTaintKeys are the taints a node carries only while it starts:
+// until its NodeClaim is Initialized they say nothing about where pods may
+// go (the node lifecycle controller lifts not-ready within seconds, the
+// watcher lifts unregistered), so planning must not count them, or every
+// node that registered but is not yet Ready looks full and is provisioned
+// again.
+var EphemeralTaintKeys = []string{
+	karpv1.UnregisteredTaintKey,
+	corev1.TaintNodeNotReady,
+	corev1.TaintNodeUnreachable,
+	"node.cloudprovider.kubernetes.io/uninitialized",
+}
+
+// withoutEphemeralTaints drops the ephemeral taints and the NodeClaim's
+// startup taints.
+func withoutEphemeralTaints(taints []*typesv1.Taint, startup []corev1.Taint) []*typesv1.Taint {
+	out := taints[:0:0]
+	for _, t := range taints {
+		drop := slices.Contains(EphemeralTaintKeys, t.GetKey())
+		for _, st := range startup {
+			drop = drop || (st.Key == t.GetKey() && string(st.Effect) == t.GetEffect())
+		}
+		if !drop {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // addClaims adds the NodeClaims whose node has not registered yet.

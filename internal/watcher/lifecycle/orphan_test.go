@@ -1,0 +1,79 @@
+package lifecycle
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"google.golang.org/grpc"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+// racingLauncher deletes the NodeClaim (as a disruption rollback and
+// termination would, finding no instance yet) while it launches.
+type racingLauncher struct {
+	launcherv1.LauncherServiceClient
+	kube       client.Client
+	terminated []string
+}
+
+func (l *racingLauncher) Launch(ctx context.Context, req *launcherv1.LaunchRequest, _ ...grpc.CallOption) (*launcherv1.LaunchResponse, error) {
+	claim := &karpv1.NodeClaim{}
+	if err := l.kube.Get(ctx, client.ObjectKey{Name: req.GetNodeClaim()}, claim); err != nil {
+		return nil, err
+	}
+	controllerutil.RemoveFinalizer(claim, karpv1.TerminationFinalizer)
+	if err := l.kube.Update(ctx, claim); err != nil {
+		return nil, err
+	}
+	if err := l.kube.Delete(ctx, claim); err != nil {
+		return nil, err
+	}
+	return &launcherv1.LaunchResponse{Instance: &launcherv1.Instance{
+		Id: "i-0orphan", ProviderId: "aws:///us-east-1a/i-0orphan", InstanceType: "m5.large", Zone: "us-east-1a", CapacityType: "on-demand",
+	}}, nil
+}
+
+func (l *racingLauncher) Terminate(_ context.Context, req *launcherv1.TerminateRequest, _ ...grpc.CallOption) (*launcherv1.TerminateResponse, error) {
+	l.terminated = append(l.terminated, req.GetInstanceId())
+	return &launcherv1.TerminateResponse{}, nil
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {}
+
+// An instance whose NodeClaim was deleted during the launch is terminated
+// at once, not left running until garbage collection.
+func TestInstanceOfClaimDeletedDuringLaunchIsTerminated(t *testing.T) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, karpv1.AddToScheme, awsv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	class := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+	claim := &karpv1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: "general-abcde", Labels: map[string]string{karpv1.NodePoolLabelKey: "general"},
+		CreationTimestamp: metav1.Now()}}
+	claim.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
+	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(class, claim).WithStatusSubresource(&karpv1.NodeClaim{}).Build()
+	launcher := &racingLauncher{kube: kube}
+	c := &Controller{Client: kube, Launcher: launcher, Recorder: nopRecorder{}, ClusterName: "test", LaunchTimeout: 1 << 62,
+		RegistrationTimeout: 1 << 62, Log: slog.New(slog.DiscardHandler)}
+	if _, err := c.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKey{Name: claim.Name}}); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if len(launcher.terminated) != 1 || launcher.terminated[0] != "i-0orphan" {
+		t.Fatalf("terminated %v, want the orphaned instance i-0orphan", launcher.terminated)
+	}
+}

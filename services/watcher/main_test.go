@@ -1,0 +1,30 @@
+package main
+
+import (
+	"flag"
+	"strings"
+	"testing"
+)
+
+func TestFlagsRejectBadValues(t *testing.T) {
+	fs := flag.NewFlagSet("watcher", flag.ContinueOnError)
+	f := addFlags(fs)
+	if err := fs.Parse([]string{"--cluster-name=test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.check(); err != nil {
+		t.Fatalf("defaults rejected: %v", err)
+	}
+	if f.kubeQPS != 200 || f.kubeBurst != 300 || f.controllerMetricsAddr != "0" {
+		t.Errorf("defaults: qps %v burst %d controller metrics %q", f.kubeQPS, f.kubeBurst, f.controllerMetricsAddr)
+	}
+	if err := fs.Parse([]string{"--kube-api-qps=0", "--batch-idle-duration=20s"}); err != nil {
+		t.Fatal(err)
+	}
+	err := f.check()
+	for _, want := range []string{"--kube-api-qps", "--batch-max-duration"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("check() = %v, want an error naming %s", err, want)
+		}
+	}
+}
