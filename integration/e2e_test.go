@@ -69,8 +69,7 @@ func TestE2E(t *testing.T) {
 	}
 	t.Logf("cluster up in %s: %s", time.Since(start).Round(time.Millisecond), formatTimes(c.StartTimes()))
 	e := newE2EEnv(t, c)
-	e.proc = &watcherProc{grpcAddr: c.Addr(harness.Watcher), controllerMetrics: ctrlMetrics, logDir: c.LogDir()}
-	t.Cleanup(e.proc.stop)
+	e.proc = &watcherProc{c: c, controllerMetrics: ctrlMetrics}
 	t.Cleanup(func() { e.finish(t) })
 	e.nodeClass(ctx, t, e2eClass, pinnedAMI)
 
