@@ -167,6 +167,13 @@ func (cp *ControlPlane) startControllerManager(opts Options, kubeconfig string) 
 		"--node-monitor-grace-period=2m",
 		"--concurrent-deployment-syncs=5",
 		"--concurrent-replicaset-syncs=5",
+		// The default 20 requests per second makes creating 1,000 pods
+		// take 50 s, which would hide what the autoscaler takes.
+		"--kube-api-qps=200",
+		"--kube-api-burst=300",
+		// Lift node.kubernetes.io/not-ready soon after kwok marks a node
+		// Ready (the default check period is 5 s).
+		"--node-monitor-period=1s",
 	)
 }
 
