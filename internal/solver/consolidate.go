@@ -25,14 +25,20 @@ import (
 // Moves follow the rules of repacking (repack.go): every target accepts
 // the pod by first fit's own checks, and a pod keeps its domain for every
 // non-hostname topology key it takes part in. A node none of this applies
-// to is reported in Blocked with the reason. PodDisruptionBudgets and
-// disruption budgets are the caller's (the watcher applies them when it
-// carries the actions out).
+// to is reported in Blocked with the reason.
+// The actions together never evict more pods a PodDisruptionBudget selects
+// than it allows, nor remove more nodes of a NodePool than
+// Problem.DisruptionAllowance allows; nodes they would exceed are blocked
+// with the PDB or budget named (disruption.go).
 func Consolidate(p *Problem) (*ConsolidationPlan, error) {
 	if err := validateProblem(p); err != nil {
 		return nil, err
 	}
+	if err := validateDisruption(p); err != nil {
+		return nil, err
+	}
 	out := &ConsolidationPlan{}
+	lim := newDisruptionLimits(p)
 	gone := map[string]bool{}
 	var busy []int
 	for i := range p.Nodes {
@@ -40,9 +46,9 @@ func Consolidate(p *Problem) (*ConsolidationPlan, error) {
 		if nd.NodePool != "" {
 			out.CurrentCostPerHour += nd.PricePerHour
 		}
-		if why := blockedReason(nd); why != "" {
+		if kind, why := blockedReason(nd); why != "" {
 			if nd.NodePool != "" {
-				out.Blocked = append(out.Blocked, BlockedCandidate{Node: nd.Name, Reason: why})
+				out.Blocked = append(out.Blocked, BlockedCandidate{Node: nd.Name, Reason: why, Kind: kind})
 			}
 			continue
 		}
@@ -50,13 +56,20 @@ func Consolidate(p *Problem) (*ConsolidationPlan, error) {
 			busy = append(busy, i)
 			continue
 		}
+		need, kind, why := lim.need(nd.NodePool, nil)
+		if why != "" {
+			out.Blocked = append(out.Blocked, BlockedCandidate{Node: nd.Name, Reason: why, Kind: kind})
+			continue
+		}
+		lim.take(need)
 		gone[nd.Name] = true
 		out.Actions = append(out.Actions, ConsolidationAction{Kind: "Delete", Nodes: []string{nd.Name},
 			Bindings: map[PodRef]string{}, SavingsPerHour: nd.PricePerHour, Reason: "empty"})
 	}
 	c := newConsolidator(p, busy, gone)
+	c.lim = lim
 	for _, i := range c.order(busy) {
-		c.consider(&p.Nodes[i])
+		c.considerWithin(&p.Nodes[i])
 	}
 	out.Actions = append(out.Actions, c.finish()...)
 	out.Blocked = append(out.Blocked, c.blocked...)
@@ -67,19 +80,21 @@ func Consolidate(p *Problem) (*ConsolidationPlan, error) {
 	return out, nil
 }
 
-func blockedReason(nd *Node) string {
+// blockedReason says why node nd is no candidate at all (with the blocked
+// kind), or "".
+func blockedReason(nd *Node) (kind, why string) {
 	if nd.NodePool == "" {
-		return "not managed by a NodePool"
+		return BlockedUnmanaged, "not managed by a NodePool"
 	}
 	if nd.Annotations[AnnotationDoNotDisrupt] == "true" {
-		return "node has " + AnnotationDoNotDisrupt
+		return BlockedDoNotDisrupt, "node has " + AnnotationDoNotDisrupt
 	}
 	for _, pod := range nd.Pods {
 		if !pod.DaemonSet && pod.Annotations[AnnotationDoNotDisrupt] == "true" {
-			return fmt.Sprintf("pod %s has %s", pod.Ref(), AnnotationDoNotDisrupt)
+			return BlockedDoNotDisrupt, fmt.Sprintf("pod %s has %s", pod.Ref(), AnnotationDoNotDisrupt)
 		}
 	}
-	return ""
+	return "", ""
 }
 
 func movablePods(nd *Node) []*Pod {
@@ -105,6 +120,7 @@ type consolidator struct {
 	// gives the action index of each replacement claim.
 	received map[string]bool
 	replAt   map[*bin]int
+	lim      *disruptionLimits
 }
 
 // consAction is an action under construction; repl is its replacement
@@ -204,15 +220,35 @@ type consTxn struct {
 	onRepl []int // pods put on repl or growOn
 }
 
-// consider decides about one busy candidate.
-func (c *consolidator) consider(nd *Node) {
+// considerWithin decides about one busy candidate if the disruption limits
+// left allow removing it with the pods it has now, and takes its needs
+// from them when an action removes it.
+func (c *consolidator) considerWithin(nd *Node) {
+	a := c.nodeBin[nd.Name]
+	pods := make([]*Pod, len(a.podIdx))
+	for k, idx := range a.podIdx {
+		pods[k] = c.s.p.Pods[idx]
+	}
+	need, kind, why := c.lim.need(nd.NodePool, pods)
+	if why != "" {
+		c.block(nd, kind, why)
+		return
+	}
+	if c.consider(nd) {
+		c.lim.take(need)
+	}
+}
+
+// consider decides about one busy candidate; it reports whether an action
+// removes the node.
+func (c *consolidator) consider(nd *Node) bool {
 	s := c.s
 	a := c.nodeBin[nd.Name]
 	pods := append([]int(nil), a.podIdx...)
 	for _, idx := range pods {
 		if _, ok := s.moveKeys(s.classOf(idx)); !ok {
-			c.block(nd, fmt.Sprintf("pod %s takes part in hostname pod affinity or instance type topology and is not moved", s.p.Pods[idx].Ref()))
-			return
+			c.block(nd, BlockedPodAffinity, fmt.Sprintf("pod %s takes part in hostname pod affinity or instance type topology and is not moved", s.p.Pods[idx].Ref()))
+			return false
 		}
 	}
 	t := &consTxn{a: a, aGone: a.deleted, snapA: s.snap(a), pods: pods}
@@ -232,19 +268,20 @@ func (c *consolidator) consider(nd *Node) {
 	}
 	if len(left) == 0 {
 		c.record(nd, t, "Delete", "pods fit on other nodes")
-		return
+		return true
 	}
 	for _, k := range c.mergeTargets(nd, t) {
 		if c.merge(k, nd, t, left) {
-			return
+			return true
 		}
 	}
 	why := fmt.Sprintf("pods do not fit elsewhere: %s: no other node has room for it at its price", s.p.Pods[left[0]].Ref())
 	if c.replace(nd, t, left) {
-		return
+		return true
 	}
 	c.undo(t)
-	c.block(nd, why+"; no cheaper replacement")
+	c.block(nd, BlockedNoCheaperFit, why+"; no cheaper replacement")
+	return false
 }
 
 func sortBySize(s *solver, pods []int) []int {
@@ -448,8 +485,8 @@ func (c *consolidator) addBindings(a *ConsolidationAction, t *consTxn) {
 	}
 }
 
-func (c *consolidator) block(nd *Node, why string) {
-	c.blocked = append(c.blocked, BlockedCandidate{Node: nd.Name, Reason: why})
+func (c *consolidator) block(nd *Node, kind, why string) {
+	c.blocked = append(c.blocked, BlockedCandidate{Node: nd.Name, Reason: why, Kind: kind})
 }
 
 // finish turns the actions into the plan's, with their replacements and

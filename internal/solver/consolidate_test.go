@@ -105,3 +105,80 @@ func TestConsolidate(t *testing.T) {
 		}
 	})
 }
+
+func TestConsolidateDisruptionLimits(t *testing.T) {
+	web := func(name string) *Pod {
+		p := mkPod(name, 1000)
+		p.Labels = map[string]string{"app": "web"}
+		return p
+	}
+	pdb := func(name string, allowed int, s *LabelSelector) PodDisruptionBudget {
+		return PodDisruptionBudget{Namespace: "default", Name: name, Selector: s, DisruptionsAllowed: allowed}
+	}
+	tests := []struct {
+		name        string
+		pdbs        []PodDisruptionBudget
+		allowance   map[string]int
+		empty       bool // add an empty node n0
+		wantRemoved int  // nodes removed by all actions
+		wantKind    string
+		wantReason  string // in some blocked reason
+		wantErr     bool
+	}{
+		{name: "no limits", wantRemoved: 3},
+		{name: "PDB allows one eviction", pdbs: []PodDisruptionBudget{pdb("web", 1, sel("app", "web"))},
+			wantRemoved: 1, wantKind: BlockedPDB, wantReason: "PodDisruptionBudget default/web allows 0 more disruption(s) (1 in all)"},
+		{name: "PDB allows none", pdbs: []PodDisruptionBudget{pdb("web", 0, sel("app", "web"))},
+			wantRemoved: 0, wantKind: BlockedPDB, wantReason: "PodDisruptionBudget default/web allows 0"},
+		{name: "PDB of another app", pdbs: []PodDisruptionBudget{pdb("db", 0, sel("app", "db"))}, wantRemoved: 3},
+		{name: "PDB of another namespace", pdbs: []PodDisruptionBudget{{Namespace: "other", Name: "all", Selector: &LabelSelector{}}}, wantRemoved: 3},
+		{name: "pod under two PDBs", pdbs: []PodDisruptionBudget{pdb("web", 9, sel("app", "web")), pdb("all", 9, &LabelSelector{})},
+			wantRemoved: 0, wantKind: BlockedPDB, wantReason: "covered by 2 PodDisruptionBudgets (default/web, default/all)"},
+		{name: "NodePool allowance of one", allowance: map[string]int{"default": 1},
+			wantRemoved: 1, wantKind: BlockedBudget, wantReason: "NodePool default disruption budget allows no more node removals now (1 allowed"},
+		{name: "allowance of zero blocks empty nodes too", allowance: map[string]int{"default": 0}, empty: true,
+			wantRemoved: 0, wantKind: BlockedBudget, wantReason: "(0 allowed"},
+		{name: "empty node takes the allowance first", allowance: map[string]int{"default": 1}, empty: true,
+			wantRemoved: 1, wantKind: BlockedBudget},
+		{name: "another NodePool's allowance", allowance: map[string]int{"gpu": 0}, wantRemoved: 3},
+		{name: "negative PDB", pdbs: []PodDisruptionBudget{pdb("web", -1, sel("app", "web"))}, wantErr: true},
+		{name: "negative allowance", allowance: map[string]int{"default": -1}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basicProblem()
+			p.Nodes = []Node{cnode("n1", 8000, 0.4, web("a")), cnode("n2", 8000, 0.4, web("b")), cnode("n3", 8000, 0.4, web("c"))}
+			if tc.empty {
+				p.Nodes = append([]Node{cnode("n0", 8000, 0.4, dsPod("ds-0"))}, p.Nodes...)
+			}
+			p.PodDisruptionBudgets, p.DisruptionAllowance = tc.pdbs, tc.allowance
+			cp, err := Consolidate(p)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("want an error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			removed := 0
+			for _, a := range cp.Actions {
+				removed += len(a.Nodes)
+			}
+			if removed != tc.wantRemoved || removed+len(cp.Blocked) != len(p.Nodes) {
+				t.Fatalf("removed %d nodes, blocked %d; want %d removed\n%+v", removed, len(cp.Blocked), tc.wantRemoved, cp)
+			}
+			if tc.wantKind == "" {
+				return
+			}
+			found := false
+			for _, b := range cp.Blocked {
+				found = found || (b.Kind == tc.wantKind && strings.Contains(b.Reason, tc.wantReason))
+			}
+			if !found {
+				t.Fatalf("no blocked node of kind %s with %q: %+v", tc.wantKind, tc.wantReason, cp.Blocked)
+			}
+		})
+	}
+}

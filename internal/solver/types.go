@@ -360,6 +360,26 @@ type Problem struct {
 	// selectors in pod affinity terms.
 	Namespaces map[string]map[string]string
 	Options    Options
+	// PodDisruptionBudgets limit, for Consolidate, how many of the pods
+	// they select all actions together may evict.
+	PodDisruptionBudgets []PodDisruptionBudget
+	// DisruptionAllowance caps, for Consolidate, how many nodes of each
+	// NodePool (by name) all actions together may remove, as the caller's
+	// disruption budgets allow now. A NodePool missing from the map is not
+	// capped; a nil map caps none.
+	DisruptionAllowance map[string]int
+}
+
+// PodDisruptionBudget is a policy/v1 PodDisruptionBudget as consolidation
+// needs it: the pods it selects and how many of them may be evicted now
+// (its status.disruptionsAllowed).
+type PodDisruptionBudget struct {
+	Namespace string
+	Name      string
+	// Selector selects pods of Namespace; nil selects none, an empty one
+	// every pod of the namespace (as policy/v1).
+	Selector           *LabelSelector
+	DisruptionsAllowed int
 }
 
 // PodRef names a pod.
@@ -442,7 +462,27 @@ type ConsolidationAction struct {
 type BlockedCandidate struct {
 	Node   string
 	Reason string
+	// Kind classifies Reason: one of the Blocked* constants.
+	Kind string
 }
+
+// Kinds of BlockedCandidate.
+const (
+	// BlockedUnmanaged: the node has no NodePool.
+	BlockedUnmanaged = "Unmanaged"
+	// BlockedDoNotDisrupt: karpenter.sh/do-not-disrupt on the node or a pod.
+	BlockedDoNotDisrupt = "DoNotDisrupt"
+	// BlockedPDB: a PodDisruptionBudget allows too few evictions.
+	BlockedPDB = "PDB"
+	// BlockedBudget: the NodePool's disruption allowance is used up.
+	BlockedBudget = "Budget"
+	// BlockedPodAffinity: pods take part in hostname pod affinity or
+	// instance type topology and are not moved.
+	BlockedPodAffinity = "PodAffinity"
+	// BlockedNoCheaperFit: the pods fit neither elsewhere nor on a
+	// cheaper replacement.
+	BlockedNoCheaperFit = "NoCheaperFit"
+)
 
 // ConsolidationPlan is the result of Consolidate.
 type ConsolidationPlan struct {

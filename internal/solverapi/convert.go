@@ -27,7 +27,22 @@ func SolveProblem(req *solverv1.SolveRequest) *solver.Problem {
 // ConsolidateProblem converts a validated ConsolidateRequest into the
 // solver's input; it has no pending pods.
 func ConsolidateProblem(req *solverv1.ConsolidateRequest) *solver.Problem {
-	return clusterProblem(req.GetNodePools(), req.GetInstanceTypes(), req.GetNodes(), req.GetNodeClaims(), req.GetDaemonSets(), req.GetNamespaces(), req.GetOptions())
+	p := clusterProblem(req.GetNodePools(), req.GetInstanceTypes(), req.GetNodes(), req.GetNodeClaims(), req.GetDaemonSets(), req.GetNamespaces(), req.GetOptions())
+	for _, b := range req.GetPodDisruptionBudgets() {
+		p.PodDisruptionBudgets = append(p.PodDisruptionBudgets, solver.PodDisruptionBudget{
+			Namespace:          namespaceOr(b.GetNamespace(), "default"),
+			Name:               b.GetName(),
+			Selector:           labelSelectorFromProto(b.GetSelector()),
+			DisruptionsAllowed: int(b.GetDisruptionsAllowed()),
+		})
+	}
+	for _, a := range req.GetDisruptionAllowances() {
+		if p.DisruptionAllowance == nil {
+			p.DisruptionAllowance = map[string]int{}
+		}
+		p.DisruptionAllowance[a.GetNodePool()] = int(a.GetMaxNodes())
+	}
+	return p
 }
 
 func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, nodes []*typesv1.Node, claims []*typesv1.NodeClaim, daemonSets []*typesv1.DaemonSet, namespaces []*typesv1.Namespace, opts *solverv1.SolveOptions) *solver.Problem {
@@ -473,7 +488,7 @@ func ConsolidationToProto(p *solver.ConsolidationPlan) *solverv1.ConsolidateResp
 		out.Actions = append(out.Actions, pa)
 	}
 	for _, b := range p.Blocked {
-		out.Blocked = append(out.Blocked, &solverv1.BlockedCandidate{Node: b.Node, Reason: b.Reason})
+		out.Blocked = append(out.Blocked, &solverv1.BlockedCandidate{Node: b.Node, Reason: b.Reason, Kind: b.Kind})
 	}
 	out.CurrentCostPerHour = p.CurrentCostPerHour
 	out.NewCostPerHour = p.NewCostPerHour

@@ -181,3 +181,64 @@ func TestServiceConsolidate(t *testing.T) {
 		t.Errorf("bad consolidate request: %v", err)
 	}
 }
+
+func TestServiceConsolidateDisruptionLimits(t *testing.T) {
+	client := startService(t, 0)
+	base := smallRequest()
+	request := func() *solverv1.ConsolidateRequest {
+		return &solverv1.ConsolidateRequest{
+			NodePools:     base.GetNodePools(),
+			InstanceTypes: base.GetInstanceTypes(),
+			Nodes: []*typesv1.Node{{
+				Name: "node-1", NodePool: "default", InstanceType: "large", Zone: "zone-a", CapacityType: "on-demand", PricePerHour: 0.4,
+				Labels:      map[string]string{"node.kubernetes.io/instance-type": "large", "kubernetes.io/arch": "amd64", "topology.kubernetes.io/zone": "zone-a", "karpenter.sh/capacity-type": "on-demand", "karpenter.sh/nodepool": "default", "kubernetes.io/hostname": "node-1"},
+				Allocatable: map[string]string{"cpu": "7800m", "memory": "30Gi", "pods": "50"},
+				Pods:        []*typesv1.Pod{{Namespace: "shop", Name: "web-1", Labels: map[string]string{"app": "web"}, Containers: []*typesv1.Container{{Name: "c", Requests: map[string]string{"cpu": "500m"}}}}},
+			}},
+		}
+	}
+	tests := []struct {
+		name     string
+		mutate   func(*solverv1.ConsolidateRequest)
+		wantKind string
+	}{
+		{"unlimited", func(*solverv1.ConsolidateRequest) {}, ""},
+		{"PDB allows no eviction", func(r *solverv1.ConsolidateRequest) {
+			r.PodDisruptionBudgets = []*typesv1.PodDisruptionBudget{{Namespace: "shop", Name: "web",
+				Selector: &typesv1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+		}, "PDB"},
+		{"budget allows no node", func(r *solverv1.ConsolidateRequest) {
+			r.DisruptionAllowances = []*solverv1.NodePoolDisruptionAllowance{{NodePool: "default", MaxNodes: 0}}
+		}, "Budget"},
+		{"do-not-disrupt", func(r *solverv1.ConsolidateRequest) {
+			r.Nodes[0].Annotations = map[string]string{"karpenter.sh/do-not-disrupt": "true"}
+		}, "DoNotDisrupt"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := request()
+			tc.mutate(req)
+			resp, err := client.Consolidate(callCtx(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantKind == "" {
+				if len(resp.GetActions()) != 1 || len(resp.GetBlocked()) != 0 {
+					t.Fatalf("want one action: %v", resp)
+				}
+				return
+			}
+			if len(resp.GetActions()) != 0 || len(resp.GetBlocked()) != 1 || resp.GetBlocked()[0].GetKind() != tc.wantKind {
+				t.Fatalf("want node-1 blocked (%s): %v", tc.wantKind, resp)
+			}
+		})
+	}
+	bad := request()
+	bad.PodDisruptionBudgets = []*typesv1.PodDisruptionBudget{{Name: "x", DisruptionsAllowed: -1}}
+	bad.DisruptionAllowances = []*solverv1.NodePoolDisruptionAllowance{{NodePool: "default", MaxNodes: -2}}
+	_, err := client.Consolidate(callCtx(t), bad)
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "pod_disruption_budgets[0].disruptions_allowed") ||
+		!strings.Contains(err.Error(), "disruption_allowances[0].max_nodes") {
+		t.Errorf("bad limits: %v", err)
+	}
+}

@@ -50,7 +50,43 @@ func ValidateConsolidateRequest(req *solverv1.ConsolidateRequest) error {
 	}
 	v.cluster(req.GetNodePools(), req.GetInstanceTypes(), req.GetNodes(), req.GetNodeClaims(), req.GetDaemonSets(), req.GetNamespaces())
 	v.options("options", req.GetOptions())
+	v.disruption(req)
 	return v.err()
+}
+
+// disruption checks the PodDisruptionBudgets and NodePool disruption
+// allowances of a ConsolidateRequest.
+func (v *validator) disruption(req *solverv1.ConsolidateRequest) {
+	seen := map[string]bool{}
+	for i, b := range req.GetPodDisruptionBudgets() {
+		path := idx("pod_disruption_budgets", i)
+		ns := namespaceOr(b.GetNamespace(), "default")
+		switch {
+		case b.GetName() == "":
+			v.add(path+".name", "must not be empty")
+		case seen[ns+"/"+b.GetName()]:
+			v.add(path+".name", "duplicate PodDisruptionBudget "+ns+"/"+b.GetName())
+		}
+		seen[ns+"/"+b.GetName()] = true
+		if b.GetDisruptionsAllowed() < 0 {
+			v.add(path+".disruptions_allowed", "must not be negative")
+		}
+		v.labelSelector(path+".selector", b.GetSelector())
+	}
+	pools := map[string]bool{}
+	for i, a := range req.GetDisruptionAllowances() {
+		path := idx("disruption_allowances", i)
+		switch {
+		case a.GetNodePool() == "":
+			v.add(path+".node_pool", "must not be empty")
+		case pools[a.GetNodePool()]:
+			v.add(path+".node_pool", "duplicate NodePool "+a.GetNodePool())
+		}
+		pools[a.GetNodePool()] = true
+		if a.GetMaxNodes() < 0 {
+			v.add(path+".max_nodes", "must not be negative")
+		}
+	}
 }
 
 // validator collects field errors in request order, keeping the first

@@ -24,7 +24,10 @@ import (
 // (resources with DaemonSet overhead, node selector and affinity, taints,
 // volume topology, host ports) on every node that receives pods and every
 // instance type option of every replacement, plus required pod
-// anti-affinity of the moved pods.
+// anti-affinity of the moved pods. It also reports plans whose actions
+// together evict more pods a PodDisruptionBudget selects than it allows,
+// evict a pod more than one PDB selects (the Eviction API refuses it), or
+// remove more nodes of a NodePool than Problem.DisruptionAllowance allows.
 func Consolidation(p *solver.Problem, cp *solver.ConsolidationPlan) error {
 	r := &report{}
 	if p == nil || cp == nil {
@@ -41,6 +44,7 @@ func Consolidation(p *solver.Problem, cp *solver.ConsolidationPlan) error {
 		}
 	}
 	cl.checkFinal()
+	cl.checkBudgets()
 	return r.err()
 }
 
@@ -68,11 +72,15 @@ type cluster struct {
 	p      *solver.Problem
 	byName map[string]*live
 	order  []*live
+	// evicted counts the pods each PDB (by index) selects that actions
+	// evicted; removedBy counts removed nodes per NodePool.
+	evicted   []int
+	removedBy map[string]int
 }
 
 // newCluster is the cluster of problem p before any action.
 func newCluster(r *report, p *solver.Problem) *cluster {
-	cl := &cluster{r: r, p: p, byName: map[string]*live{}}
+	cl := &cluster{r: r, p: p, byName: map[string]*live{}, evicted: make([]int, len(p.PodDisruptionBudgets)), removedBy: map[string]int{}}
 	for i := range p.Nodes {
 		n := &p.Nodes[i]
 		vn := existingNode(n)
@@ -147,6 +155,7 @@ func (cl *cluster) remove(a *solver.ConsolidationAction, desc string) (removedCo
 		inAction[name] = true
 		l.removed = true
 		removedCost += l.node.PricePerHour
+		cl.removedBy[l.node.NodePool]++
 		if l.node.Annotations[solver.AnnotationDoNotDisrupt] == "true" {
 			cl.r.add(CheckDisruption, "%s removes node %q, which is annotated %s", desc, name, solver.AnnotationDoNotDisrupt)
 		}
@@ -156,6 +165,7 @@ func (cl *cluster) remove(a *solver.ConsolidationAction, desc string) (removedCo
 			}
 			if !vp.pod.DaemonSet {
 				moving = append(moving, vp)
+				cl.evict(desc, vp.pod)
 			}
 		}
 	}
@@ -278,4 +288,35 @@ func sortedRefs(m map[solver.PodRef]string) []solver.PodRef {
 		}
 	}
 	return out
+}
+
+// evict counts the eviction of pod p against the PDBs that select it.
+func (cl *cluster) evict(desc string, p *solver.Pod) {
+	var names []string
+	for i := range cl.p.PodDisruptionBudgets {
+		b := &cl.p.PodDisruptionBudgets[i]
+		if b.Namespace == p.Namespace && b.Selector.Matches(p.Labels) {
+			cl.evicted[i]++
+			names = append(names, b.Namespace+"/"+b.Name)
+		}
+	}
+	if len(names) > 1 {
+		cl.r.add(CheckDisruption, "%s evicts pod %s, which PodDisruptionBudgets %v all select", desc, p.Ref(), names)
+	}
+}
+
+// checkBudgets reports PDBs and NodePool allowances the actions exceed.
+func (cl *cluster) checkBudgets() {
+	for i := range cl.p.PodDisruptionBudgets {
+		b := &cl.p.PodDisruptionBudgets[i]
+		if cl.evicted[i] > b.DisruptionsAllowed {
+			cl.r.add(CheckDisruption, "the actions evict %d pods of PodDisruptionBudget %s/%s, which allows %d",
+				cl.evicted[i], b.Namespace, b.Name, b.DisruptionsAllowed)
+		}
+	}
+	for pool, n := range cl.removedBy {
+		if allowed, capped := cl.p.DisruptionAllowance[pool]; capped && n > allowed {
+			cl.r.add(CheckDisruption, "the actions remove %d nodes of NodePool %q, whose disruption allowance is %d", n, pool, allowed)
+		}
+	}
 }

@@ -133,6 +133,43 @@ func TestConsolidation(t *testing.T) {
 			a.Replacement.InstanceType, a.Replacement.PricePerHour, a.SavingsPerHour = "large", 0.40, 0
 			cp.Actions = []solver.ConsolidationAction{a}
 		}, CheckPrice},
+		{"PDB allows the eviction", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
+			p.PodDisruptionBudgets = []solver.PodDisruptionBudget{{Namespace: "default", Name: "a", DisruptionsAllowed: 1,
+				Selector: &solver.LabelSelector{MatchLabels: map[string]string{"app": "a"}}}}
+		}, ""},
+		{"PDB allows no eviction", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
+			p.PodDisruptionBudgets = []solver.PodDisruptionBudget{{Namespace: "default", Name: "a",
+				Selector: &solver.LabelSelector{MatchLabels: map[string]string{"app": "a"}}}}
+		}, CheckDisruption},
+		{"PDB in another namespace", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
+			p.PodDisruptionBudgets = []solver.PodDisruptionBudget{{Namespace: "other", Name: "a", Selector: &solver.LabelSelector{}}}
+		}, ""},
+		{"PDB exceeded across actions", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
+			p.Nodes[2].Pods = append(p.Nodes[2].Pods, pod("c", 200, map[string]string{"app": "a"}))
+			p.PodDisruptionBudgets = []solver.PodDisruptionBudget{{Namespace: "default", Name: "a", DisruptionsAllowed: 1,
+				Selector: &solver.LabelSelector{MatchLabels: map[string]string{"app": "a"}}}}
+			cp.Actions = append(cp.Actions, solver.ConsolidationAction{Kind: "Delete", Nodes: []string{"n3"},
+				Bindings: map[solver.PodRef]string{ref("c"): "n2"}, SavingsPerHour: 0.10})
+		}, CheckDisruption},
+		{"pod selected by two PDBs", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
+			p.PodDisruptionBudgets = []solver.PodDisruptionBudget{
+				{Namespace: "default", Name: "x", DisruptionsAllowed: 5, Selector: &solver.LabelSelector{}},
+				{Namespace: "default", Name: "y", DisruptionsAllowed: 5, Selector: &solver.LabelSelector{MatchLabels: map[string]string{"app": "a"}}}}
+		}, CheckDisruption},
+		{"DaemonSet pods are not evictions", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
+			p.PodDisruptionBudgets = []solver.PodDisruptionBudget{{Namespace: "kube-system", Name: "ds", Selector: &solver.LabelSelector{}}}
+		}, ""},
+		{"NodePool allowance kept", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
+			p.DisruptionAllowance = map[string]int{"default": 2}
+			cp.Actions = append(cp.Actions, solver.ConsolidationAction{Kind: "Delete", Nodes: []string{"n3"}, SavingsPerHour: 0.10})
+		}, ""},
+		{"NodePool allowance exceeded", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
+			p.DisruptionAllowance = map[string]int{"default": 1}
+			cp.Actions = append(cp.Actions, solver.ConsolidationAction{Kind: "Delete", Nodes: []string{"n3"}, SavingsPerHour: 0.10})
+		}, CheckDisruption},
+		{"other NodePool's allowance", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
+			p.DisruptionAllowance = map[string]int{"other": 0}
+		}, ""},
 		{"blocked without reason", func(p *solver.Problem, cp *solver.ConsolidationPlan) {
 			cp.Blocked = []solver.BlockedCandidate{{Node: "n3"}}
 		}, CheckAction},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -530,6 +531,8 @@ func genProblem(t *rapid.T, opts genOpts) *solver.Problem {
 		genExistingNodes(t, g, opts.consolidation)
 		if !opts.consolidation {
 			genInFlight(t, g)
+		} else {
+			genDisruptionLimits(t, g)
 		}
 	}
 	if !opts.consolidation {
@@ -633,6 +636,33 @@ func TestPropertyPlainPodsArePlaced(t *testing.T) {
 	})
 }
 
+// genDisruptionLimits adds PodDisruptionBudgets over the apps of the
+// existing pods (now and then one selecting every pod, so some pods have
+// two) and NodePool disruption allowances.
+func genDisruptionLimits(t *rapid.T, g *genState) {
+	for _, app := range []string{"db", "d0", "d1", "cache"} {
+		if chance(t, "pdb/"+app+"?", 2) {
+			g.p.PodDisruptionBudgets = append(g.p.PodDisruptionBudgets, solver.PodDisruptionBudget{
+				Namespace: "default", Name: "pdb-" + app, DisruptionsAllowed: rapid.IntRange(0, 3).Draw(t, "pdb/"+app),
+				Selector: &solver.LabelSelector{MatchLabels: map[string]string{"app": app}},
+			})
+		}
+	}
+	if chance(t, "pdb/all?", 8) {
+		g.p.PodDisruptionBudgets = append(g.p.PodDisruptionBudgets, solver.PodDisruptionBudget{
+			Namespace: "default", Name: "pdb-all", DisruptionsAllowed: rapid.IntRange(0, 5).Draw(t, "pdb/all"), Selector: &solver.LabelSelector{}})
+	}
+	for i := range g.p.NodePools {
+		name := g.p.NodePools[i].Name
+		if chance(t, "allowance/"+name+"?", 2) {
+			if g.p.DisruptionAllowance == nil {
+				g.p.DisruptionAllowance = map[string]int{}
+			}
+			g.p.DisruptionAllowance[name] = rapid.IntRange(0, 2).Draw(t, "allowance/"+name)
+		}
+	}
+}
+
 func TestPropertyConsolidationIsValid(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := genProblem(t, genOpts{consolidation: true})
@@ -643,5 +673,41 @@ func TestPropertyConsolidationIsValid(t *testing.T) {
 		if verr := Consolidation(p, cp); verr != nil {
 			t.Fatalf("invalid consolidation:\n%v\nproblem: %s\nplan: %s", verr, dump(p), dump(cp))
 		}
+		checkEveryCandidateAccounted(t, p, cp)
 	})
+}
+
+// checkEveryCandidateAccounted fails unless every node with a NodePool is
+// removed by exactly one action or blocked with a reason and a kind, and
+// PDB and budget blocks name their PDB or NodePool.
+func checkEveryCandidateAccounted(t *rapid.T, p *solver.Problem, cp *solver.ConsolidationPlan) {
+	seen := map[string]string{}
+	for _, a := range cp.Actions {
+		for _, n := range a.Nodes {
+			seen[n] = "removed"
+		}
+	}
+	for _, b := range cp.Blocked {
+		if prev, dup := seen[b.Node]; dup {
+			t.Fatalf("node %s both %s and blocked (%s)\nproblem: %s\nplan: %s", b.Node, prev, b.Reason, dump(p), dump(cp))
+		}
+		seen[b.Node] = "blocked"
+		ok := b.Reason != "" && b.Kind != ""
+		switch b.Kind {
+		case solver.BlockedPDB:
+			ok = ok && strings.Contains(b.Reason, "PodDisruptionBudget")
+		case solver.BlockedBudget:
+			ok = ok && strings.Contains(b.Reason, "NodePool ")
+		case solver.BlockedDoNotDisrupt:
+			ok = ok && strings.Contains(b.Reason, solver.AnnotationDoNotDisrupt)
+		}
+		if !ok {
+			t.Fatalf("blocked node %s has kind %q and reason %q\nproblem: %s", b.Node, b.Kind, b.Reason, dump(p))
+		}
+	}
+	for i := range p.Nodes {
+		if nd := &p.Nodes[i]; nd.NodePool != "" && seen[nd.Name] == "" {
+			t.Fatalf("candidate %s is neither removed nor blocked\nproblem: %s\nplan: %s", nd.Name, dump(p), dump(cp))
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 )
 
 // Solver action kinds.
@@ -47,13 +49,27 @@ func (p *pass) consolidate(ctx context.Context) {
 	}
 	for _, b := range resp.GetBlocked() {
 		if c := byNode[b.GetNode()]; c != nil {
-			p.addBlocked(c, BlockedSolver, b.GetReason())
+			p.addBlocked(c, solverBlockCode(b.GetKind()), b.GetReason())
 			p.event(c, "Normal", EventUnconsolidatable, b.GetReason())
 		}
 	}
 	for _, a := range resp.GetActions() {
 		p.apply(ctx, a, byNode)
 	}
+}
+
+// solverBlockCode maps the solver's kind of blocked candidate to the
+// report's code; kinds without a code of their own are BlockedSolver.
+func solverBlockCode(kind string) string {
+	switch kind {
+	case "PDB":
+		return BlockedPDB
+	case "Budget":
+		return BlockedBudget
+	case "DoNotDisrupt":
+		return BlockedDoNotDisrupt
+	}
+	return BlockedSolver
 }
 
 // consolidationCandidates are the registered, unblocked nodes of pools with
@@ -93,13 +109,21 @@ func (p *pass) consolidateRequest(ctx context.Context, byNode map[string]*Candid
 	if err != nil {
 		return nil, fmt.Errorf("disruption: list DaemonSets: %w", err)
 	}
-	req := &solverv1.ConsolidateRequest{InstanceTypes: its, DaemonSets: dss}
+	pdbs, err := p.c.Cluster.PDBs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("disruption: list PodDisruptionBudgets: %w", err)
+	}
+	req := &solverv1.ConsolidateRequest{InstanceTypes: its, DaemonSets: dss, PodDisruptionBudgets: pdbsToProto(pdbs)}
 	for _, name := range sortedKeys(p.pools) {
 		np, err := kubeyaml.NodePool(p.pools[name].pool)
 		if err != nil {
 			return nil, fmt.Errorf("disruption: %w", err)
 		}
 		req.NodePools = append(req.NodePools, np)
+		if allowed, ok := p.allowance(name); ok {
+			req.DisruptionAllowances = append(req.DisruptionAllowances,
+				&solverv1.NodePoolDisruptionAllowance{NodePool: name, MaxNodes: int32(min(allowed, math.MaxInt32))})
+		}
 	}
 	for _, c := range p.cands {
 		if isDeleting(c) || (p.skip[c.NodeClaim.Name] && !p.blockedOnly(c)) {
@@ -110,6 +134,40 @@ func (p *pass) consolidateRequest(ctx context.Context, byNode map[string]*Candid
 		}
 	}
 	return req, nil
+}
+
+// allowance is how many more Underutilized disruptions pool's budgets
+// allow now; false when its budgets are invalid (its candidates are
+// already blocked).
+func (p *pass) allowance(name string) (int, bool) {
+	ps := p.pools[name]
+	allowed, err := AllowedDisruptions(ps.pool.Spec.Disruption.Budgets, karpv1.DisruptionReason(ReasonUnderutilized), p.now, ps.total, ps.disrupting)
+	if err != nil {
+		return 0, false
+	}
+	return max(allowed, 0), true
+}
+
+// pdbsToProto converts the PodDisruptionBudgets for the solver, which then
+// keeps all its actions together within each one's allowed disruptions.
+func pdbsToProto(pdbs []*policyv1.PodDisruptionBudget) []*typesv1.PodDisruptionBudget {
+	out := make([]*typesv1.PodDisruptionBudget, 0, len(pdbs))
+	for _, b := range pdbs {
+		if b == nil {
+			continue
+		}
+		pb := &typesv1.PodDisruptionBudget{Namespace: b.Namespace, Name: b.Name,
+			DisruptionsAllowed: max(b.Status.DisruptionsAllowed, 0)}
+		if sel := b.Spec.Selector; sel != nil {
+			pb.Selector = &typesv1.LabelSelector{MatchLabels: maps.Clone(sel.MatchLabels)}
+			for _, e := range sel.MatchExpressions {
+				pb.Selector.MatchExpressions = append(pb.Selector.MatchExpressions, &typesv1.LabelSelectorRequirement{
+					Key: e.Key, Operator: string(e.Operator), Values: slices.Clone(e.Values)})
+			}
+		}
+		out = append(out, pb)
+	}
+	return out
 }
 
 // addToRequest adds a candidate to the solver request: a NodeClaim without a

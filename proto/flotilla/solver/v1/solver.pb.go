@@ -424,9 +424,13 @@ type ConsolidateRequest struct {
 	// Namespaces carry the labels that namespace selectors read.
 	Namespaces []*v1.Namespace `protobuf:"bytes,6,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
 	// Options tune the placement checks.
-	Options       *SolveOptions `protobuf:"bytes,7,opt,name=options,proto3" json:"options,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Options *SolveOptions `protobuf:"bytes,7,opt,name=options,proto3" json:"options,omitempty"`
+	// PodDisruptionBudgets limit the evictions of all actions together; a pod two of them select is not evicted.
+	PodDisruptionBudgets []*v1.PodDisruptionBudget `protobuf:"bytes,8,rep,name=pod_disruption_budgets,json=podDisruptionBudgets,proto3" json:"pod_disruption_budgets,omitempty"`
+	// DisruptionAllowances cap, per NodePool, the nodes all actions together may remove; NodePools not listed are not capped.
+	DisruptionAllowances []*NodePoolDisruptionAllowance `protobuf:"bytes,9,rep,name=disruption_allowances,json=disruptionAllowances,proto3" json:"disruption_allowances,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ConsolidateRequest) Reset() {
@@ -508,6 +512,75 @@ func (x *ConsolidateRequest) GetOptions() *SolveOptions {
 	return nil
 }
 
+func (x *ConsolidateRequest) GetPodDisruptionBudgets() []*v1.PodDisruptionBudget {
+	if x != nil {
+		return x.PodDisruptionBudgets
+	}
+	return nil
+}
+
+func (x *ConsolidateRequest) GetDisruptionAllowances() []*NodePoolDisruptionAllowance {
+	if x != nil {
+		return x.DisruptionAllowances
+	}
+	return nil
+}
+
+// NodePoolDisruptionAllowance is how many nodes of a NodePool may be disrupted now, as its disruption budgets allow.
+type NodePoolDisruptionAllowance struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NodePool is the NodePool's name.
+	NodePool string `protobuf:"bytes,1,opt,name=node_pool,json=nodePool,proto3" json:"node_pool,omitempty"`
+	// MaxNodes is how many of its nodes the actions may remove.
+	MaxNodes      int32 `protobuf:"varint,2,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodePoolDisruptionAllowance) Reset() {
+	*x = NodePoolDisruptionAllowance{}
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodePoolDisruptionAllowance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodePoolDisruptionAllowance) ProtoMessage() {}
+
+func (x *NodePoolDisruptionAllowance) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodePoolDisruptionAllowance.ProtoReflect.Descriptor instead.
+func (*NodePoolDisruptionAllowance) Descriptor() ([]byte, []int) {
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *NodePoolDisruptionAllowance) GetNodePool() string {
+	if x != nil {
+		return x.NodePool
+	}
+	return ""
+}
+
+func (x *NodePoolDisruptionAllowance) GetMaxNodes() int32 {
+	if x != nil {
+		return x.MaxNodes
+	}
+	return 0
+}
+
 // PodBinding moves one pod to a node.
 type PodBinding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -521,7 +594,7 @@ type PodBinding struct {
 
 func (x *PodBinding) Reset() {
 	*x = PodBinding{}
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[6]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +606,7 @@ func (x *PodBinding) String() string {
 func (*PodBinding) ProtoMessage() {}
 
 func (x *PodBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[6]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +619,7 @@ func (x *PodBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodBinding.ProtoReflect.Descriptor instead.
 func (*PodBinding) Descriptor() ([]byte, []int) {
-	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{6}
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PodBinding) GetPod() string {
@@ -584,7 +657,7 @@ type ConsolidationAction struct {
 
 func (x *ConsolidationAction) Reset() {
 	*x = ConsolidationAction{}
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[7]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +669,7 @@ func (x *ConsolidationAction) String() string {
 func (*ConsolidationAction) ProtoMessage() {}
 
 func (x *ConsolidationAction) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[7]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +682,7 @@ func (x *ConsolidationAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsolidationAction.ProtoReflect.Descriptor instead.
 func (*ConsolidationAction) Descriptor() ([]byte, []int) {
-	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{7}
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConsolidationAction) GetKind() string {
@@ -660,14 +733,16 @@ type BlockedCandidate struct {
 	// Node is the node's name.
 	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	// Reason says why the node stays.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Kind classifies the reason: Unmanaged, DoNotDisrupt, PDB, Budget, PodAffinity or NoCheaperFit.
+	Kind          string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BlockedCandidate) Reset() {
 	*x = BlockedCandidate{}
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[8]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +754,7 @@ func (x *BlockedCandidate) String() string {
 func (*BlockedCandidate) ProtoMessage() {}
 
 func (x *BlockedCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[8]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +767,7 @@ func (x *BlockedCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockedCandidate.ProtoReflect.Descriptor instead.
 func (*BlockedCandidate) Descriptor() ([]byte, []int) {
-	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{8}
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BlockedCandidate) GetNode() string {
@@ -705,6 +780,13 @@ func (x *BlockedCandidate) GetNode() string {
 func (x *BlockedCandidate) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *BlockedCandidate) GetKind() string {
+	if x != nil {
+		return x.Kind
 	}
 	return ""
 }
@@ -730,7 +812,7 @@ type ConsolidateResponse struct {
 
 func (x *ConsolidateResponse) Reset() {
 	*x = ConsolidateResponse{}
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[9]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +824,7 @@ func (x *ConsolidateResponse) String() string {
 func (*ConsolidateResponse) ProtoMessage() {}
 
 func (x *ConsolidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[9]
+	mi := &file_flotilla_solver_v1_solver_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +837,7 @@ func (x *ConsolidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsolidateResponse.ProtoReflect.Descriptor instead.
 func (*ConsolidateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{9}
+	return file_flotilla_solver_v1_solver_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConsolidateResponse) GetActions() []*ConsolidationAction {
@@ -837,7 +919,7 @@ const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"node_pools\x18\x02 \x03(\v2\".flotilla.solver.v1.NodePoolReasonR\tnodePools\"E\n" +
 	"\x0eNodePoolReason\x12\x1b\n" +
 	"\tnode_pool\x18\x01 \x01(\tR\bnodePool\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xbf\x03\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x83\x05\n" +
 	"\x12ConsolidateRequest\x12:\n" +
 	"\n" +
 	"node_pools\x18\x01 \x03(\v2\x1b.flotilla.types.v1.NodePoolR\tnodePools\x12F\n" +
@@ -850,7 +932,12 @@ const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"\n" +
 	"namespaces\x18\x06 \x03(\v2\x1c.flotilla.types.v1.NamespaceR\n" +
 	"namespaces\x12:\n" +
-	"\aoptions\x18\a \x01(\v2 .flotilla.solver.v1.SolveOptionsR\aoptions\"2\n" +
+	"\aoptions\x18\a \x01(\v2 .flotilla.solver.v1.SolveOptionsR\aoptions\x12\\\n" +
+	"\x16pod_disruption_budgets\x18\b \x03(\v2&.flotilla.types.v1.PodDisruptionBudgetR\x14podDisruptionBudgets\x12d\n" +
+	"\x15disruption_allowances\x18\t \x03(\v2/.flotilla.solver.v1.NodePoolDisruptionAllowanceR\x14disruptionAllowances\"W\n" +
+	"\x1bNodePoolDisruptionAllowance\x12\x1b\n" +
+	"\tnode_pool\x18\x01 \x01(\tR\bnodePool\x12\x1b\n" +
+	"\tmax_nodes\x18\x02 \x01(\x05R\bmaxNodes\"2\n" +
 	"\n" +
 	"PodBinding\x12\x10\n" +
 	"\x03pod\x18\x01 \x01(\tR\x03pod\x12\x12\n" +
@@ -861,10 +948,11 @@ const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"\vreplacement\x18\x03 \x01(\v2#.flotilla.types.v1.PlannedNodeClaimR\vreplacement\x12:\n" +
 	"\bbindings\x18\x04 \x03(\v2\x1e.flotilla.solver.v1.PodBindingR\bbindings\x12(\n" +
 	"\x10savings_per_hour\x18\x05 \x01(\x01R\x0esavingsPerHour\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\">\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"R\n" +
 	"\x10BlockedCandidate\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc5\x02\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\"\xc5\x02\n" +
 	"\x13ConsolidateResponse\x12A\n" +
 	"\aactions\x18\x01 \x03(\v2'.flotilla.solver.v1.ConsolidationActionR\aactions\x12>\n" +
 	"\ablocked\x18\x02 \x03(\v2$.flotilla.solver.v1.BlockedCandidateR\ablocked\x12#\n" +
@@ -889,60 +977,64 @@ func file_flotilla_solver_v1_solver_proto_rawDescGZIP() []byte {
 	return file_flotilla_solver_v1_solver_proto_rawDescData
 }
 
-var file_flotilla_solver_v1_solver_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_flotilla_solver_v1_solver_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_flotilla_solver_v1_solver_proto_goTypes = []any{
-	(*SolveOptions)(nil),             // 0: flotilla.solver.v1.SolveOptions
-	(*SolveRequest)(nil),             // 1: flotilla.solver.v1.SolveRequest
-	(*SolveResponse)(nil),            // 2: flotilla.solver.v1.SolveResponse
-	(*UnschedulableExplanation)(nil), // 3: flotilla.solver.v1.UnschedulableExplanation
-	(*NodePoolReason)(nil),           // 4: flotilla.solver.v1.NodePoolReason
-	(*ConsolidateRequest)(nil),       // 5: flotilla.solver.v1.ConsolidateRequest
-	(*PodBinding)(nil),               // 6: flotilla.solver.v1.PodBinding
-	(*ConsolidationAction)(nil),      // 7: flotilla.solver.v1.ConsolidationAction
-	(*BlockedCandidate)(nil),         // 8: flotilla.solver.v1.BlockedCandidate
-	(*ConsolidateResponse)(nil),      // 9: flotilla.solver.v1.ConsolidateResponse
-	(*v1.Pod)(nil),                   // 10: flotilla.types.v1.Pod
-	(*v1.NodePool)(nil),              // 11: flotilla.types.v1.NodePool
-	(*v1.InstanceType)(nil),          // 12: flotilla.types.v1.InstanceType
-	(*v1.Node)(nil),                  // 13: flotilla.types.v1.Node
-	(*v1.NodeClaim)(nil),             // 14: flotilla.types.v1.NodeClaim
-	(*v1.DaemonSet)(nil),             // 15: flotilla.types.v1.DaemonSet
-	(*v1.Namespace)(nil),             // 16: flotilla.types.v1.Namespace
-	(*v1.Plan)(nil),                  // 17: flotilla.types.v1.Plan
-	(*v1.PlannedNodeClaim)(nil),      // 18: flotilla.types.v1.PlannedNodeClaim
+	(*SolveOptions)(nil),                // 0: flotilla.solver.v1.SolveOptions
+	(*SolveRequest)(nil),                // 1: flotilla.solver.v1.SolveRequest
+	(*SolveResponse)(nil),               // 2: flotilla.solver.v1.SolveResponse
+	(*UnschedulableExplanation)(nil),    // 3: flotilla.solver.v1.UnschedulableExplanation
+	(*NodePoolReason)(nil),              // 4: flotilla.solver.v1.NodePoolReason
+	(*ConsolidateRequest)(nil),          // 5: flotilla.solver.v1.ConsolidateRequest
+	(*NodePoolDisruptionAllowance)(nil), // 6: flotilla.solver.v1.NodePoolDisruptionAllowance
+	(*PodBinding)(nil),                  // 7: flotilla.solver.v1.PodBinding
+	(*ConsolidationAction)(nil),         // 8: flotilla.solver.v1.ConsolidationAction
+	(*BlockedCandidate)(nil),            // 9: flotilla.solver.v1.BlockedCandidate
+	(*ConsolidateResponse)(nil),         // 10: flotilla.solver.v1.ConsolidateResponse
+	(*v1.Pod)(nil),                      // 11: flotilla.types.v1.Pod
+	(*v1.NodePool)(nil),                 // 12: flotilla.types.v1.NodePool
+	(*v1.InstanceType)(nil),             // 13: flotilla.types.v1.InstanceType
+	(*v1.Node)(nil),                     // 14: flotilla.types.v1.Node
+	(*v1.NodeClaim)(nil),                // 15: flotilla.types.v1.NodeClaim
+	(*v1.DaemonSet)(nil),                // 16: flotilla.types.v1.DaemonSet
+	(*v1.Namespace)(nil),                // 17: flotilla.types.v1.Namespace
+	(*v1.Plan)(nil),                     // 18: flotilla.types.v1.Plan
+	(*v1.PodDisruptionBudget)(nil),      // 19: flotilla.types.v1.PodDisruptionBudget
+	(*v1.PlannedNodeClaim)(nil),         // 20: flotilla.types.v1.PlannedNodeClaim
 }
 var file_flotilla_solver_v1_solver_proto_depIdxs = []int32{
-	10, // 0: flotilla.solver.v1.SolveRequest.pods:type_name -> flotilla.types.v1.Pod
-	11, // 1: flotilla.solver.v1.SolveRequest.node_pools:type_name -> flotilla.types.v1.NodePool
-	12, // 2: flotilla.solver.v1.SolveRequest.instance_types:type_name -> flotilla.types.v1.InstanceType
-	13, // 3: flotilla.solver.v1.SolveRequest.nodes:type_name -> flotilla.types.v1.Node
-	14, // 4: flotilla.solver.v1.SolveRequest.node_claims:type_name -> flotilla.types.v1.NodeClaim
-	15, // 5: flotilla.solver.v1.SolveRequest.daemon_sets:type_name -> flotilla.types.v1.DaemonSet
-	16, // 6: flotilla.solver.v1.SolveRequest.namespaces:type_name -> flotilla.types.v1.Namespace
+	11, // 0: flotilla.solver.v1.SolveRequest.pods:type_name -> flotilla.types.v1.Pod
+	12, // 1: flotilla.solver.v1.SolveRequest.node_pools:type_name -> flotilla.types.v1.NodePool
+	13, // 2: flotilla.solver.v1.SolveRequest.instance_types:type_name -> flotilla.types.v1.InstanceType
+	14, // 3: flotilla.solver.v1.SolveRequest.nodes:type_name -> flotilla.types.v1.Node
+	15, // 4: flotilla.solver.v1.SolveRequest.node_claims:type_name -> flotilla.types.v1.NodeClaim
+	16, // 5: flotilla.solver.v1.SolveRequest.daemon_sets:type_name -> flotilla.types.v1.DaemonSet
+	17, // 6: flotilla.solver.v1.SolveRequest.namespaces:type_name -> flotilla.types.v1.Namespace
 	0,  // 7: flotilla.solver.v1.SolveRequest.options:type_name -> flotilla.solver.v1.SolveOptions
-	17, // 8: flotilla.solver.v1.SolveResponse.plan:type_name -> flotilla.types.v1.Plan
+	18, // 8: flotilla.solver.v1.SolveResponse.plan:type_name -> flotilla.types.v1.Plan
 	3,  // 9: flotilla.solver.v1.SolveResponse.explanations:type_name -> flotilla.solver.v1.UnschedulableExplanation
 	4,  // 10: flotilla.solver.v1.UnschedulableExplanation.node_pools:type_name -> flotilla.solver.v1.NodePoolReason
-	11, // 11: flotilla.solver.v1.ConsolidateRequest.node_pools:type_name -> flotilla.types.v1.NodePool
-	12, // 12: flotilla.solver.v1.ConsolidateRequest.instance_types:type_name -> flotilla.types.v1.InstanceType
-	13, // 13: flotilla.solver.v1.ConsolidateRequest.nodes:type_name -> flotilla.types.v1.Node
-	14, // 14: flotilla.solver.v1.ConsolidateRequest.node_claims:type_name -> flotilla.types.v1.NodeClaim
-	15, // 15: flotilla.solver.v1.ConsolidateRequest.daemon_sets:type_name -> flotilla.types.v1.DaemonSet
-	16, // 16: flotilla.solver.v1.ConsolidateRequest.namespaces:type_name -> flotilla.types.v1.Namespace
+	12, // 11: flotilla.solver.v1.ConsolidateRequest.node_pools:type_name -> flotilla.types.v1.NodePool
+	13, // 12: flotilla.solver.v1.ConsolidateRequest.instance_types:type_name -> flotilla.types.v1.InstanceType
+	14, // 13: flotilla.solver.v1.ConsolidateRequest.nodes:type_name -> flotilla.types.v1.Node
+	15, // 14: flotilla.solver.v1.ConsolidateRequest.node_claims:type_name -> flotilla.types.v1.NodeClaim
+	16, // 15: flotilla.solver.v1.ConsolidateRequest.daemon_sets:type_name -> flotilla.types.v1.DaemonSet
+	17, // 16: flotilla.solver.v1.ConsolidateRequest.namespaces:type_name -> flotilla.types.v1.Namespace
 	0,  // 17: flotilla.solver.v1.ConsolidateRequest.options:type_name -> flotilla.solver.v1.SolveOptions
-	18, // 18: flotilla.solver.v1.ConsolidationAction.replacement:type_name -> flotilla.types.v1.PlannedNodeClaim
-	6,  // 19: flotilla.solver.v1.ConsolidationAction.bindings:type_name -> flotilla.solver.v1.PodBinding
-	7,  // 20: flotilla.solver.v1.ConsolidateResponse.actions:type_name -> flotilla.solver.v1.ConsolidationAction
-	8,  // 21: flotilla.solver.v1.ConsolidateResponse.blocked:type_name -> flotilla.solver.v1.BlockedCandidate
-	1,  // 22: flotilla.solver.v1.SolverService.Solve:input_type -> flotilla.solver.v1.SolveRequest
-	5,  // 23: flotilla.solver.v1.SolverService.Consolidate:input_type -> flotilla.solver.v1.ConsolidateRequest
-	2,  // 24: flotilla.solver.v1.SolverService.Solve:output_type -> flotilla.solver.v1.SolveResponse
-	9,  // 25: flotilla.solver.v1.SolverService.Consolidate:output_type -> flotilla.solver.v1.ConsolidateResponse
-	24, // [24:26] is the sub-list for method output_type
-	22, // [22:24] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	19, // 18: flotilla.solver.v1.ConsolidateRequest.pod_disruption_budgets:type_name -> flotilla.types.v1.PodDisruptionBudget
+	6,  // 19: flotilla.solver.v1.ConsolidateRequest.disruption_allowances:type_name -> flotilla.solver.v1.NodePoolDisruptionAllowance
+	20, // 20: flotilla.solver.v1.ConsolidationAction.replacement:type_name -> flotilla.types.v1.PlannedNodeClaim
+	7,  // 21: flotilla.solver.v1.ConsolidationAction.bindings:type_name -> flotilla.solver.v1.PodBinding
+	8,  // 22: flotilla.solver.v1.ConsolidateResponse.actions:type_name -> flotilla.solver.v1.ConsolidationAction
+	9,  // 23: flotilla.solver.v1.ConsolidateResponse.blocked:type_name -> flotilla.solver.v1.BlockedCandidate
+	1,  // 24: flotilla.solver.v1.SolverService.Solve:input_type -> flotilla.solver.v1.SolveRequest
+	5,  // 25: flotilla.solver.v1.SolverService.Consolidate:input_type -> flotilla.solver.v1.ConsolidateRequest
+	2,  // 26: flotilla.solver.v1.SolverService.Solve:output_type -> flotilla.solver.v1.SolveResponse
+	10, // 27: flotilla.solver.v1.SolverService.Consolidate:output_type -> flotilla.solver.v1.ConsolidateResponse
+	26, // [26:28] is the sub-list for method output_type
+	24, // [24:26] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_solver_v1_solver_proto_init() }
@@ -956,7 +1048,7 @@ func file_flotilla_solver_v1_solver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_solver_v1_solver_proto_rawDesc), len(file_flotilla_solver_v1_solver_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

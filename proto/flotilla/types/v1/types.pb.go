@@ -1766,6 +1766,79 @@ func (x *DaemonSet) GetTemplate() *Pod {
 	return nil
 }
 
+// PodDisruptionBudget is a policy/v1 PodDisruptionBudget as consolidation needs it.
+type PodDisruptionBudget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Namespace is the PodDisruptionBudget's namespace; it selects pods of this namespace only.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Name is the PodDisruptionBudget's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Selector selects the pods it covers; unset selects none, an empty selector every pod of the namespace.
+	Selector *LabelSelector `protobuf:"bytes,3,opt,name=selector,proto3" json:"selector,omitempty"`
+	// DisruptionsAllowed is how many of its pods may be evicted now (status.disruptionsAllowed).
+	DisruptionsAllowed int32 `protobuf:"varint,4,opt,name=disruptions_allowed,json=disruptionsAllowed,proto3" json:"disruptions_allowed,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *PodDisruptionBudget) Reset() {
+	*x = PodDisruptionBudget{}
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PodDisruptionBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PodDisruptionBudget) ProtoMessage() {}
+
+func (x *PodDisruptionBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PodDisruptionBudget.ProtoReflect.Descriptor instead.
+func (*PodDisruptionBudget) Descriptor() ([]byte, []int) {
+	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PodDisruptionBudget) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PodDisruptionBudget) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PodDisruptionBudget) GetSelector() *LabelSelector {
+	if x != nil {
+		return x.Selector
+	}
+	return nil
+}
+
+func (x *PodDisruptionBudget) GetDisruptionsAllowed() int32 {
+	if x != nil {
+		return x.DisruptionsAllowed
+	}
+	return 0
+}
+
 // Namespace carries a namespace's labels for namespace selectors.
 type Namespace struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1779,7 +1852,7 @@ type Namespace struct {
 
 func (x *Namespace) Reset() {
 	*x = Namespace{}
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[21]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1864,7 @@ func (x *Namespace) String() string {
 func (*Namespace) ProtoMessage() {}
 
 func (x *Namespace) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[21]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1877,7 @@ func (x *Namespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Namespace.ProtoReflect.Descriptor instead.
 func (*Namespace) Descriptor() ([]byte, []int) {
-	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{21}
+	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Namespace) GetName() string {
@@ -1854,7 +1927,7 @@ type PlannedNodeClaim struct {
 
 func (x *PlannedNodeClaim) Reset() {
 	*x = PlannedNodeClaim{}
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[22]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +1939,7 @@ func (x *PlannedNodeClaim) String() string {
 func (*PlannedNodeClaim) ProtoMessage() {}
 
 func (x *PlannedNodeClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[22]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +1952,7 @@ func (x *PlannedNodeClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedNodeClaim.ProtoReflect.Descriptor instead.
 func (*PlannedNodeClaim) Descriptor() ([]byte, []int) {
-	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{22}
+	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PlannedNodeClaim) GetNodePool() string {
@@ -1977,7 +2050,7 @@ type PodNames struct {
 
 func (x *PodNames) Reset() {
 	*x = PodNames{}
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[23]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2062,7 @@ func (x *PodNames) String() string {
 func (*PodNames) ProtoMessage() {}
 
 func (x *PodNames) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[23]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2075,7 @@ func (x *PodNames) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodNames.ProtoReflect.Descriptor instead.
 func (*PodNames) Descriptor() ([]byte, []int) {
-	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{23}
+	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PodNames) GetPods() []string {
@@ -2025,7 +2098,7 @@ type UnschedulablePod struct {
 
 func (x *UnschedulablePod) Reset() {
 	*x = UnschedulablePod{}
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[24]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2110,7 @@ func (x *UnschedulablePod) String() string {
 func (*UnschedulablePod) ProtoMessage() {}
 
 func (x *UnschedulablePod) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[24]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2123,7 @@ func (x *UnschedulablePod) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnschedulablePod.ProtoReflect.Descriptor instead.
 func (*UnschedulablePod) Descriptor() ([]byte, []int) {
-	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{24}
+	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UnschedulablePod) GetPod() string {
@@ -2084,7 +2157,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[25]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2169,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_types_v1_types_proto_msgTypes[25]
+	mi := &file_flotilla_types_v1_types_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2182,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{25}
+	return file_flotilla_types_v1_types_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Plan) GetNodeClaims() []*PlannedNodeClaim {
@@ -2341,7 +2414,12 @@ const file_flotilla_types_v1_types_proto_rawDesc = "" +
 	"\tDaemonSet\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x122\n" +
-	"\btemplate\x18\x03 \x01(\v2\x16.flotilla.types.v1.PodR\btemplate\"\x9c\x01\n" +
+	"\btemplate\x18\x03 \x01(\v2\x16.flotilla.types.v1.PodR\btemplate\"\xb6\x01\n" +
+	"\x13PodDisruptionBudget\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12<\n" +
+	"\bselector\x18\x03 \x01(\v2 .flotilla.types.v1.LabelSelectorR\bselector\x12/\n" +
+	"\x13disruptions_allowed\x18\x04 \x01(\x05R\x12disruptionsAllowed\"\x9c\x01\n" +
 	"\tNamespace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
 	"\x06labels\x18\x02 \x03(\v2(.flotilla.types.v1.Namespace.LabelsEntryR\x06labels\x1a9\n" +
@@ -2397,7 +2475,7 @@ func file_flotilla_types_v1_types_proto_rawDescGZIP() []byte {
 	return file_flotilla_types_v1_types_proto_rawDescData
 }
 
-var file_flotilla_types_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_flotilla_types_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_flotilla_types_v1_types_proto_goTypes = []any{
 	(*Requirement)(nil),              // 0: flotilla.types.v1.Requirement
 	(*NodeSelectorTerm)(nil),         // 1: flotilla.types.v1.NodeSelectorTerm
@@ -2420,38 +2498,39 @@ var file_flotilla_types_v1_types_proto_goTypes = []any{
 	(*Node)(nil),                     // 18: flotilla.types.v1.Node
 	(*NodeClaim)(nil),                // 19: flotilla.types.v1.NodeClaim
 	(*DaemonSet)(nil),                // 20: flotilla.types.v1.DaemonSet
-	(*Namespace)(nil),                // 21: flotilla.types.v1.Namespace
-	(*PlannedNodeClaim)(nil),         // 22: flotilla.types.v1.PlannedNodeClaim
-	(*PodNames)(nil),                 // 23: flotilla.types.v1.PodNames
-	(*UnschedulablePod)(nil),         // 24: flotilla.types.v1.UnschedulablePod
-	(*Plan)(nil),                     // 25: flotilla.types.v1.Plan
-	nil,                              // 26: flotilla.types.v1.LabelSelector.MatchLabelsEntry
-	nil,                              // 27: flotilla.types.v1.Container.RequestsEntry
-	nil,                              // 28: flotilla.types.v1.Pod.LabelsEntry
-	nil,                              // 29: flotilla.types.v1.Pod.AnnotationsEntry
-	nil,                              // 30: flotilla.types.v1.Pod.OverheadEntry
-	nil,                              // 31: flotilla.types.v1.Pod.NodeSelectorEntry
-	nil,                              // 32: flotilla.types.v1.InstanceType.CapacityEntry
-	nil,                              // 33: flotilla.types.v1.InstanceType.AllocatableEntry
-	nil,                              // 34: flotilla.types.v1.InstanceType.LabelsEntry
-	nil,                              // 35: flotilla.types.v1.NodePool.LabelsEntry
-	nil,                              // 36: flotilla.types.v1.NodePool.AnnotationsEntry
-	nil,                              // 37: flotilla.types.v1.NodePool.LimitsEntry
-	nil,                              // 38: flotilla.types.v1.NodePool.UsageEntry
-	nil,                              // 39: flotilla.types.v1.Node.LabelsEntry
-	nil,                              // 40: flotilla.types.v1.Node.AnnotationsEntry
-	nil,                              // 41: flotilla.types.v1.Node.AllocatableEntry
-	nil,                              // 42: flotilla.types.v1.NodeClaim.LabelsEntry
-	nil,                              // 43: flotilla.types.v1.NodeClaim.AllocatableEntry
-	nil,                              // 44: flotilla.types.v1.Namespace.LabelsEntry
-	nil,                              // 45: flotilla.types.v1.PlannedNodeClaim.LabelsEntry
-	nil,                              // 46: flotilla.types.v1.PlannedNodeClaim.RequestsEntry
-	nil,                              // 47: flotilla.types.v1.Plan.ExistingNodeBindingsEntry
+	(*PodDisruptionBudget)(nil),      // 21: flotilla.types.v1.PodDisruptionBudget
+	(*Namespace)(nil),                // 22: flotilla.types.v1.Namespace
+	(*PlannedNodeClaim)(nil),         // 23: flotilla.types.v1.PlannedNodeClaim
+	(*PodNames)(nil),                 // 24: flotilla.types.v1.PodNames
+	(*UnschedulablePod)(nil),         // 25: flotilla.types.v1.UnschedulablePod
+	(*Plan)(nil),                     // 26: flotilla.types.v1.Plan
+	nil,                              // 27: flotilla.types.v1.LabelSelector.MatchLabelsEntry
+	nil,                              // 28: flotilla.types.v1.Container.RequestsEntry
+	nil,                              // 29: flotilla.types.v1.Pod.LabelsEntry
+	nil,                              // 30: flotilla.types.v1.Pod.AnnotationsEntry
+	nil,                              // 31: flotilla.types.v1.Pod.OverheadEntry
+	nil,                              // 32: flotilla.types.v1.Pod.NodeSelectorEntry
+	nil,                              // 33: flotilla.types.v1.InstanceType.CapacityEntry
+	nil,                              // 34: flotilla.types.v1.InstanceType.AllocatableEntry
+	nil,                              // 35: flotilla.types.v1.InstanceType.LabelsEntry
+	nil,                              // 36: flotilla.types.v1.NodePool.LabelsEntry
+	nil,                              // 37: flotilla.types.v1.NodePool.AnnotationsEntry
+	nil,                              // 38: flotilla.types.v1.NodePool.LimitsEntry
+	nil,                              // 39: flotilla.types.v1.NodePool.UsageEntry
+	nil,                              // 40: flotilla.types.v1.Node.LabelsEntry
+	nil,                              // 41: flotilla.types.v1.Node.AnnotationsEntry
+	nil,                              // 42: flotilla.types.v1.Node.AllocatableEntry
+	nil,                              // 43: flotilla.types.v1.NodeClaim.LabelsEntry
+	nil,                              // 44: flotilla.types.v1.NodeClaim.AllocatableEntry
+	nil,                              // 45: flotilla.types.v1.Namespace.LabelsEntry
+	nil,                              // 46: flotilla.types.v1.PlannedNodeClaim.LabelsEntry
+	nil,                              // 47: flotilla.types.v1.PlannedNodeClaim.RequestsEntry
+	nil,                              // 48: flotilla.types.v1.Plan.ExistingNodeBindingsEntry
 }
 var file_flotilla_types_v1_types_proto_depIdxs = []int32{
 	0,  // 0: flotilla.types.v1.NodeSelectorTerm.match_expressions:type_name -> flotilla.types.v1.Requirement
 	1,  // 1: flotilla.types.v1.PreferredSchedulingTerm.preference:type_name -> flotilla.types.v1.NodeSelectorTerm
-	26, // 2: flotilla.types.v1.LabelSelector.match_labels:type_name -> flotilla.types.v1.LabelSelector.MatchLabelsEntry
+	27, // 2: flotilla.types.v1.LabelSelector.match_labels:type_name -> flotilla.types.v1.LabelSelector.MatchLabelsEntry
 	5,  // 3: flotilla.types.v1.LabelSelector.match_expressions:type_name -> flotilla.types.v1.LabelSelectorRequirement
 	6,  // 4: flotilla.types.v1.PodAffinityTerm.label_selector:type_name -> flotilla.types.v1.LabelSelector
 	6,  // 5: flotilla.types.v1.PodAffinityTerm.namespace_selector:type_name -> flotilla.types.v1.LabelSelector
@@ -2459,14 +2538,14 @@ var file_flotilla_types_v1_types_proto_depIdxs = []int32{
 	7,  // 7: flotilla.types.v1.PodAffinity.required:type_name -> flotilla.types.v1.PodAffinityTerm
 	8,  // 8: flotilla.types.v1.PodAffinity.preferred:type_name -> flotilla.types.v1.WeightedPodAffinityTerm
 	6,  // 9: flotilla.types.v1.TopologySpreadConstraint.label_selector:type_name -> flotilla.types.v1.LabelSelector
-	27, // 10: flotilla.types.v1.Container.requests:type_name -> flotilla.types.v1.Container.RequestsEntry
+	28, // 10: flotilla.types.v1.Container.requests:type_name -> flotilla.types.v1.Container.RequestsEntry
 	1,  // 11: flotilla.types.v1.VolumeTopology.terms:type_name -> flotilla.types.v1.NodeSelectorTerm
-	28, // 12: flotilla.types.v1.Pod.labels:type_name -> flotilla.types.v1.Pod.LabelsEntry
-	29, // 13: flotilla.types.v1.Pod.annotations:type_name -> flotilla.types.v1.Pod.AnnotationsEntry
+	29, // 12: flotilla.types.v1.Pod.labels:type_name -> flotilla.types.v1.Pod.LabelsEntry
+	30, // 13: flotilla.types.v1.Pod.annotations:type_name -> flotilla.types.v1.Pod.AnnotationsEntry
 	12, // 14: flotilla.types.v1.Pod.containers:type_name -> flotilla.types.v1.Container
 	12, // 15: flotilla.types.v1.Pod.init_containers:type_name -> flotilla.types.v1.Container
-	30, // 16: flotilla.types.v1.Pod.overhead:type_name -> flotilla.types.v1.Pod.OverheadEntry
-	31, // 17: flotilla.types.v1.Pod.node_selector:type_name -> flotilla.types.v1.Pod.NodeSelectorEntry
+	31, // 16: flotilla.types.v1.Pod.overhead:type_name -> flotilla.types.v1.Pod.OverheadEntry
+	32, // 17: flotilla.types.v1.Pod.node_selector:type_name -> flotilla.types.v1.Pod.NodeSelectorEntry
 	1,  // 18: flotilla.types.v1.Pod.required_node_affinity:type_name -> flotilla.types.v1.NodeSelectorTerm
 	2,  // 19: flotilla.types.v1.Pod.preferred_node_affinity:type_name -> flotilla.types.v1.PreferredSchedulingTerm
 	4,  // 20: flotilla.types.v1.Pod.tolerations:type_name -> flotilla.types.v1.Toleration
@@ -2475,42 +2554,43 @@ var file_flotilla_types_v1_types_proto_depIdxs = []int32{
 	10, // 23: flotilla.types.v1.Pod.topology_spread_constraints:type_name -> flotilla.types.v1.TopologySpreadConstraint
 	11, // 24: flotilla.types.v1.Pod.host_ports:type_name -> flotilla.types.v1.HostPort
 	13, // 25: flotilla.types.v1.Pod.volumes:type_name -> flotilla.types.v1.VolumeTopology
-	32, // 26: flotilla.types.v1.InstanceType.capacity:type_name -> flotilla.types.v1.InstanceType.CapacityEntry
-	33, // 27: flotilla.types.v1.InstanceType.allocatable:type_name -> flotilla.types.v1.InstanceType.AllocatableEntry
-	34, // 28: flotilla.types.v1.InstanceType.labels:type_name -> flotilla.types.v1.InstanceType.LabelsEntry
+	33, // 26: flotilla.types.v1.InstanceType.capacity:type_name -> flotilla.types.v1.InstanceType.CapacityEntry
+	34, // 27: flotilla.types.v1.InstanceType.allocatable:type_name -> flotilla.types.v1.InstanceType.AllocatableEntry
+	35, // 28: flotilla.types.v1.InstanceType.labels:type_name -> flotilla.types.v1.InstanceType.LabelsEntry
 	15, // 29: flotilla.types.v1.InstanceType.offerings:type_name -> flotilla.types.v1.Offering
-	35, // 30: flotilla.types.v1.NodePool.labels:type_name -> flotilla.types.v1.NodePool.LabelsEntry
-	36, // 31: flotilla.types.v1.NodePool.annotations:type_name -> flotilla.types.v1.NodePool.AnnotationsEntry
+	36, // 30: flotilla.types.v1.NodePool.labels:type_name -> flotilla.types.v1.NodePool.LabelsEntry
+	37, // 31: flotilla.types.v1.NodePool.annotations:type_name -> flotilla.types.v1.NodePool.AnnotationsEntry
 	3,  // 32: flotilla.types.v1.NodePool.taints:type_name -> flotilla.types.v1.Taint
 	3,  // 33: flotilla.types.v1.NodePool.startup_taints:type_name -> flotilla.types.v1.Taint
 	0,  // 34: flotilla.types.v1.NodePool.requirements:type_name -> flotilla.types.v1.Requirement
-	37, // 35: flotilla.types.v1.NodePool.limits:type_name -> flotilla.types.v1.NodePool.LimitsEntry
-	38, // 36: flotilla.types.v1.NodePool.usage:type_name -> flotilla.types.v1.NodePool.UsageEntry
-	39, // 37: flotilla.types.v1.Node.labels:type_name -> flotilla.types.v1.Node.LabelsEntry
-	40, // 38: flotilla.types.v1.Node.annotations:type_name -> flotilla.types.v1.Node.AnnotationsEntry
+	38, // 35: flotilla.types.v1.NodePool.limits:type_name -> flotilla.types.v1.NodePool.LimitsEntry
+	39, // 36: flotilla.types.v1.NodePool.usage:type_name -> flotilla.types.v1.NodePool.UsageEntry
+	40, // 37: flotilla.types.v1.Node.labels:type_name -> flotilla.types.v1.Node.LabelsEntry
+	41, // 38: flotilla.types.v1.Node.annotations:type_name -> flotilla.types.v1.Node.AnnotationsEntry
 	3,  // 39: flotilla.types.v1.Node.taints:type_name -> flotilla.types.v1.Taint
-	41, // 40: flotilla.types.v1.Node.allocatable:type_name -> flotilla.types.v1.Node.AllocatableEntry
+	42, // 40: flotilla.types.v1.Node.allocatable:type_name -> flotilla.types.v1.Node.AllocatableEntry
 	14, // 41: flotilla.types.v1.Node.pods:type_name -> flotilla.types.v1.Pod
-	42, // 42: flotilla.types.v1.NodeClaim.labels:type_name -> flotilla.types.v1.NodeClaim.LabelsEntry
+	43, // 42: flotilla.types.v1.NodeClaim.labels:type_name -> flotilla.types.v1.NodeClaim.LabelsEntry
 	3,  // 43: flotilla.types.v1.NodeClaim.taints:type_name -> flotilla.types.v1.Taint
-	43, // 44: flotilla.types.v1.NodeClaim.allocatable:type_name -> flotilla.types.v1.NodeClaim.AllocatableEntry
+	44, // 44: flotilla.types.v1.NodeClaim.allocatable:type_name -> flotilla.types.v1.NodeClaim.AllocatableEntry
 	14, // 45: flotilla.types.v1.NodeClaim.pods:type_name -> flotilla.types.v1.Pod
 	14, // 46: flotilla.types.v1.DaemonSet.template:type_name -> flotilla.types.v1.Pod
-	44, // 47: flotilla.types.v1.Namespace.labels:type_name -> flotilla.types.v1.Namespace.LabelsEntry
-	0,  // 48: flotilla.types.v1.PlannedNodeClaim.requirements:type_name -> flotilla.types.v1.Requirement
-	45, // 49: flotilla.types.v1.PlannedNodeClaim.labels:type_name -> flotilla.types.v1.PlannedNodeClaim.LabelsEntry
-	3,  // 50: flotilla.types.v1.PlannedNodeClaim.taints:type_name -> flotilla.types.v1.Taint
-	3,  // 51: flotilla.types.v1.PlannedNodeClaim.startup_taints:type_name -> flotilla.types.v1.Taint
-	46, // 52: flotilla.types.v1.PlannedNodeClaim.requests:type_name -> flotilla.types.v1.PlannedNodeClaim.RequestsEntry
-	22, // 53: flotilla.types.v1.Plan.node_claims:type_name -> flotilla.types.v1.PlannedNodeClaim
-	47, // 54: flotilla.types.v1.Plan.existing_node_bindings:type_name -> flotilla.types.v1.Plan.ExistingNodeBindingsEntry
-	24, // 55: flotilla.types.v1.Plan.unschedulable:type_name -> flotilla.types.v1.UnschedulablePod
-	23, // 56: flotilla.types.v1.Plan.ExistingNodeBindingsEntry.value:type_name -> flotilla.types.v1.PodNames
-	57, // [57:57] is the sub-list for method output_type
-	57, // [57:57] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	6,  // 47: flotilla.types.v1.PodDisruptionBudget.selector:type_name -> flotilla.types.v1.LabelSelector
+	45, // 48: flotilla.types.v1.Namespace.labels:type_name -> flotilla.types.v1.Namespace.LabelsEntry
+	0,  // 49: flotilla.types.v1.PlannedNodeClaim.requirements:type_name -> flotilla.types.v1.Requirement
+	46, // 50: flotilla.types.v1.PlannedNodeClaim.labels:type_name -> flotilla.types.v1.PlannedNodeClaim.LabelsEntry
+	3,  // 51: flotilla.types.v1.PlannedNodeClaim.taints:type_name -> flotilla.types.v1.Taint
+	3,  // 52: flotilla.types.v1.PlannedNodeClaim.startup_taints:type_name -> flotilla.types.v1.Taint
+	47, // 53: flotilla.types.v1.PlannedNodeClaim.requests:type_name -> flotilla.types.v1.PlannedNodeClaim.RequestsEntry
+	23, // 54: flotilla.types.v1.Plan.node_claims:type_name -> flotilla.types.v1.PlannedNodeClaim
+	48, // 55: flotilla.types.v1.Plan.existing_node_bindings:type_name -> flotilla.types.v1.Plan.ExistingNodeBindingsEntry
+	25, // 56: flotilla.types.v1.Plan.unschedulable:type_name -> flotilla.types.v1.UnschedulablePod
+	24, // 57: flotilla.types.v1.Plan.ExistingNodeBindingsEntry.value:type_name -> flotilla.types.v1.PodNames
+	58, // [58:58] is the sub-list for method output_type
+	58, // [58:58] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_types_v1_types_proto_init() }
@@ -2524,7 +2604,7 @@ func file_flotilla_types_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_types_v1_types_proto_rawDesc), len(file_flotilla_types_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   48,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
