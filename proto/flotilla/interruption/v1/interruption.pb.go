@@ -4,9 +4,11 @@
 // 	protoc        (unknown)
 // source: flotilla/interruption/v1/interruption.proto
 
-// Package flotilla.interruption.v1 turns EC2 interruption events from an SQS
-// queue into disruption requests. This is the first draft of its contract;
-// the interruption issue completes it.
+// Package flotilla.interruption.v1 turns EC2 interruption events (Spot
+// interruption warnings, rebalance recommendations, AWS Health scheduled
+// changes, instance state changes and capacity reservation interruption
+// warnings) that EventBridge puts on an SQS queue into disruption requests to
+// the watcher, and reports what it received and did.
 
 package interruptionv1
 
@@ -29,8 +31,12 @@ const (
 // ListRecentEventsRequest asks for recent events.
 type ListRecentEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Limit caps the number of events returned; 0 means 100.
-	Limit         int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Limit caps the number of events returned; 0 means 100. The service keeps the latest 1,000.
+	Limit int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Kind keeps only events of this kind (see Event.kind); empty keeps all.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// InstanceId keeps only events about this instance; empty keeps all.
+	InstanceId    string `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -72,12 +78,28 @@ func (x *ListRecentEventsRequest) GetLimit() int32 {
 	return 0
 }
 
-// Event is one interruption event and its handling.
+func (x *ListRecentEventsRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ListRecentEventsRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+// Event is one interruption event and its handling. An event about several
+// instances (an AWS Health event) is listed once per instance.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Id is the EventBridge event id.
+	// Id is the EventBridge event id; empty for a message that could not be parsed.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Kind is SpotInterruption, RebalanceRecommendation, ScheduledChange, StateChange or CapacityReservationInterruption.
+	// Kind is SpotInterruption, RebalanceRecommendation, ScheduledChange, StateChange,
+	// CapacityReservationInterruption, or Unknown for a message that could not be parsed.
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	// InstanceId is the instance the event is about.
 	InstanceId string `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
@@ -85,10 +107,22 @@ type Event struct {
 	EventTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	// ReceivedTime is when the service received it.
 	ReceivedTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=received_time,json=receivedTime,proto3" json:"received_time,omitempty"`
-	// Action is what was done: Disrupted, Ignored, Duplicate or Malformed.
+	// Action is what was done: Disrupted (the watcher accepted the disruption), Observed
+	// (recorded only, such as a rebalance recommendation without --act-on-rebalance), Ignored
+	// (not one of this cluster's nodes, or nothing to do, such as a state change to running),
+	// Duplicate (an event already handled), Malformed (could not be validated; deleted, never
+	// acted on) or Failed (a call failed; the message stays on the queue and is retried).
 	Action string `protobuf:"bytes,6,opt,name=action,proto3" json:"action,omitempty"`
 	// Message explains the action.
-	Message       string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	// NodeName is the node the watcher disrupts, when it accepted.
+	NodeName string `protobuf:"bytes,8,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// Deadline is when the instance will be gone, as given to the watcher; absent when no disruption was asked.
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// HandledTime is when the action finished.
+	HandledTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=handled_time,json=handledTime,proto3" json:"handled_time,omitempty"`
+	// DetailType is the event's EventBridge detail-type, such as "EC2 Spot Instance Interruption Warning".
+	DetailType    string `protobuf:"bytes,11,opt,name=detail_type,json=detailType,proto3" json:"detail_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -172,6 +206,34 @@ func (x *Event) GetMessage() string {
 	return ""
 }
 
+func (x *Event) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *Event) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *Event) GetHandledTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HandledTime
+	}
+	return nil
+}
+
+func (x *Event) GetDetailType() string {
+	if x != nil {
+		return x.DetailType
+	}
+	return ""
+}
+
 // ListRecentEventsResponse lists events.
 type ListRecentEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -222,9 +284,12 @@ var File_flotilla_interruption_v1_interruption_proto protoreflect.FileDescriptor
 
 const file_flotilla_interruption_v1_interruption_proto_rawDesc = "" +
 	"\n" +
-	"+flotilla/interruption/v1/interruption.proto\x12\x18flotilla.interruption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n" +
+	"+flotilla/interruption/v1/interruption.proto\x12\x18flotilla.interruption.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"d\n" +
 	"\x17ListRecentEventsRequest\x12\x14\n" +
-	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xfa\x01\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1f\n" +
+	"\vinstance_id\x18\x03 \x01(\tR\n" +
+	"instanceId\"\xaf\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1f\n" +
@@ -234,7 +299,13 @@ const file_flotilla_interruption_v1_interruption_proto_rawDesc = "" +
 	"event_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12?\n" +
 	"\rreceived_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\freceivedTime\x12\x16\n" +
 	"\x06action\x18\x06 \x01(\tR\x06action\x12\x18\n" +
-	"\amessage\x18\a \x01(\tR\amessage\"S\n" +
+	"\amessage\x18\a \x01(\tR\amessage\x12\x1b\n" +
+	"\tnode_name\x18\b \x01(\tR\bnodeName\x126\n" +
+	"\bdeadline\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12=\n" +
+	"\fhandled_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vhandledTime\x12\x1f\n" +
+	"\vdetail_type\x18\v \x01(\tR\n" +
+	"detailType\"S\n" +
 	"\x18ListRecentEventsResponse\x127\n" +
 	"\x06events\x18\x01 \x03(\v2\x1f.flotilla.interruption.v1.EventR\x06events2\x95\x01\n" +
 	"\x13InterruptionService\x12~\n" +
@@ -263,14 +334,16 @@ var file_flotilla_interruption_v1_interruption_proto_goTypes = []any{
 var file_flotilla_interruption_v1_interruption_proto_depIdxs = []int32{
 	3, // 0: flotilla.interruption.v1.Event.event_time:type_name -> google.protobuf.Timestamp
 	3, // 1: flotilla.interruption.v1.Event.received_time:type_name -> google.protobuf.Timestamp
-	1, // 2: flotilla.interruption.v1.ListRecentEventsResponse.events:type_name -> flotilla.interruption.v1.Event
-	0, // 3: flotilla.interruption.v1.InterruptionService.ListRecentEvents:input_type -> flotilla.interruption.v1.ListRecentEventsRequest
-	2, // 4: flotilla.interruption.v1.InterruptionService.ListRecentEvents:output_type -> flotilla.interruption.v1.ListRecentEventsResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	3, // 2: flotilla.interruption.v1.Event.deadline:type_name -> google.protobuf.Timestamp
+	3, // 3: flotilla.interruption.v1.Event.handled_time:type_name -> google.protobuf.Timestamp
+	1, // 4: flotilla.interruption.v1.ListRecentEventsResponse.events:type_name -> flotilla.interruption.v1.Event
+	0, // 5: flotilla.interruption.v1.InterruptionService.ListRecentEvents:input_type -> flotilla.interruption.v1.ListRecentEventsRequest
+	2, // 6: flotilla.interruption.v1.InterruptionService.ListRecentEvents:output_type -> flotilla.interruption.v1.ListRecentEventsResponse
+	6, // [6:7] is the sub-list for method output_type
+	5, // [5:6] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_interruption_v1_interruption_proto_init() }

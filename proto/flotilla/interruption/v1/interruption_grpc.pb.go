@@ -4,9 +4,11 @@
 // - protoc             (unknown)
 // source: flotilla/interruption/v1/interruption.proto
 
-// Package flotilla.interruption.v1 turns EC2 interruption events from an SQS
-// queue into disruption requests. This is the first draft of its contract;
-// the interruption issue completes it.
+// Package flotilla.interruption.v1 turns EC2 interruption events (Spot
+// interruption warnings, rebalance recommendations, AWS Health scheduled
+// changes, instance state changes and capacity reservation interruption
+// warnings) that EventBridge puts on an SQS queue into disruption requests to
+// the watcher, and reports what it received and did.
 
 package interruptionv1
 

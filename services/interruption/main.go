@@ -1,0 +1,216 @@
+// Command interruption serves flotilla.interruption.v1.InterruptionService
+// and handles EC2 interruption events: it long-polls the SQS queue that
+// EventBridge fills (Spot interruption warnings, rebalance recommendations,
+// AWS Health scheduled changes, instance state changes, capacity reservation
+// interruption warnings), marks interrupted Spot offerings unavailable at the
+// launcher and asks the watcher to Disrupt the nodes before the notice ends.
+// Do not run aws-node-termination-handler beside it.
+//
+// AWS credentials come from the SDK's default chain (environment, shared
+// config, IRSA web identity, instance metadata). Every flag falls back to an
+// environment variable named FLOTILLA_<FLAG> (FLOTILLA_INTERRUPTION_QUEUE,
+// FLOTILLA_CLUSTER_NAME, ...); a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flotilla-io/flotilla/internal/interruption"
+	"github.com/flotilla-io/flotilla/internal/server"
+	interruptionv1 "github.com/flotilla-io/flotilla/proto/flotilla/interruption/v1"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+	watcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/watcher/v1"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	go func() {
+		// After the first signal, restore default handling so a second
+		// one kills the process during the drain.
+		<-ctx.Done()
+		stop()
+	}()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "interruption:", err)
+		os.Exit(1)
+	}
+}
+
+// interruptionFlags are the service's own flags.
+type interruptionFlags struct {
+	queue, sqsEndpoint, region, cluster string
+	watcherAddr, launcherAddr           string
+	concurrency, maxMessages            int
+	actOnRebalance                      bool
+	waitTime, unavailableTTL            time.Duration
+}
+
+func addFlags(fs *flag.FlagSet) *interruptionFlags {
+	f := &interruptionFlags{}
+	fs.StringVar(&f.queue, "interruption-queue", "", "SQS queue of the EventBridge interruption events: a name or a URL (required)")
+	fs.StringVar(&f.sqsEndpoint, "sqs-endpoint", "", "SQS endpoint override (a VPC endpoint, or an emulator in tests)")
+	fs.StringVar(&f.region, "region", "us-east-1", "AWS region of the queue and the cluster; events of other regions are ignored")
+	fs.StringVar(&f.cluster, "cluster-name", "", "cluster name; only this cluster's instances are acted on (required)")
+	fs.StringVar(&f.watcherAddr, "watcher-addr", "localhost:50053", "watcher gRPC address (Disrupt)")
+	fs.StringVar(&f.launcherAddr, "launcher-addr", "localhost:50052", "launcher gRPC address (ListInstances, MarkUnavailable)")
+	fs.IntVar(&f.concurrency, "concurrency", interruption.DefaultConcurrency, "messages handled at once; one poller per 10")
+	fs.BoolVar(&f.actOnRebalance, "act-on-rebalance", false, "disrupt nodes on EC2 rebalance recommendations (otherwise only recorded)")
+	fs.IntVar(&f.maxMessages, "max-messages", interruption.DefaultMaxMessages, "messages per receive, 1 to 10")
+	fs.DurationVar(&f.waitTime, "wait-time", interruption.DefaultWaitTime, "long-poll wait per receive, 0 to 20s")
+	fs.DurationVar(&f.unavailableTTL, "unavailable-ttl", interruption.DefaultUnavailableTTL, "how long an interrupted Spot offering stays unavailable at the launcher")
+	return f
+}
+
+func (f *interruptionFlags) check() error {
+	var errs []error
+	if f.queue == "" {
+		errs = append(errs, errors.New("--interruption-queue: must not be empty"))
+	}
+	if f.cluster == "" {
+		errs = append(errs, errors.New("--cluster-name: must not be empty"))
+	}
+	if f.region == "" {
+		errs = append(errs, errors.New("--region: must not be empty"))
+	}
+	if f.watcherAddr == "" || f.launcherAddr == "" {
+		errs = append(errs, errors.New("--watcher-addr and --launcher-addr: must not be empty"))
+	}
+	if f.concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency: %d is not positive", f.concurrency))
+	}
+	if f.maxMessages < 1 || f.maxMessages > 10 {
+		errs = append(errs, fmt.Errorf("--max-messages: %d is not between 1 and 10", f.maxMessages))
+	}
+	if f.waitTime < 0 || f.waitTime > 20*time.Second {
+		errs = append(errs, fmt.Errorf("--wait-time: %s is not between 0 and 20s", f.waitTime))
+	}
+	if f.unavailableTTL <= 0 {
+		errs = append(errs, fmt.Errorf("--unavailable-ttl: %s is not positive", f.unavailableTTL))
+	}
+	return errors.Join(errs...)
+}
+
+// retryPolicy retries UNAVAILABLE calls with backoff (a service restarting,
+// the watcher between leaders); a message whose calls still fail stays on
+// the queue and comes back after its visibility timeout.
+const retryPolicy = `{"methodConfig":[{"name":[{"service":"flotilla.watcher.v1.WatcherService"},{"service":"flotilla.launcher.v1.LauncherService"}],
+  "retryPolicy":{"maxAttempts":4,"initialBackoff":"0.2s","maxBackoff":"2s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}`
+
+func dial(addr string, maxMsg int) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(retryPolicy),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return conn, nil
+}
+
+func sqsClient(ctx context.Context, region, endpoint string) (*sqs.Client, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	}), nil
+}
+
+// run serves until ctx is done.
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("interruption", flag.ContinueOnError)
+	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50054", MetricsAddr: ":9093"})
+	f := addFlags(fs)
+	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := f.check(); err != nil {
+		return err
+	}
+	cfg, err := flags.Config("interruption")
+	if err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	client, err := sqsClient(ctx, f.region, f.sqsEndpoint)
+	if err != nil {
+		return err
+	}
+	watcherConn, err := dial(f.watcherAddr, cfg.MaxMessageBytes)
+	if err != nil {
+		return err
+	}
+	defer watcherConn.Close() //nolint:errcheck // closing at exit
+	launcherConn, err := dial(f.launcherAddr, cfg.MaxMessageBytes)
+	if err != nil {
+		return err
+	}
+	defer launcherConn.Close() //nolint:errcheck // closing at exit
+
+	m := interruption.NewMetrics()
+	journal := interruption.NewJournal(interruption.JournalSize)
+	consumer := &interruption.Consumer{
+		SQS: client, Queue: f.queue, MaxMessages: f.maxMessages, WaitTime: waitTime(f.waitTime), Concurrency: f.concurrency,
+		Actor: &interruption.Actor{
+			Watcher: watcherv1.NewWatcherServiceClient(watcherConn), Launcher: launcherv1.NewLauncherServiceClient(launcherConn),
+			ClusterName: f.cluster, Region: f.region, ActOnRebalance: f.actOnRebalance, UnavailableTTL: f.unavailableTTL,
+			Metrics: m, Log: cfg.Logger,
+		},
+		Journal: journal, Metrics: m, Log: cfg.Logger,
+	}
+	srv, err := server.New(cfg, func(s *grpc.Server) {
+		interruptionv1.RegisterInterruptionServiceServer(s, &interruption.Service{Journal: journal})
+	})
+	if err != nil {
+		return err
+	}
+	srv.Registry().MustRegister(m.Collectors()...)
+	consumerDone := make(chan error, 1)
+	go func() { consumerDone <- consumer.Run(ctx) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ctx) }()
+	select {
+	case err := <-consumerDone:
+		if err != nil {
+			// The queue could not be resolved: nothing to serve for.
+			stop()
+			return errors.Join(err, <-serveErr)
+		}
+		return <-serveErr
+	case err := <-serveErr:
+		stop()
+		return errors.Join(err, <-consumerDone)
+	}
+}
+
+// waitTime maps the flag (0 meaning no wait) to Consumer.WaitTime (0 meaning
+// the default, negative meaning no wait).
+func waitTime(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
