@@ -24,12 +24,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/eventsim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/iamsim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/nodebridge"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/pricingsim"
@@ -40,6 +42,7 @@ const ec2simUsage = `Usage:
   flotilla ec2sim [--listen 127.0.0.1:4566] [--catalog FILE.csv] [--region us-east-1]
                   [--zones a,b,c] [--spot-discount 0.3] [--k8s-versions 1.31,1.32]
                   [--iam-roles KarpenterNodeRole,...]
+                  [--events-queue URL [--sqs-endpoint URL]]
                   [--kubeconfig PATH [--cluster-name NAME] [--node-sync-interval 300ms]]
 
 Runs an in-memory simulation of an AWS region for tests and demos: the EC2
@@ -66,6 +69,12 @@ Flags:
   --iam-roles LIST       IAM roles that exist, comma-separated, for the
                          instance profiles the launcher makes from an
                          EC2NodeClass role (default KarpenterNodeRole).
+  --events-queue URL     Play EventBridge: POST /_sim/interrupt?Version=flotilla-eventsim&instance=i-...&kind=spot
+                         (kinds spot, rebalance, health, state,
+                         capacity-reservation; terminate_after=2m ends the
+                         instance when the notice runs out) puts the event
+                         on this SQS queue, for the interruption service.
+  --sqs-endpoint URL     SQS endpoint of --events-queue (an emulator in tests).
   --kubeconfig PATH      Also act as the kubelets of the simulated instances
                          on that cluster: register a Node (annotated
                          kwok.x-k8s.io/node=fake, for kwok) for every running
@@ -93,6 +102,8 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	discount := fs.Float64("spot-discount", 0.3, "")
 	k8s := fs.String("k8s-versions", "", "")
 	roles := fs.String("iam-roles", "KarpenterNodeRole", "")
+	eventsQueue := fs.String("events-queue", "", "")
+	sqsEndpoint := fs.String("sqs-endpoint", "", "")
 	kubeconfig := fs.String("kubeconfig", "", "")
 	clusterName := fs.String("cluster-name", "", "")
 	syncInterval := fs.Duration("node-sync-interval", nodebridge.DefaultInterval, "")
@@ -168,6 +179,15 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	sim.QueryHandlers[iamsim.APIVersion] = iam
+	if *eventsQueue != "" {
+		sqsOpts := sqs.Options{Region: sim.Region(), Credentials: credentials.NewStaticCredentialsProvider("ec2sim", "ec2sim", "")}
+		if *sqsEndpoint != "" {
+			sqsOpts.BaseEndpoint = aws.String(*sqsEndpoint)
+		}
+		sender := &eventsim.Sender{SQS: sqs.New(sqsOpts), QueueURL: *eventsQueue, Sim: sim}
+		defer sender.Stop()
+		eventsim.Install(sim, sender)
+	}
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -169,6 +169,12 @@ func (s *Service) replace(ctx context.Context, nodeName, reason string) error {
 	if len(pods) == 0 {
 		return nil
 	}
+	// The interruption service marks the interrupted offering unavailable
+	// at the launcher before it asks for a disruption: plan the replacement
+	// on fresh offerings, not on the cached ones.
+	if s.Types != nil {
+		s.Types.Invalidate()
+	}
 	req, err := snap.Request(ctx, s.Types, pods, state.Options{ExcludeNodes: map[string]bool{nodeName: true}})
 	if err != nil {
 		return err
