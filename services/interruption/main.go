@@ -26,7 +26,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flotilla-io/flotilla/internal/interruption"
 	"github.com/flotilla-io/flotilla/internal/server"
@@ -103,23 +102,6 @@ func (f *interruptionFlags) check() error {
 	return errors.Join(errs...)
 }
 
-// retryPolicy retries UNAVAILABLE calls with backoff (a service restarting,
-// the watcher between leaders); a message whose calls still fail stays on
-// the queue and comes back after its visibility timeout.
-const retryPolicy = `{"methodConfig":[{"name":[{"service":"flotilla.watcher.v1.WatcherService"},{"service":"flotilla.launcher.v1.LauncherService"}],
-  "retryPolicy":{"maxAttempts":4,"initialBackoff":"0.2s","maxBackoff":"2s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}`
-
-func dial(addr string, maxMsg int) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(retryPolicy),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)))
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
-	}
-	return conn, nil
-}
-
 func sqsClient(ctx context.Context, region, endpoint string) (*sqs.Client, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
 	if err != nil {
@@ -159,12 +141,12 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	watcherConn, err := dial(f.watcherAddr, cfg.MaxMessageBytes)
+	watcherConn, err := server.Dial(f.watcherAddr, cfg.MaxMessageBytes, watcherv1.WatcherService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}
 	defer watcherConn.Close() //nolint:errcheck // closing at exit
-	launcherConn, err := dial(f.launcherAddr, cfg.MaxMessageBytes)
+	launcherConn, err := server.Dial(f.launcherAddr, cfg.MaxMessageBytes, launcherv1.LauncherService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -102,21 +101,6 @@ func (f *watcherFlags) check() error {
 	return errors.Join(errs...)
 }
 
-// retryPolicy retries UNAVAILABLE calls with backoff (a service restarting).
-const retryPolicy = `{"methodConfig":[{"name":[{"service":"flotilla.solver.v1.SolverService"},{"service":"flotilla.launcher.v1.LauncherService"}],
-  "retryPolicy":{"maxAttempts":5,"initialBackoff":"0.2s","maxBackoff":"5s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}`
-
-func dial(addr string, maxMsg int) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(retryPolicy),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)))
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
-	}
-	return conn, nil
-}
-
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig == "" {
 		return rest.InClusterConfig()
@@ -151,12 +135,12 @@ func run(args []string) error {
 	// client-go's default (5 requests per second, burst 10) throttles the
 	// NodeClaim lifecycle and events of a scale-up of a few dozen nodes.
 	kcfg.QPS, kcfg.Burst = float32(wf.kubeQPS), wf.kubeBurst
-	solverConn, err := dial(wf.solverAddr, cfg.MaxMessageBytes)
+	solverConn, err := server.Dial(wf.solverAddr, cfg.MaxMessageBytes, solverv1.SolverService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}
 	defer solverConn.Close() //nolint:errcheck // closing at exit
-	launcherConn, err := dial(wf.launcherAddr, cfg.MaxMessageBytes)
+	launcherConn, err := server.Dial(wf.launcherAddr, cfg.MaxMessageBytes, launcherv1.LauncherService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}
