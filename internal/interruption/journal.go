@@ -1,8 +1,9 @@
 package interruption
 
 import (
-	"sync"
 	"time"
+
+	"github.com/flotilla-io/flotilla/internal/ring"
 )
 
 // Actions recorded for events.
@@ -32,18 +33,12 @@ type Record struct {
 
 // Journal keeps the latest records in a bounded ring; safe for concurrent use.
 type Journal struct {
-	mu      sync.Mutex
-	records []Record
-	next    int
-	full    bool
+	records *ring.Ring[Record]
 }
 
 // NewJournal returns a journal keeping the latest size records (at least 1).
 func NewJournal(size int) *Journal {
-	if size < 1 {
-		size = 1
-	}
-	return &Journal{records: make([]Record, size)}
+	return &Journal{records: ring.New[Record](size)}
 }
 
 // Add records r. A nil journal records nothing.
@@ -51,13 +46,7 @@ func (j *Journal) Add(r Record) {
 	if j == nil {
 		return
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.records[j.next] = r
-	j.next = (j.next + 1) % len(j.records)
-	if j.next == 0 {
-		j.full = true
-	}
+	j.records.Add(r)
 }
 
 // Recent returns up to limit records that keep accepts (nil keeps all),
@@ -66,22 +55,5 @@ func (j *Journal) Recent(limit int, keep func(*Record) bool) []Record {
 	if j == nil {
 		return nil
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	size := j.next
-	if j.full {
-		size = len(j.records)
-	}
-	var out []Record
-	for i := 1; i <= size; i++ {
-		r := &j.records[(j.next-i+len(j.records))%len(j.records)]
-		if keep != nil && !keep(r) {
-			continue
-		}
-		out = append(out, *r)
-		if limit > 0 && len(out) == limit {
-			break
-		}
-	}
-	return out
+	return j.records.Recent(limit, keep)
 }
