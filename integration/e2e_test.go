@@ -41,8 +41,8 @@ const (
 
 // TestE2E runs Flotilla end to end on one shared local cluster (etcd,
 // kube-apiserver, kube-controller-manager, kube-scheduler, kwok as the
-// kubelets, ec2sim with its node bridge, and solver, launcher and watcher
-// as real processes). Each subtest works in its own namespace with its own
+// kubelets, ec2sim with its node bridge, an SQS emulator, and solver,
+// launcher, watcher and interruption as real processes). Each subtest works in its own namespace with its own
 // NodePools, isolated by a label and taint, and removes what it created.
 func TestE2E(t *testing.T) {
 	if testing.Short() {
@@ -84,6 +84,7 @@ func TestE2E(t *testing.T) {
 		{"instance_exclusion", testInstanceExclusion},
 		{"ami_pinning", testAMIPinning},
 		{"consolidation", testConsolidation},
+		{"spot_interruption", testSpotInterruption},
 		{"restart_safety", testRestartSafety},
 		{"scale_1000", testScale1000},
 	}

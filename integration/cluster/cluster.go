@@ -31,6 +31,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/integration/controlplane"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
+	"github.com/flotilla-io/flotilla/internal/interruption/sqstest"
 )
 
 // Cluster is a running control plane with Flotilla on it.
@@ -51,6 +52,15 @@ type Cluster interface {
 	EC2Endpoint() string
 	// EC2 is a real SDK client for ec2sim.
 	EC2() *ec2.Client
+	// SQSEndpoint is the SQS emulator's URL, or "" when the interruption
+	// service is not running (InterruptionSkipped says why).
+	SQSEndpoint() string
+	// InterruptionQueueURL is the queue ec2sim puts EventBridge events on
+	// and the interruption service polls, or "".
+	InterruptionQueueURL() string
+	// InterruptionSkipped says why the interruption service was not
+	// started (Node.js missing for the SQS emulator), or "".
+	InterruptionSkipped() string
 	// Services lists the Flotilla services running.
 	Services() []string
 	// Addr is a running service's gRPC address, or "".
@@ -75,7 +85,7 @@ type Cluster interface {
 	// addresses, appending to its log, and waits until it is ready.
 	Restart(ctx context.Context, name string) error
 	// StartTimes says how long each phase of Start took: build-controlplane,
-	// build-flotilla, controlplane, ec2sim and services.
+	// build-flotilla, controlplane, sqs, ec2sim and services.
 	StartTimes() map[string]time.Duration
 	// Stop ends every process, newest first, and removes a work directory
 	// Start created. It is safe to call more than once.
@@ -98,8 +108,9 @@ type Options struct {
 	// FlotillaBinDir skips building Flotilla when set; it must hold the
 	// flotilla binary and those of the services to run.
 	FlotillaBinDir string
-	// Services limits the services started (default: every one built
-	// that the cluster knows how to start: solver, launcher, watcher).
+	// Services limits the services started (default: every one built:
+	// solver, launcher, watcher and interruption; the interruption service
+	// also needs Node.js for the SQS emulator and is skipped without it).
 	Services []string
 	// ExtraArgs adds flags per process name (a service or "ec2sim").
 	ExtraArgs map[string][]string
@@ -110,9 +121,12 @@ type Options struct {
 }
 
 // startable are the services Start knows the flags of.
-var startable = []string{Solver, Launcher, Watcher}
+var startable = []string{Solver, Launcher, Watcher, Interruption}
 
 const region = "us-east-1"
+
+// InterruptionQueue is the name of the local interruption queue.
+const InterruptionQueue = "flotilla-interruption"
 
 type cluster struct {
 	opts        Options
@@ -129,6 +143,10 @@ type cluster struct {
 	procs       []*process
 	times       map[string]time.Duration
 	stopOnce    sync.Once
+	sqs         *sqstest.Server
+	sqsStop     func()
+	queueURL    string
+	sqsSkipped  string
 }
 
 // Start builds what is missing, starts the control plane, ec2sim and the
@@ -147,6 +165,7 @@ func Start(ctx context.Context, opts Options) (Cluster, error) {
 		{"build-controlplane", func() error { return c.buildControlPlane(ctx) }},
 		{"build-flotilla", func() (err error) { built, err = c.buildFlotilla(ctx); return err }},
 		{"controlplane", func() error { return c.startControlPlane(ctx) }},
+		{"sqs", func() error { return c.startSQS(ctx, built) }},
 		{"ec2sim", func() error { return c.startEC2Sim(ctx) }},
 		{"services", func() error { return c.startServices(ctx, built) }},
 	}
@@ -262,6 +281,9 @@ func (c *cluster) startEC2Sim(ctx context.Context) error {
 	if c.opts.NodeSyncInterval > 0 {
 		args = append(args, "--node-sync-interval", c.opts.NodeSyncInterval.String())
 	}
+	if c.queueURL != "" {
+		args = append(args, "--events-queue", c.queueURL, "--sqs-endpoint", c.sqs.Endpoint)
+	}
 	args = append(args, c.opts.ExtraArgs[EC2Sim]...)
 	p, err := startProcess(spec{name: EC2Sim, bin: filepath.Join(c.binDir, Flotilla), logDir: c.logDir, args: args}, false)
 	if err != nil {
@@ -269,6 +291,32 @@ func (c *cluster) startEC2Sim(ctx context.Context) error {
 	}
 	c.addProc(p)
 	return c.waitEC2Sim(ctx, p)
+}
+
+// startSQS starts the SQS emulator and creates the interruption queue when
+// the interruption service is to run and Node.js is installed.
+func (c *cluster) startSQS(ctx context.Context, built []string) error {
+	if !slices.Contains(built, Interruption) || (c.opts.Services != nil && !slices.Contains(c.opts.Services, Interruption)) {
+		c.sqsSkipped = "the interruption service was not asked for"
+		return nil
+	}
+	if err := sqstest.Available(); err != nil {
+		c.sqsSkipped = err.Error()
+		return nil
+	}
+	srv, stop, err := sqstest.Run()
+	if err != nil {
+		return fmt.Errorf("SQS emulator: %w", err)
+	}
+	c.sqs, c.sqsStop = srv, stop
+	// A short visibility timeout: a message whose action failed comes back
+	// within seconds.
+	url, err := srv.NewQueue(ctx, InterruptionQueue, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("SQS emulator: %w", err)
+	}
+	c.queueURL = url
+	return nil
 }
 
 // waitEC2Sim waits until ec2sim answers a real SDK call.
@@ -298,10 +346,13 @@ func (c *cluster) startServices(ctx context.Context, built []string) error {
 	if want == nil {
 		want = startable
 	}
-	for _, wave := range [][]string{{Solver, Launcher}, {Watcher}} {
+	for _, wave := range [][]string{{Solver, Launcher}, {Watcher}, {Interruption}} {
 		var started []*process
 		for _, s := range wave {
 			if !slices.Contains(want, s) || !slices.Contains(built, s) {
+				continue
+			}
+			if s == Interruption && c.queueURL == "" {
 				continue
 			}
 			p, err := c.startService(s)
@@ -338,6 +389,10 @@ func (c *cluster) startService(name string) (*process, error) {
 	case Watcher:
 		args = append(args, "--kubeconfig="+c.cp.Kubeconfig, "--cluster-name="+c.opts.Name,
 			"--solver-addr="+c.addrs[Solver], "--launcher-addr="+c.addrs[Launcher], "--leader-elect=false")
+	case Interruption:
+		args = append(args, "--interruption-queue="+c.queueURL, "--sqs-endpoint="+c.sqs.Endpoint,
+			"--region="+region, "--cluster-name="+c.opts.Name,
+			"--watcher-addr="+c.addrs[Watcher], "--launcher-addr="+c.addrs[Launcher], "--wait-time=1s")
 	}
 	args = append(args, c.opts.ExtraArgs[name]...)
 	env := []string{"AWS_REGION=" + region}
@@ -432,6 +487,15 @@ func (c *cluster) EC2() *ec2.Client                         { return c.ec2 }
 func (c *cluster) Addr(service string) string               { return c.addrs[service] }
 func (c *cluster) MetricsAddr(service string) string        { return c.metrics[service] }
 func (c *cluster) LogDir() string                           { return c.logDir }
+func (c *cluster) InterruptionQueueURL() string             { return c.queueURL }
+func (c *cluster) InterruptionSkipped() string              { return c.sqsSkipped }
+
+func (c *cluster) SQSEndpoint() string {
+	if c.sqs == nil {
+		return ""
+	}
+	return c.sqs.Endpoint
+}
 
 func (c *cluster) StartTimes() map[string]time.Duration {
 	out := make(map[string]time.Duration, len(c.times))
@@ -510,6 +574,9 @@ func (c *cluster) Stop() {
 			} else {
 				_ = procs[i].log.Close() // already closed after Kill; harmless
 			}
+		}
+		if c.sqsStop != nil {
+			c.sqsStop()
 		}
 		if c.cp != nil {
 			c.cp.Stop()

@@ -93,12 +93,10 @@ func Install() (string, error) {
 // node or npm is missing, and stops it when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			tb.Skipf("sqstest: %s is not installed; the SQS emulator (npm %s) needs Node.js", tool, Package)
-		}
+	if err := Available(); err != nil {
+		tb.Skipf("sqstest: %v", err)
 	}
-	s, stop, err := start()
+	s, stop, err := Run()
 	if err != nil {
 		tb.Fatalf("sqstest: %v", err)
 	}
@@ -106,7 +104,20 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
-func start() (*Server, func(), error) {
+// Available says why the emulator cannot run here (node or npm missing),
+// or returns nil when it can.
+func Available() error {
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not installed; the SQS emulator (npm %s) needs Node.js", tool, Package)
+		}
+	}
+	return nil
+}
+
+// Run installs and starts the emulator outside a test (the local cluster
+// and the demo use it) and returns it with the function that stops it.
+func Run() (*Server, func(), error) {
 	pkgDir, err := Install()
 	if err != nil {
 		return nil, nil, err
@@ -189,12 +200,22 @@ func NewClient(endpoint string) *sqs.Client {
 // CreateQueue creates a queue with the given visibility timeout and returns its URL.
 func (s *Server) CreateQueue(tb testing.TB, name string, visibility time.Duration) string {
 	tb.Helper()
-	out, err := s.Client.CreateQueue(context.Background(), &sqs.CreateQueueInput{
+	url, err := s.NewQueue(context.Background(), name, visibility)
+	if err != nil {
+		tb.Fatalf("sqstest: %v", err)
+	}
+	return url
+}
+
+// NewQueue creates a queue with the given visibility timeout and the
+// interruption queue's 300 s retention, and returns its URL.
+func (s *Server) NewQueue(ctx context.Context, name string, visibility time.Duration) (string, error) {
+	out, err := s.Client.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName:  aws.String(name),
 		Attributes: map[string]string{"VisibilityTimeout": fmt.Sprint(int(visibility / time.Second)), "MessageRetentionPeriod": "300"},
 	})
 	if err != nil {
-		tb.Fatalf("sqstest: CreateQueue %s: %v", name, err)
+		return "", fmt.Errorf("CreateQueue %s: %w", name, err)
 	}
-	return aws.ToString(out.QueueUrl)
+	return aws.ToString(out.QueueUrl), nil
 }
