@@ -3,7 +3,7 @@
 SHELL := /usr/bin/env bash
 TOOLS_BIN = $(shell bash hack/tools.sh generate)
 
-.PHONY: all generate verify test test-unit test-integration bench tools solve
+.PHONY: all generate verify test test-unit test-integration bench tools solve demo
 
 all: verify test
 
@@ -35,6 +35,10 @@ test-integration:
 ## bench: the solver benchmarks (karpenter-mix and the trace)
 bench:
 	go test -run '^$$' -bench . -benchtime 3x ./internal/workload/
+
+## demo: Flotilla on a local cluster (control plane built on the first run): a spike, a Spot interruption, consolidation, with a live view; Ctrl-C stops it. ARGS=--once runs it once and exits 0 when every step succeeded
+demo:
+	cd integration && go run ./cmd/flotilla-demo $(ARGS)
 
 ## solve: the main job, the solver CLI on the examples
 solve:

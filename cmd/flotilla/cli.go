@@ -23,12 +23,14 @@ const usage = `flotilla plans Kubernetes node capacity the way Karpenter would.
 Usage:
   flotilla solve --pods PODS.yaml [--nodepools NODEPOOLS.yaml] --instance-types CATALOG [flags]
   flotilla ec2sim [--listen ADDR] [--catalog CATALOG.csv]
+  flotilla demo [--once]
   flotilla version
   flotilla help
 
 Commands:
   solve     Plan where pending pods go and which nodes to launch for them.
   ec2sim    Run a simulated AWS region (EC2, SSM, Pricing) for tests and demos.
+  demo      Run Flotilla on a local cluster: a spike, a Spot interruption, consolidation.
   version   Print the version.
   help      Print this help.
 
@@ -53,6 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, ec2simUsage)
 			return exitOK
 		}
+		if len(args) > 1 && args[1] == "demo" {
+			fmt.Fprint(stdout, demoUsage)
+			return exitOK
+		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	case "version", "-version", "--version":
@@ -62,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSolve(args[1:], stdout, stderr)
 	case "ec2sim":
 		return runEC2Sim(args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(args[1:], stdout, stderr)
 	}
 	if strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(stderr, "flotilla: unknown flag %s before a command; run 'flotilla help' for usage\n", args[0])

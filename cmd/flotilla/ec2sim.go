@@ -80,7 +80,9 @@ Flags:
                          kwok.x-k8s.io/node=fake, for kwok) for every running
                          instance and delete it once the instance terminates.
   --cluster-name NAME    With --kubeconfig: only instances tagged
-                         kubernetes.io/cluster/NAME (default: all instances).
+                         kubernetes.io/cluster/NAME (default: all instances);
+                         also the karpenter.sh/discovery tag of the seeded
+                         subnets and security group (default test-cluster).
   --node-sync-interval D How often Nodes are synced with the instances
                          (default 300ms).
 `
@@ -147,7 +149,7 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	} else {
 		specs = ec2catalog.Embedded()
 	}
-	opts := ec2sim.Options{Catalog: specs, Region: *region, SpotDiscount: *discount}
+	opts := ec2sim.Options{Catalog: specs, Region: *region, SpotDiscount: *discount, Cluster: *clusterName}
 	if *zones != "" {
 		for _, z := range strings.Split(*zones, ",") {
 			if z = strings.TrimSpace(z); z != "" {

@@ -80,6 +80,9 @@ type Options struct {
 	SpotDiscount float64
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Cluster is the cluster name in the seeded subnets' and security
+	// group's discovery tags (default DefaultCluster).
+	Cluster string
 }
 
 // Fault makes requests fail or slow down. See Sim.InjectFault.
@@ -218,7 +221,8 @@ type Sim struct {
 type offeringKey struct{ instanceType, zone, capacityType string }
 
 // New makes a simulator seeded with one subnet per zone and one security
-// group, all tagged karpenter.sh/discovery=test-cluster, and no images.
+// group, all tagged karpenter.sh/discovery=<Options.Cluster> (default
+// test-cluster), and no images.
 func New(opts Options) *Sim {
 	s := &Sim{
 		JSONHandlers:  map[string]http.Handler{},
@@ -252,6 +256,10 @@ func New(opts Options) *Sim {
 	}
 	sort.Strings(s.typeNames)
 
+	cluster := opts.Cluster
+	if cluster == "" {
+		cluster = DefaultCluster
+	}
 	s.vpcID = s.newID("vpc-")
 	for i, z := range s.zones {
 		s.AddSubnet(Subnet{
@@ -261,19 +269,19 @@ func New(opts Options) *Sim {
 			CIDR:                 fmt.Sprintf("10.0.%d.0/20", i*16),
 			AvailableIPAddresses: 4091,
 			Tags: map[string]string{
-				DiscoveryTag: DefaultCluster,
-				"Name":       DefaultCluster + "-private-" + z,
+				DiscoveryTag: cluster,
+				"Name":       cluster + "-private-" + z,
 			},
 		})
 	}
 	s.AddSecurityGroup(SecurityGroup{
 		ID:          s.newID("sg-"),
-		Name:        DefaultCluster + "-node",
-		Description: "nodes of " + DefaultCluster,
+		Name:        cluster + "-node",
+		Description: "nodes of " + cluster,
 		VpcID:       s.vpcID,
 		Tags: map[string]string{
-			DiscoveryTag: DefaultCluster,
-			"Name":       DefaultCluster + "-node",
+			DiscoveryTag: cluster,
+			"Name":       cluster + "-node",
 		},
 	})
 	return s

@@ -1,0 +1,107 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+	watcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/watcher/v1"
+)
+
+// spotNotice is EC2's warning time before it reclaims a Spot instance;
+// ec2sim terminates the instance when it runs out.
+const spotNotice = 2 * time.Minute
+
+// interruption has ec2sim put a Spot interruption warning for the node of
+// the worker pods on the queue, as EventBridge would, and waits until the
+// pods run on a replacement and the interrupted node is gone — before the
+// notice ends.
+func (d *demo) interruption(ctx context.Context) (string, error) {
+	if d.c.InterruptionQueueURL() == "" {
+		return "", fmt.Errorf("the interruption service is not running: %s", d.c.InterruptionSkipped())
+	}
+	pods, err := d.pods(ctx, "worker")
+	if err != nil || len(pods) == 0 {
+		return "", fmt.Errorf("worker pods: %d (%w)", len(pods), err)
+	}
+	victim := &corev1.Node{}
+	if err := d.crc.Get(ctx, client.ObjectKey{Name: pods[0].Spec.NodeName}, victim); err != nil {
+		return "", fmt.Errorf("node of %s: %w", pods[0].Name, err)
+	}
+	interrupted := offeringOf(victim)
+	instanceID := victim.Spec.ProviderID[strings.LastIndex(victim.Spec.ProviderID, "/")+1:]
+	fmt.Fprintf(d.opts.Out, "Spot interruption warning for %s (%s, %s): 2 minutes to move its pods.\n", victim.Name, instanceID, interrupted)
+	sent := time.Now()
+	if err := d.sendInterruption(ctx, instanceID); err != nil {
+		return "", err
+	}
+	var replacement *corev1.Node
+	_, err = d.view.live(ctx, func(st *watcherv1.GetStateResponse) (bool, error) {
+		pods, err := d.pods(ctx, "worker")
+		if err != nil {
+			return false, err
+		}
+		moved := 0
+		for _, p := range pods {
+			if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil || p.Spec.NodeName == victim.Name {
+				continue
+			}
+			n := &corev1.Node{}
+			if err := d.crc.Get(ctx, client.ObjectKey{Name: p.Spec.NodeName}, n); err == nil {
+				moved++
+				replacement = n
+			}
+		}
+		for _, c := range st.GetNodeClaims() {
+			if c.GetProviderId() == victim.Spec.ProviderID {
+				return false, errors.New("the interrupted NodeClaim is still there")
+			}
+		}
+		return moved == len(pods) && len(pods) == 3, nil
+	})
+	took := time.Since(sent)
+	if err != nil {
+		return "", err
+	}
+	if took > spotNotice {
+		return "", fmt.Errorf("the pods moved %s after the warning, past the 2-minute notice", took.Round(time.Second))
+	}
+	got := offeringOf(replacement)
+	if got == interrupted {
+		return "", fmt.Errorf("replacement %s uses the interrupted offering %s", replacement.Name, interrupted)
+	}
+	return fmt.Sprintf("worker pods Running on %s (%s) and the interrupted node gone %s after the warning (notice %s)",
+		replacement.Name, got, took.Round(100*time.Millisecond), spotNotice), nil
+}
+
+func offeringOf(n *corev1.Node) string {
+	return n.Labels[corev1.LabelInstanceTypeStable] + "/" + n.Labels[corev1.LabelTopologyZone] + "/" + n.Labels[karpv1.CapacityTypeLabelKey]
+}
+
+// sendInterruption calls ec2sim's admin endpoint.
+func (d *demo) sendInterruption(ctx context.Context, instanceID string) error {
+	q := url.Values{"Version": {"flotilla-eventsim"}, "instance": {instanceID}, "kind": {"spot"}, "terminate_after": {spotNotice.String()}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.c.EC2Endpoint()+"/_sim/interrupt?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("ec2sim interrupt: %w", err)
+	}
+	defer resp.Body.Close() //nolint:errcheck // read-only body
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ec2sim interrupt: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
