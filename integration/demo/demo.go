@@ -107,14 +107,10 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	d := &demo{opts: opts, summary: &Summary{}}
 	fmt.Fprintf(opts.Out, "Starting the local cluster %q (the first run builds the control plane from the Go module proxy: about 10 minutes)...\n", ClusterName)
 	start := time.Now()
-	c, err := cluster.Start(ctx, opts.Cluster)
-	if c != nil {
-		defer c.Stop()
-	}
+	c, err := cluster.Start(ctx, opts.Cluster) // non-nil even on error
+	defer c.Stop()
 	if err != nil {
-		if c != nil {
-			fmt.Fprintln(opts.Out, c.LogTails(20))
-		}
+		fmt.Fprintln(opts.Out, c.LogTails(20))
 		return d.summary, fmt.Errorf("start the local cluster: %w", err)
 	}
 	d.c = c
@@ -131,7 +127,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	d.printSummary()
 	if !opts.Once && ctx.Err() == nil {
 		fmt.Fprintln(opts.Out, "\nThe cluster stays up (kubectl and grpcurl work, see above); Ctrl-C stops every process the demo started.")
-		d.view.live(ctx, nil)
+		_, _ = d.view.live(ctx, nil) // returns when ctx ends
 	}
 	if !d.summary.OK() {
 		return d.summary, errors.New("a step of the demo failed")
