@@ -165,6 +165,10 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 		Client: kube, Reader: kube, Clientset: clientset, Solver: solverClient{cfg.Solver}, Types: types, Provisioner: prov, Recorder: rec,
 		Journal: j, Metrics: cfg.Metrics, Log: cfg.Log.With("component", "service"), Elected: mgr.Elected(), Ctx: ctx,
 	}
+	// On the leader, finish the disruptions a previous watcher accepted.
+	if err := mgr.Add(manager.RunnableFunc(svc.Resume)); err != nil {
+		return nil, fmt.Errorf("resume disruptions: %w", err)
+	}
 	return &Watcher{Provisioner: prov, Service: svc, Journal: j}, nil
 }
 

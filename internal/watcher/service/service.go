@@ -114,11 +114,83 @@ func (s *Service) Disrupt(ctx context.Context, req *watcherv1.DisruptRequest) (*
 			return nil, err
 		}
 	}
+	// Record the request on the NodeClaim before accepting it: the caller
+	// deletes its message once we answer, and a watcher restarted before
+	// the node is gone resumes from this record (Resume).
+	if err := s.record(ctx, claim, reason, deadline, req.GetReplaceFirst()); err != nil {
+		s.done(claim.Name)
+		return nil, err
+	}
 	s.Journal.Add("Interrupt", "nodeclaim/"+claim.Name, fmt.Sprintf("%s, deadline %s", reason, deadline.Format(time.RFC3339)))
 	s.Recorder.Eventf(claim, nil, corev1.EventTypeWarning, "Disrupting", "Interrupt", "%s: the node must be gone by %s", reason, deadline.Format(time.RFC3339))
 	go s.run(claim.Name, name, reason, deadline, req.GetReplaceFirst()) //nolint:gosec // outlives the request on purpose: bounded by s.Ctx and the deadline
 	resp.Message = "disruption started"
 	return resp, nil
+}
+
+// DisruptionAnnotationKey records on a NodeClaim that Disrupt accepted it,
+// with the reason and, after a semicolon, "replace-first" when a
+// replacement is launched before the drain; the deadline is in
+// termination.DeadlineAnnotationKey.
+const DisruptionAnnotationKey = "flotilla.io/disruption"
+
+func (s *Service) record(ctx context.Context, claim *karpv1.NodeClaim, reason string, deadline time.Time, replaceFirst bool) error {
+	c := &karpv1.NodeClaim{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: claim.Name}, c); err != nil {
+		return fmt.Errorf("record disruption of %s: %w", claim.Name, err)
+	}
+	patch := client.MergeFrom(c.DeepCopy())
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	value := reason
+	if replaceFirst {
+		value += ";replace-first"
+	}
+	c.Annotations[DisruptionAnnotationKey] = value
+	c.Annotations[termination.DeadlineAnnotationKey] = deadline.UTC().Format(time.RFC3339)
+	if err := s.Client.Patch(ctx, c, patch); err != nil {
+		return fmt.Errorf("record disruption of %s: %w", claim.Name, err)
+	}
+	return nil
+}
+
+// Resume continues the disruptions a previous watcher accepted but did not
+// finish (it was restarted or lost the lease): every NodeClaim recorded by
+// Disrupt that is not yet deleting is replaced (if asked and there is time
+// left) and deleted, as Disrupt would have. It runs once, on the leader,
+// and returns after starting them.
+func (s *Service) Resume(ctx context.Context) error {
+	var claims karpv1.NodeClaimList
+	if err := s.Reader.List(ctx, &claims); err != nil {
+		return fmt.Errorf("resume disruptions: %w", err)
+	}
+	for i := range claims.Items {
+		c := &claims.Items[i]
+		value, ok := c.Annotations[DisruptionAnnotationKey]
+		if !ok || c.DeletionTimestamp != nil {
+			continue
+		}
+		reason, flag, _ := strings.Cut(value, ";")
+		deadline, err := time.Parse(time.RFC3339, c.Annotations[termination.DeadlineAnnotationKey])
+		if err != nil {
+			deadline = time.Now() // an unreadable deadline: drain now
+		}
+		s.mu.Lock()
+		if s.inFlight == nil {
+			s.inFlight = map[string]bool{}
+		}
+		busy := s.inFlight[c.Name]
+		s.inFlight[c.Name] = true
+		s.mu.Unlock()
+		if busy {
+			continue
+		}
+		s.Log.Info("resuming disruption", "nodeclaim", c.Name, "reason", reason, "deadline", deadline)
+		s.Journal.Add("Interrupt", "nodeclaim/"+c.Name, fmt.Sprintf("%s, deadline %s (resumed after a restart)", reason, deadline.Format(time.RFC3339)))
+		go s.run(c.Name, c.Status.NodeName, reason, deadline, flag == "replace-first") //nolint:gosec // bounded by s.Ctx and the deadline, as Disrupt's
+	}
+	return nil
 }
 
 func (s *Service) done(claim string) {
