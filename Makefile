@@ -3,7 +3,7 @@
 SHELL := /usr/bin/env bash
 TOOLS_BIN = $(shell bash hack/tools.sh generate)
 
-.PHONY: all generate verify test test-unit test-integration bench tools solve demo
+.PHONY: all generate verify test test-unit test-integration bench bench-go tools solve demo
 
 all: verify test
 
@@ -32,8 +32,12 @@ test-integration:
 	bash hack/controlplane.sh >/dev/null
 	cd integration && go test -count=1 -timeout 40m ./...
 
-## bench: the solver benchmarks (karpenter-mix and the trace)
+## bench: one row per workload (karpenter-mix-1000/5000/20000, the trace, 100k pods × 800 types): pods, nodes, $/h, lower bound, ratio, seconds, pods/s, peak MB
 bench:
+	go run ./cmd/flotilla bench
+
+## bench-go: the same workloads as Go benchmarks
+bench-go:
 	go test -run '^$$' -bench . -benchtime 3x ./internal/workload/
 
 ## demo: Flotilla on a local cluster (control plane built on the first run): a spike, a Spot interruption, consolidation, with a live view; Ctrl-C stops it. ARGS=--once runs it once and exits 0 when every step succeeded

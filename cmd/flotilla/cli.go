@@ -23,6 +23,7 @@ const usage = `flotilla plans Kubernetes node capacity the way Karpenter would.
 Usage:
   flotilla solve --pods PODS.yaml [--nodepools NODEPOOLS.yaml] --instance-types CATALOG [flags]
   flotilla ec2sim [--listen ADDR] [--catalog CATALOG.csv]
+  flotilla bench [--workloads LIST] [--runs N] [-o text|json]
   flotilla demo [--once]
   flotilla version
   flotilla help
@@ -30,6 +31,7 @@ Usage:
 Commands:
   solve     Plan where pending pods go and which nodes to launch for them.
   ec2sim    Run a simulated AWS region (EC2, SSM, Pricing) for tests and demos.
+  bench     Time the solver on the benchmark workloads (karpenter-mix, the trace, 100k pods).
   demo      Run Flotilla on a local cluster: a spike, a Spot interruption, consolidation.
   version   Print the version.
   help      Print this help.
@@ -55,6 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, ec2simUsage)
 			return exitOK
 		}
+		if len(args) > 1 && args[1] == "bench" {
+			fmt.Fprint(stdout, benchUsage)
+			return exitOK
+		}
 		if len(args) > 1 && args[1] == "demo" {
 			fmt.Fprint(stdout, demoUsage)
 			return exitOK
@@ -68,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSolve(args[1:], stdout, stderr)
 	case "ec2sim":
 		return runEC2Sim(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(args[1:], stdout, stderr)
 	}

@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,8 +67,8 @@ func benchmarkSolve(b *testing.B, p *solver.Problem) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	peak := newHeapPeak()
-	cpu0 := cpuTime()
+	peak := workload.NewHeapPeak()
+	cpu0 := workload.ProcessCPUTime()
 	for b.Loop() {
 		plan, err = solver.Solve(p)
 		if err != nil {
@@ -79,8 +76,8 @@ func benchmarkSolve(b *testing.B, p *solver.Problem) {
 		}
 		iterations++
 	}
-	cpuUsed := cpuTime() - cpu0
-	peakBytes := peak.stop()
+	cpuUsed := workload.ProcessCPUTime() - cpu0
+	peakBytes := peak.Stop()
 	runtime.ReadMemStats(&after)
 	if iterations == 0 || plan == nil {
 		return
@@ -99,56 +96,4 @@ func benchmarkSolve(b *testing.B, p *solver.Problem) {
 	b.ReportMetric(float64(len(plan.Unschedulable)), "unschedulable")
 	b.ReportMetric(float64(peakBytes)/(1<<20), "peakMB")
 	b.ReportMetric(cpuUsed.Seconds()*1000/float64(iterations), "cpu-ms/op")
-}
-
-// cpuTime is the user and system CPU time of the process so far: on a
-// shared machine it shows the work a solve does, whatever the load.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// heapPeak samples the bytes of live and not yet swept heap objects every
-// millisecond (runtime/metrics, no stop-the-world) and keeps the maximum:
-// the peak heap of the solves it watches, the problem included.
-type heapPeak struct {
-	done chan struct{}
-	wg   sync.WaitGroup
-	peak uint64
-}
-
-func newHeapPeak() *heapPeak {
-	h := &heapPeak{done: make(chan struct{})}
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() {
-		metrics.Read(sample)
-		if sample[0].Value.Kind() == metrics.KindUint64 {
-			h.peak = max(h.peak, sample[0].Value.Uint64())
-		}
-	}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			read()
-			select {
-			case <-h.done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return h
-}
-
-// stop ends the sampling and returns the peak in bytes.
-func (h *heapPeak) stop() uint64 {
-	close(h.done)
-	h.wg.Wait()
-	return h.peak
 }
