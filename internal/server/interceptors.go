@@ -37,6 +37,7 @@ var errorCodes = []struct {
 	{apierr.ErrNotFound, codes.NotFound},
 	{apierr.ErrFailedPrecondition, codes.FailedPrecondition},
 	{apierr.ErrUnavailable, codes.Unavailable},
+	{apierr.ErrResourceExhausted, codes.ResourceExhausted},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

@@ -232,6 +232,7 @@ func TestToStatus(t *testing.T) {
 		{fmt.Errorf("a: %w", apierr.ErrNotFound), codes.NotFound},
 		{fmt.Errorf("a: %w", apierr.ErrFailedPrecondition), codes.FailedPrecondition},
 		{fmt.Errorf("a: %w", apierr.ErrUnavailable), codes.Unavailable},
+		{fmt.Errorf("pods: %w", apierr.ErrResourceExhausted), codes.ResourceExhausted},
 		{fmt.Errorf("a: %w", context.Canceled), codes.Canceled},
 		{fmt.Errorf("a: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{status.Error(codes.PermissionDenied, "no"), codes.PermissionDenied},

@@ -2,34 +2,111 @@ package solverapi
 
 import (
 	"context"
+	"time"
 
+	"github.com/flotilla-io/flotilla/internal/solver"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 )
 
 // Service implements solverv1.SolverServiceServer on top of Solve and
-// Consolidate. It adds nothing else: errors are mapped to gRPC codes, and
-// calls logged and measured, by internal/server's interceptors.
+// Consolidate: it refuses requests beyond its Limits and answers within
+// the call's deadline. Errors are mapped to gRPC codes, and calls logged
+// and measured, by internal/server's interceptors.
 type Service struct {
 	solverv1.UnimplementedSolverServiceServer
+	// Limits bound the requests served (DefaultLimits from NewService).
+	Limits Limits
 }
 
-// NewService returns the solver's gRPC handler.
-func NewService() *Service { return &Service{} }
+// NewService returns the solver's gRPC handler with DefaultLimits.
+func NewService() *Service { return &Service{Limits: DefaultLimits} }
 
-// Solve implements solverv1.SolverServiceServer. The solver cannot be
-// interrupted, so a call whose context is already done is refused
-// up front.
-func (*Service) Solve(ctx context.Context, req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
+// deadlineShare is the part of the time left before a call's deadline that
+// a partial-answer solve may spend, leaving the rest for converting and
+// sending the plan.
+const deadlineShare = 0.8
+
+// Solve implements solverv1.SolverServiceServer. Without allow_partial a
+// call that runs out of time fails with DEADLINE_EXCEEDED as soon as its
+// deadline passes; with it, the improvement budget is shortened to fit the
+// deadline and the plan is marked partial.
+func (s *Service) Solve(ctx context.Context, req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return Solve(req)
+	if err := s.Limits.check(countPods(len(req.GetPods()), req.GetNodes(), req.GetNodeClaims()), len(req.GetInstanceTypes())); err != nil {
+		return nil, err
+	}
+	var (
+		adjust  func(*solver.Options)
+		partial bool
+	)
+	if deadline, ok := ctx.Deadline(); ok && req.GetOptions().GetAllowPartial() {
+		adjust, partial = fitBudget(req.GetOptions(), time.Until(deadline))
+	}
+	return await(ctx, func() (*solverv1.SolveResponse, error) {
+		resp, err := solve(req, adjust)
+		if resp != nil {
+			resp.Partial = partial
+		}
+		return resp, err
+	})
 }
 
-// Consolidate implements solverv1.SolverServiceServer.
-func (*Service) Consolidate(ctx context.Context, req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
+// fitBudget shortens the improvement budget to deadlineShare of the time
+// left, when the budget asked for (or the default) is longer; it reports
+// whether it did.
+func fitBudget(opts *solverv1.SolveOptions, left time.Duration) (func(*solver.Options), bool) {
+	if opts.GetImproveRounds() > 0 {
+		return nil, false // a fixed number of strategies: nothing to shorten
+	}
+	asked := time.Duration(opts.GetImproveBudgetSeconds() * float64(time.Second))
+	if asked == 0 {
+		asked = solver.DefaultImproveBudget
+	}
+	if asked < 0 {
+		return nil, false // the first strategy only already
+	}
+	budget := time.Duration(float64(left) * deadlineShare)
+	if budget >= asked {
+		return nil, false
+	}
+	if budget <= 0 {
+		budget = -1 // the first strategy only
+	}
+	return func(o *solver.Options) { o.ImproveBudget = budget }, true
+}
+
+// Consolidate implements solverv1.SolverServiceServer; a call that runs out
+// of time fails with DEADLINE_EXCEEDED as soon as its deadline passes.
+func (s *Service) Consolidate(ctx context.Context, req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return Consolidate(req)
+	if err := s.Limits.check(countPods(0, req.GetNodes(), req.GetNodeClaims()), len(req.GetInstanceTypes())); err != nil {
+		return nil, err
+	}
+	return await(ctx, func() (*solverv1.ConsolidateResponse, error) { return Consolidate(req) })
+}
+
+// await runs f and returns its answer, or the context's error as soon as
+// the context ends first. The solver cannot be interrupted: f then runs to
+// its end in the background and its answer is dropped.
+func await[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
 }

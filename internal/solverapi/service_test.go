@@ -23,13 +23,19 @@ import (
 // bootstrap, as services/solver does.
 func startService(t *testing.T, maxBytes int) solverv1.SolverServiceClient {
 	t.Helper()
+	return startSolver(t, maxBytes, solverapi.NewService())
+}
+
+// startSolver serves svc on loopback.
+func startSolver(t *testing.T, maxBytes int, svc *solverapi.Service) solverv1.SolverServiceClient {
+	t.Helper()
 	srv, err := server.New(server.Config{
 		Name:            "solver",
 		GRPCAddr:        "127.0.0.1:0",
 		MaxMessageBytes: maxBytes,
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, func(s *grpc.Server) {
-		solverv1.RegisterSolverServiceServer(s, solverapi.NewService())
+		solverv1.RegisterSolverServiceServer(s, svc)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,19 @@ import (
 // Solve validates req, plans it and returns the plan with the time the
 // solver took.
 func Solve(req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
+	return solve(req, nil)
+}
+
+// solve is Solve with the solver's options adjusted (when adjust is not
+// nil) after conversion.
+func solve(req *solverv1.SolveRequest, adjust func(*solver.Options)) (*solverv1.SolveResponse, error) {
 	if err := ValidateSolveRequest(req); err != nil {
 		return nil, err
 	}
 	problem := SolveProblem(req)
+	if adjust != nil {
+		adjust(&problem.Options)
+	}
 	start := time.Now()
 	plan, err := solver.Solve(problem)
 	elapsed := time.Since(start)

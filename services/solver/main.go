@@ -3,8 +3,9 @@
 //
 // Every flag falls back to an environment variable (FLOTILLA_GRPC_ADDR,
 // FLOTILLA_METRICS_ADDR, FLOTILLA_MAX_MESSAGE_BYTES, FLOTILLA_DRAIN_PERIOD,
-// FLOTILLA_STOP_TIMEOUT, FLOTILLA_LOG_FORMAT, FLOTILLA_LOG_LEVEL); a flag
-// given on the command line wins.
+// FLOTILLA_STOP_TIMEOUT, FLOTILLA_LOG_FORMAT, FLOTILLA_LOG_LEVEL,
+// FLOTILLA_MAX_PODS, FLOTILLA_MAX_INSTANCE_TYPES); a flag given on the
+// command line wins.
 package main
 
 import (
@@ -33,6 +34,8 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("solver", flag.ContinueOnError)
 	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50051", MetricsAddr: ":9090"})
+	maxPods := fs.Int("max-pods", solverapi.DefaultLimits.MaxPods, "largest request served, in pods (pending plus bound); larger ones get RESOURCE_EXHAUSTED; 0: no limit")
+	maxTypes := fs.Int("max-instance-types", solverapi.DefaultLimits.MaxInstanceTypes, "largest request served, in instance types; larger ones get RESOURCE_EXHAUSTED; 0: no limit")
 	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -42,12 +45,15 @@ func run(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if *maxPods < 0 || *maxTypes < 0 {
+		return fmt.Errorf("--max-pods %d and --max-instance-types %d must not be negative", *maxPods, *maxTypes)
+	}
 	cfg, err := flags.Config("solver")
 	if err != nil {
 		return err
 	}
 	srv, err := server.New(cfg, func(s *grpc.Server) {
-		solverv1.RegisterSolverServiceServer(s, solverapi.NewService())
+		solverv1.RegisterSolverServiceServer(s, &solverapi.Service{Limits: solverapi.Limits{MaxPods: *maxPods, MaxInstanceTypes: *maxTypes}})
 	})
 	if err != nil {
 		return err

@@ -20,4 +20,7 @@ var (
 	// ErrUnavailable marks a transient failure worth retrying; it maps to
 	// codes.Unavailable.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrResourceExhausted marks a request larger than a configured limit
+	// (the message names the limit); it maps to codes.ResourceExhausted.
+	ErrResourceExhausted = errors.New("resource exhausted")
 )

@@ -38,8 +38,10 @@ type SolveOptions struct {
 	ImproveRounds int32 `protobuf:"varint,4,opt,name=improve_rounds,json=improveRounds,proto3" json:"improve_rounds,omitempty"`
 	// MinSpotInstanceTypes is the spot diversity rule: a new NodeClaim goes on spot only when at least that many instance types could take its first pod as spot in that zone (unless only spot is allowed); 0 means 15, negative turns the rule off.
 	MinSpotInstanceTypes int32 `protobuf:"varint,5,opt,name=min_spot_instance_types,json=minSpotInstanceTypes,proto3" json:"min_spot_instance_types,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// AllowPartial lets a call with a deadline get a valid plan whose improvement was cut short to answer in time (SolveResponse.partial); without it the solver improves for its whole budget and a call that runs out of time fails with DEADLINE_EXCEEDED.
+	AllowPartial  bool `protobuf:"varint,6,opt,name=allow_partial,json=allowPartial,proto3" json:"allow_partial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SolveOptions) Reset() {
@@ -105,6 +107,13 @@ func (x *SolveOptions) GetMinSpotInstanceTypes() int32 {
 		return x.MinSpotInstanceTypes
 	}
 	return 0
+}
+
+func (x *SolveOptions) GetAllowPartial() bool {
+	if x != nil {
+		return x.AllowPartial
+	}
+	return false
 }
 
 // SolveRequest is the cluster state a plan is made for.
@@ -228,7 +237,9 @@ type SolveResponse struct {
 	// CostToBoundRatio is the plan's cost per hour divided by LowerBoundPerHour (0 when the bound is 0).
 	CostToBoundRatio float64 `protobuf:"fixed64,4,opt,name=cost_to_bound_ratio,json=costToBoundRatio,proto3" json:"cost_to_bound_ratio,omitempty"`
 	// Explanations say, for every unschedulable pod (in plan.unschedulable order), which constraint ruled out each NodePool.
-	Explanations  []*UnschedulableExplanation `protobuf:"bytes,5,rep,name=explanations,proto3" json:"explanations,omitempty"`
+	Explanations []*UnschedulableExplanation `protobuf:"bytes,5,rep,name=explanations,proto3" json:"explanations,omitempty"`
+	// Partial is true when allow_partial was set and the call's deadline shortened the improvement budget: the plan is valid, but the solver stopped improving it early.
+	Partial       bool `protobuf:"varint,6,opt,name=partial,proto3" json:"partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,6 +307,13 @@ func (x *SolveResponse) GetExplanations() []*UnschedulableExplanation {
 		return x.Explanations
 	}
 	return nil
+}
+
+func (x *SolveResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
 }
 
 // UnschedulableExplanation explains one unschedulable pod per NodePool.
@@ -886,13 +904,14 @@ var File_flotilla_solver_v1_solver_proto protoreflect.FileDescriptor
 
 const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"\n" +
-	"\x1fflotilla/solver/v1/solver.proto\x12\x12flotilla.solver.v1\x1a\x1dflotilla/types/v1/types.proto\"\x8c\x02\n" +
+	"\x1fflotilla/solver/v1/solver.proto\x12\x12flotilla.solver.v1\x1a\x1dflotilla/types/v1/types.proto\"\xb1\x02\n" +
 	"\fSolveOptions\x12-\n" +
 	"\x12ignore_preferences\x18\x01 \x01(\bR\x11ignorePreferences\x129\n" +
 	"\x19max_instance_type_options\x18\x02 \x01(\x05R\x16maxInstanceTypeOptions\x124\n" +
 	"\x16improve_budget_seconds\x18\x03 \x01(\x01R\x14improveBudgetSeconds\x12%\n" +
 	"\x0eimprove_rounds\x18\x04 \x01(\x05R\rimproveRounds\x125\n" +
-	"\x17min_spot_instance_types\x18\x05 \x01(\x05R\x14minSpotInstanceTypes\"\xe5\x03\n" +
+	"\x17min_spot_instance_types\x18\x05 \x01(\x05R\x14minSpotInstanceTypes\x12#\n" +
+	"\rallow_partial\x18\x06 \x01(\bR\fallowPartial\"\xe5\x03\n" +
 	"\fSolveRequest\x12*\n" +
 	"\x04pods\x18\x01 \x03(\v2\x16.flotilla.types.v1.PodR\x04pods\x12:\n" +
 	"\n" +
@@ -906,13 +925,14 @@ const file_flotilla_solver_v1_solver_proto_rawDesc = "" +
 	"\n" +
 	"namespaces\x18\a \x03(\v2\x1c.flotilla.types.v1.NamespaceR\n" +
 	"namespaces\x12:\n" +
-	"\aoptions\x18\b \x01(\v2 .flotilla.solver.v1.SolveOptionsR\aoptions\"\x93\x02\n" +
+	"\aoptions\x18\b \x01(\v2 .flotilla.solver.v1.SolveOptionsR\aoptions\"\xad\x02\n" +
 	"\rSolveResponse\x12+\n" +
 	"\x04plan\x18\x01 \x01(\v2\x17.flotilla.types.v1.PlanR\x04plan\x12#\n" +
 	"\rsolve_seconds\x18\x02 \x01(\x01R\fsolveSeconds\x12/\n" +
 	"\x14lower_bound_per_hour\x18\x03 \x01(\x01R\x11lowerBoundPerHour\x12-\n" +
 	"\x13cost_to_bound_ratio\x18\x04 \x01(\x01R\x10costToBoundRatio\x12P\n" +
-	"\fexplanations\x18\x05 \x03(\v2,.flotilla.solver.v1.UnschedulableExplanationR\fexplanations\"o\n" +
+	"\fexplanations\x18\x05 \x03(\v2,.flotilla.solver.v1.UnschedulableExplanationR\fexplanations\x12\x18\n" +
+	"\apartial\x18\x06 \x01(\bR\apartial\"o\n" +
 	"\x18UnschedulableExplanation\x12\x10\n" +
 	"\x03pod\x18\x01 \x01(\tR\x03pod\x12A\n" +
 	"\n" +
