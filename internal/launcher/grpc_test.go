@@ -29,6 +29,16 @@ import (
 // NodeClaim, as a crashed launch or a manual one would leave behind.
 func launchOrphan(t testing.TB, e *env) string {
 	t.Helper()
+	return launchTagged(t, e, map[string]string{launch.ClusterTag(cluster): "owned", launch.TagNodePool: "general"})
+}
+
+// launchTagged launches an m5.large with tags, behind the launcher's back.
+func launchTagged(t testing.TB, e *env, tags map[string]string) string {
+	t.Helper()
+	var ec2Tags []ec2types.Tag
+	for k, v := range tags {
+		ec2Tags = append(ec2Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
 	c, err := awsclient.New(ctx, e.awsConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -45,8 +55,7 @@ func launchOrphan(t testing.TB, e *env) string {
 			Overrides:                   []ec2types.FleetLaunchTemplateOverridesRequest{{InstanceType: "m5.large", SubnetId: subnets.Subnets[0].SubnetId}},
 		}},
 		TargetCapacitySpecification: &ec2types.TargetCapacitySpecificationRequest{TotalTargetCapacity: aws.Int32(1), DefaultTargetCapacityType: "on-demand"},
-		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance,
-			Tags: []ec2types.Tag{{Key: aws.String(launch.ClusterTag(cluster)), Value: aws.String("owned")}}}},
+		TagSpecifications:           []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance, Tags: ec2Tags}},
 	})
 	if err != nil || len(out.Instances) == 0 {
 		t.Fatalf("orphan launch: %v %+v", err, out)

@@ -308,6 +308,10 @@ func TestTerminateAndGarbageCollection(t *testing.T) {
 		t.Fatal(err)
 	}
 	orphan := launchOrphan(t, e)
+	// A self-managed node of the same cluster carries the cluster tag but
+	// no NodePool tag: it is not ours, and never listed (so never
+	// garbage-collected).
+	launchTagged(t, e, map[string]string{launch.ClusterTag(cluster): "owned"})
 	list, err := svc.ListInstances(ctx, &launcherv1.ListInstancesRequest{Cluster: cluster})
 	if err != nil {
 		t.Fatal(err)

@@ -91,8 +91,9 @@ func (l *Launcher) describe(ctx context.Context, filters []ec2types.Filter, each
 	return nil
 }
 
-// ListInstances lists the cluster's live instances, with or without a
-// NodeClaim tag, for garbage collection.
+// ListInstances lists the live instances NodePools launched for the cluster
+// (tagged both kubernetes.io/cluster/<cluster> and karpenter.sh/nodepool),
+// with or without a NodeClaim tag, for garbage collection.
 func (l *Launcher) ListInstances(ctx context.Context, cluster string) ([]*launcherv1.Instance, error) {
 	if cluster == "" {
 		cluster = l.o.Cluster
@@ -106,8 +107,12 @@ func (l *Launcher) ListInstances(ctx context.Context, cluster string) ([]*launch
 	}
 	var all []ec2types.Instance
 	// No state filter: assigning a batch's instances needs all of them.
-	err = l.describe(ctx, []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{ClusterTag(cluster)}}},
-		func(in ec2types.Instance) { all = append(all, in) })
+	// Both tags: the cluster tag alone is also on self-managed and managed
+	// node groups' instances, which are not ours to list or collect.
+	err = l.describe(ctx, []ec2types.Filter{
+		{Name: aws.String("tag-key"), Values: []string{ClusterTag(cluster)}},
+		{Name: aws.String("tag-key"), Values: []string{TagNodePool}},
+	}, func(in ec2types.Instance) { all = append(all, in) })
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ type LauncherServiceClient interface {
 	Launch(ctx context.Context, in *LaunchRequest, opts ...grpc.CallOption) (*LaunchResponse, error)
 	// Terminate stops an instance; terminating a terminated or unknown instance succeeds.
 	Terminate(ctx context.Context, in *TerminateRequest, opts ...grpc.CallOption) (*TerminateResponse, error)
-	// ListInstances lists the cluster's instances, for garbage collection of instances without a NodeClaim.
+	// ListInstances lists the instances NodePools launched for the cluster (tagged kubernetes.io/cluster/<name> and karpenter.sh/nodepool), for garbage collection of instances without a NodeClaim; self-managed and node-group instances are never listed.
 	ListInstances(ctx context.Context, in *ListInstancesRequest, opts ...grpc.CallOption) (*ListInstancesResponse, error)
 	// MarkUnavailable marks an offering unavailable for a while, so plans avoid it.
 	MarkUnavailable(ctx context.Context, in *MarkUnavailableRequest, opts ...grpc.CallOption) (*MarkUnavailableResponse, error)
@@ -132,7 +132,7 @@ type LauncherServiceServer interface {
 	Launch(context.Context, *LaunchRequest) (*LaunchResponse, error)
 	// Terminate stops an instance; terminating a terminated or unknown instance succeeds.
 	Terminate(context.Context, *TerminateRequest) (*TerminateResponse, error)
-	// ListInstances lists the cluster's instances, for garbage collection of instances without a NodeClaim.
+	// ListInstances lists the instances NodePools launched for the cluster (tagged kubernetes.io/cluster/<name> and karpenter.sh/nodepool), for garbage collection of instances without a NodeClaim; self-managed and node-group instances are never listed.
 	ListInstances(context.Context, *ListInstancesRequest) (*ListInstancesResponse, error)
 	// MarkUnavailable marks an offering unavailable for a while, so plans avoid it.
 	MarkUnavailable(context.Context, *MarkUnavailableRequest) (*MarkUnavailableResponse, error)
