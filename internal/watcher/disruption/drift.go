@@ -13,8 +13,9 @@ import (
 )
 
 // NodeClassHashVersion is the version of NodeClassHash's scheme, stamped as
-// karpenter.k8s.aws/ec2nodeclass-hash-version next to the hash.
-const NodeClassHashVersion = "v4"
+// karpenter.k8s.aws/ec2nodeclass-hash-version next to the hash; like
+// NodePoolHashVersion it differs from Karpenter's ("v4").
+const NodeClassHashVersion = "flotilla-v1"
 
 // nodeClassUnhashed are the EC2NodeClass spec fields NodeClassHash leaves
 // out: the selector terms, whose effect is checked through the resolved

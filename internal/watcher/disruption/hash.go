@@ -12,9 +12,12 @@ import (
 )
 
 // NodePoolHashVersion is the version of NodePoolHash's scheme, stamped as
-// karpenter.sh/nodepool-hash-version next to the hash. A NodeClaim stamped
-// with another version is not compared (it is re-stamped instead).
-const NodePoolHashVersion = "v3"
+// karpenter.sh/nodepool-hash-version next to the hash. It differs from
+// Karpenter's ("v3"), whose hash function is not ours: a NodeClaim stamped
+// with another version is not compared but re-stamped (lifecycle's
+// restamp), so NodeClaims Karpenter launched do not all look drifted
+// after a move to Flotilla.
+const NodePoolHashVersion = "flotilla-v1"
 
 // nodePoolHashInput is what NodePoolHash covers: the template fields whose
 // change makes existing nodes out of date. Requirements, disruption settings,

@@ -123,6 +123,9 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !meta.IsStatusConditionTrue(claim.Status.Conditions, karpv1.ConditionLaunched) {
 		return c.launch(ctx, claim)
 	}
+	if err := c.restamp(ctx, claim); err != nil {
+		return reconcile.Result{}, err
+	}
 	node, err := c.nodeOf(ctx, claim)
 	if err != nil {
 		return reconcile.Result{}, err
