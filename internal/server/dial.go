@@ -12,7 +12,11 @@ import (
 // named gRPC services (such as "flotilla.launcher.v1.LauncherService") that
 // fail with UNAVAILABLE — a service restarting, or between leaders — are
 // retried with jittered exponential backoff, up to five attempts over about
-// three seconds; other errors reach the caller at once.
+// three seconds; other errors reach the caller at once. Calls are spread
+// round-robin over every address the target resolves to, so with a
+// headless Service (dns:///name.namespace.svc:port) a retry reaches the
+// next replica: a standby watcher's UNAVAILABLE sends the call on to the
+// leader.
 func Dial(addr string, maxMessageBytes int, services ...string) (*grpc.ClientConn, error) {
 	cfg, err := retryConfig(services)
 	if err != nil {
@@ -38,7 +42,7 @@ func retryConfig(services []string) (string, error) {
 	for _, s := range services {
 		names = append(names, name{s})
 	}
-	cfg := map[string]any{"methodConfig": []any{map[string]any{
+	cfg := map[string]any{"loadBalancingConfig": []any{map[string]any{"round_robin": map[string]any{}}}, "methodConfig": []any{map[string]any{
 		"name": names,
 		"retryPolicy": map[string]any{
 			"maxAttempts": 5, "initialBackoff": "0.2s", "maxBackoff": "2s",
