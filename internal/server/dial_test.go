@@ -78,7 +78,9 @@ func TestDialDoesNotRetryOtherServices(t *testing.T) {
 }
 
 // standby always answers UNAVAILABLE, as a watcher that is not the leader.
-type standby struct{ healthpb.UnimplementedHealthServer }
+type standby struct {
+	healthpb.UnimplementedHealthServer
+}
 
 func (standby) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
 	return nil, status.Error(codes.Unavailable, "this replica is not the leader")
