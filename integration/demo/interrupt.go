@@ -45,7 +45,7 @@ func (d *demo) interruption(ctx context.Context) (string, error) {
 		return "", err
 	}
 	var replacement *corev1.Node
-	_, err = d.view.live(ctx, func(st *watcherv1.GetStateResponse) (bool, error) {
+	st, err := d.view.live(ctx, func(st *watcherv1.GetStateResponse) (bool, error) {
 		pods, err := d.pods(ctx, "worker")
 		if err != nil {
 			return false, err
@@ -75,12 +75,26 @@ func (d *demo) interruption(ctx context.Context) (string, error) {
 	if took > spotNotice {
 		return "", fmt.Errorf("the pods moved %s after the warning, past the 2-minute notice", took.Round(time.Second))
 	}
-	got := offeringOf(replacement)
-	if got == interrupted {
-		return "", fmt.Errorf("replacement %s uses the interrupted offering %s", replacement.Name, interrupted)
+	// The NodeClaims launched since the warning (the replacement) avoid
+	// the interrupted offering; the pods may also have found room on
+	// nodes that were already there.
+	var launched []string
+	for _, c := range st.GetNodeClaims() {
+		if c.GetCreated().AsTime().Before(sent.Truncate(time.Second)) {
+			continue
+		}
+		o := c.GetInstanceType() + "/" + c.GetZone() + "/" + c.GetCapacityType()
+		if o == interrupted {
+			return "", fmt.Errorf("replacement NodeClaim %s uses the interrupted offering %s", c.GetName(), interrupted)
+		}
+		launched = append(launched, c.GetName()+" ("+o+")")
 	}
-	return fmt.Sprintf("worker pods Running on %s (%s) and the interrupted node gone %s after the warning (notice %s)",
-		replacement.Name, got, took.Round(100*time.Millisecond), spotNotice), nil
+	what := "no replacement was needed"
+	if len(launched) > 0 {
+		what = "replacement " + strings.Join(launched, ", ")
+	}
+	return fmt.Sprintf("%s; worker pods Running on %s (%s) and the interrupted node gone %s after the warning (notice %s)",
+		what, replacement.Name, offeringOf(replacement), took.Round(100*time.Millisecond), spotNotice), nil
 }
 
 func offeringOf(n *corev1.Node) string {
