@@ -121,7 +121,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 	kube := mgr.GetClient()
 	batcher := provisioning.NewBatcher(cfg.BatchIdle, cfg.BatchMax)
 	prov := &provisioning.Provisioner{
-		Client: kube, Reader: kube, Solver: solverClient{cfg.Solver}, Types: types, Recorder: rec, Batcher: batcher,
+		Client: kube, Reader: kube, Solver: solverClient{c: cfg.Solver}, Types: types, Recorder: rec, Batcher: batcher,
 		Informers: mgr.GetCache(), Metrics: cfg.Metrics, Journal: j, Log: cfg.Log.With("controller", "provisioning"),
 	}
 	life := &lifecycle.Controller{
@@ -142,7 +142,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 		Controller: &disruption.Controller{
 			Cluster:  &disrupt.Cluster{Reader: kube, Types: types, Nominated: prov.Nominated},
 			Actuator: &disrupt.Actuator{Client: kube, Reader: kube, Recorder: rec, Metrics: cfg.Metrics, Poll: time.Second},
-			Solver:   solverClient{cfg.Solver}, Log: cfg.Log.With("controller", "disruption"), Metrics: cfg.DisruptMetrics,
+			Solver:   solverClient{c: cfg.Solver, metrics: cfg.Metrics}, Log: cfg.Log.With("controller", "disruption"), Metrics: cfg.DisruptMetrics,
 		},
 		Interval: cfg.DisruptionInterval, Journal: j, Log: cfg.Log.With("controller", "disruption"),
 	}
@@ -162,7 +162,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 		}
 	}
 	svc := &service.Service{
-		Client: kube, Reader: kube, Clientset: clientset, Solver: solverClient{cfg.Solver}, Types: types, Provisioner: prov, Recorder: rec,
+		Client: kube, Reader: kube, Clientset: clientset, Solver: solverClient{c: cfg.Solver}, Types: types, Provisioner: prov, Recorder: rec,
 		Journal: j, Metrics: cfg.Metrics, Log: cfg.Log.With("component", "service"), Elected: mgr.Elected(), Ctx: ctx,
 	}
 	// On the leader, finish the disruptions a previous watcher accepted.
@@ -172,15 +172,22 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 	return &Watcher{Provisioner: prov, Service: svc, Journal: j}, nil
 }
 
-// solverClient drops the gRPC call options, for the Solver interfaces.
-type solverClient struct{ c solverv1.SolverServiceClient }
+// solverClient drops the gRPC call options, for the Solver interfaces, and
+// times Consolidate calls (the provisioner times its own Solve calls).
+type solverClient struct {
+	c       solverv1.SolverServiceClient
+	metrics *metrics.Metrics
+}
 
 func (s solverClient) Solve(ctx context.Context, req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
 	return s.c.Solve(ctx, req)
 }
 
 func (s solverClient) Consolidate(ctx context.Context, req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
-	return s.c.Consolidate(ctx, req)
+	start := time.Now()
+	resp, err := s.c.Consolidate(ctx, req)
+	s.metrics.Solve("Consolidate", err, time.Since(start).Seconds())
+	return resp, err
 }
 
 // indexes registers the field indexes the controllers look objects up by.
