@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -92,6 +93,9 @@ func (s *NodePoolStatus) Reconcile(ctx context.Context, req reconcile.Request) (
 	}
 	patch := client.MergeFrom(np.DeepCopy())
 	resources, nodes, cost := usage(claims.Items, types)
+	// As Karpenter, status.resources also counts the nodes (the NODES
+	// printer column reads it).
+	resources[corev1.ResourceName("nodes")] = *resource.NewQuantity(nodes, resource.DecimalSI)
 	np.Status.Resources = resources
 	np.Status.Nodes = &nodes
 	s.setConditions(np, class, classErr)
