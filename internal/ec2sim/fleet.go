@@ -83,6 +83,9 @@ func (s *Sim) createLaunchTemplate(q query, b *xb) *apiError {
 		return errNotFound("InvalidLaunchTemplateName.AlreadyExistsException", "Launch template name already in use.")
 	}
 	data := q.withPrefix("LaunchTemplateData")
+	if err := checkTemplateData(data); err != nil {
+		return err
+	}
 	lt := &launchTemplate{
 		id:               s.newID("lt-"),
 		name:             name,

@@ -224,6 +224,7 @@ func (l *Launcher) templateConfig(cluster string, req *launcherv1.LaunchRequest,
 	return templateConfig{
 		Cluster: cluster, NodeClass: nc.GetName(), ImageID: im.ID, Family: im.Family,
 		SecurityGroupIDs: res.SecurityGroupIDs, InstanceProfile: res.InstanceProfile, Tags: tags,
+		launchSettings: launchSettingsOf(nc),
 		UserData: userData(im.Family, userDataInput{
 			cluster: cluster, endpoint: l.o.ClusterEndpoint, ca: l.o.ClusterCA, cidr: l.o.ClusterCIDR,
 			labels: req.GetLabels(), taints: req.GetTaints(), kubelet: nc.GetKubelet(), custom: nc.GetUserData(),

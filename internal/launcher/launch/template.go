@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
 // templateConfig is everything a launch template holds. Its hash names the
@@ -29,6 +31,104 @@ type templateConfig struct {
 	SecurityGroupIDs []string          `json:"securityGroupIds"`
 	InstanceProfile  string            `json:"instanceProfile"`
 	Tags             map[string]string `json:"tags"`
+	launchSettings
+}
+
+// launchSettings are the EC2NodeClass's volumes, metadata options,
+// monitoring and public IP choice. Unset and default settings marshal to
+// nothing, so a class that sets none keeps its template name.
+type launchSettings struct {
+	// BlockDevices replace the family's default volumes when not empty.
+	BlockDevices []blockDevice `json:"blockDevices,omitempty"`
+	// Metadata is nil when the class asks for the default IMDS settings.
+	Metadata           *metadataConfig `json:"metadata,omitempty"`
+	DetailedMonitoring bool            `json:"detailedMonitoring,omitempty"`
+	// AssociatePublicIP, when set, puts the security groups and the
+	// public IP choice on the primary network interface.
+	AssociatePublicIP *bool `json:"associatePublicIP,omitempty"`
+}
+
+// blockDevice is one EBS volume of a node class; nil fields take EC2's
+// defaults.
+type blockDevice struct {
+	DeviceName          string `json:"deviceName"`
+	VolumeSizeGiB       *int32 `json:"volumeSizeGiB,omitempty"`
+	VolumeType          string `json:"volumeType,omitempty"`
+	IOPS                *int32 `json:"iops,omitempty"`
+	Throughput          *int32 `json:"throughput,omitempty"`
+	Encrypted           *bool  `json:"encrypted,omitempty"`
+	KMSKeyID            string `json:"kmsKeyId,omitempty"`
+	DeleteOnTermination *bool  `json:"deleteOnTermination,omitempty"`
+	SnapshotID          string `json:"snapshotId,omitempty"`
+}
+
+// metadataConfig is the instance metadata service configuration, with
+// every field resolved.
+type metadataConfig struct {
+	HTTPEndpoint            string `json:"httpEndpoint"`
+	HTTPProtocolIPv6        string `json:"httpProtocolIPv6"`
+	HTTPPutResponseHopLimit int32  `json:"httpPutResponseHopLimit"`
+	HTTPTokens              string `json:"httpTokens"`
+}
+
+// defaultMetadata is Karpenter's default: IMDSv2 only, reachable from the
+// host but not from containers (hop limit 1), no IPv6 endpoint.
+var defaultMetadata = metadataConfig{
+	HTTPEndpoint: "enabled", HTTPProtocolIPv6: "disabled", HTTPPutResponseHopLimit: 1, HTTPTokens: "required",
+}
+
+// launchSettingsOf takes the launch settings from a node class that
+// nodeclass.Validate accepted.
+func launchSettingsOf(nc *launcherv1.NodeClass) launchSettings {
+	s := launchSettings{DetailedMonitoring: nc.GetDetailedMonitoring()}
+	if nc.AssociatePublicIpAddress != nil {
+		s.AssociatePublicIP = aws.Bool(nc.GetAssociatePublicIpAddress())
+	}
+	for _, m := range nc.GetBlockDeviceMappings() {
+		e := m.GetEbs()
+		if e == nil {
+			e = &launcherv1.Ebs{}
+		}
+		s.BlockDevices = append(s.BlockDevices, blockDevice{
+			DeviceName:    m.GetDeviceName(),
+			VolumeSizeGiB: int32Ptr(e.VolumeSizeGib), VolumeType: e.GetVolumeType(),
+			IOPS: int32Ptr(e.Iops), Throughput: int32Ptr(e.Throughput),
+			Encrypted: e.Encrypted, KMSKeyID: e.GetKmsKeyId(), DeleteOnTermination: e.DeleteOnTermination,
+			SnapshotID: e.GetSnapshotId(),
+		})
+	}
+	md := resolveMetadata(nc.GetMetadataOptions())
+	if md != defaultMetadata {
+		s.Metadata = &md
+	}
+	return s
+}
+
+// resolveMetadata fills the unset metadata options with the defaults.
+func resolveMetadata(m *launcherv1.MetadataOptions) metadataConfig {
+	out := defaultMetadata
+	if v := m.GetHttpEndpoint(); v != "" {
+		out.HTTPEndpoint = v
+	}
+	if v := m.GetHttpProtocolIpv6(); v != "" {
+		out.HTTPProtocolIPv6 = v
+	}
+	if m != nil && m.HttpPutResponseHopLimit != nil {
+		out.HTTPPutResponseHopLimit = m.GetHttpPutResponseHopLimit()
+	}
+	if v := m.GetHttpTokens(); v != "" {
+		out.HTTPTokens = v
+	}
+	return out
+}
+
+// int32Ptr narrows a validated optional value (sizes, IOPS and throughput
+// are range-checked far below 2^31); out-of-range values saturate.
+func int32Ptr(v *int64) *int32 {
+	if v == nil {
+		return nil
+	}
+	return aws.Int32(int32(max(min(*v, math.MaxInt32), math.MinInt32))) //nolint:gosec // clamped
 }
 
 // name is flotilla-<cluster>-<hash of the configuration>.
@@ -38,19 +138,39 @@ func (c templateConfig) name() string {
 	return fmt.Sprintf("flotilla-%s-%s", c.Cluster, hex.EncodeToString(sum[:])[:20])
 }
 
-// data is the launch template data: IMDSv2 required with hop limit 1,
-// encrypted gp3 root volume(s).
+// data is the launch template data: the node class's volumes (or the
+// family's encrypted gp3 defaults), its IMDS options (default IMDSv2
+// required with hop limit 1), detailed monitoring, and, when the class
+// chooses whether to associate a public IP, a primary network interface
+// carrying that choice and the security groups (EC2 rejects security
+// groups both on the instance and on an interface).
 func (c templateConfig) data() *ec2types.RequestLaunchTemplateData {
+	md := defaultMetadata
+	if c.Metadata != nil {
+		md = *c.Metadata
+	}
 	d := &ec2types.RequestLaunchTemplateData{
-		ImageId:          aws.String(c.ImageID),
-		UserData:         aws.String(base64.StdEncoding.EncodeToString([]byte(c.UserData))),
-		SecurityGroupIds: c.SecurityGroupIDs,
+		ImageId:  aws.String(c.ImageID),
+		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(c.UserData))),
 		MetadataOptions: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{
-			HttpEndpoint:            ec2types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
-			HttpTokens:              ec2types.LaunchTemplateHttpTokensStateRequired,
-			HttpPutResponseHopLimit: aws.Int32(1),
+			HttpEndpoint:            ec2types.LaunchTemplateInstanceMetadataEndpointState(md.HTTPEndpoint),
+			HttpProtocolIpv6:        ec2types.LaunchTemplateInstanceMetadataProtocolIpv6(md.HTTPProtocolIPv6),
+			HttpTokens:              ec2types.LaunchTemplateHttpTokensState(md.HTTPTokens),
+			HttpPutResponseHopLimit: aws.Int32(md.HTTPPutResponseHopLimit),
 		},
-		BlockDeviceMappings: blockDevices(c.Family),
+		BlockDeviceMappings: c.blockDeviceMappings(),
+	}
+	if c.AssociatePublicIP != nil {
+		d.NetworkInterfaces = []ec2types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{{
+			DeviceIndex:              aws.Int32(0),
+			AssociatePublicIpAddress: aws.Bool(*c.AssociatePublicIP),
+			Groups:                   c.SecurityGroupIDs,
+		}}
+	} else {
+		d.SecurityGroupIds = c.SecurityGroupIDs
+	}
+	if c.DetailedMonitoring {
+		d.Monitoring = &ec2types.LaunchTemplatesMonitoringRequest{Enabled: aws.Bool(true)}
 	}
 	if c.InstanceProfile != "" {
 		d.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(c.InstanceProfile)}
@@ -58,6 +178,37 @@ func (c templateConfig) data() *ec2types.RequestLaunchTemplateData {
 	return d
 }
 
+// blockDeviceMappings are the class's volumes, or the family's defaults
+// when it names none.
+func (c templateConfig) blockDeviceMappings() []ec2types.LaunchTemplateBlockDeviceMappingRequest {
+	if len(c.BlockDevices) == 0 {
+		return blockDevices(c.Family)
+	}
+	out := make([]ec2types.LaunchTemplateBlockDeviceMappingRequest, 0, len(c.BlockDevices))
+	for _, b := range c.BlockDevices {
+		out = append(out, ec2types.LaunchTemplateBlockDeviceMappingRequest{
+			DeviceName: aws.String(b.DeviceName),
+			Ebs: &ec2types.LaunchTemplateEbsBlockDeviceRequest{
+				VolumeSize: b.VolumeSizeGiB, VolumeType: ec2types.VolumeType(b.VolumeType),
+				Iops: b.IOPS, Throughput: b.Throughput,
+				Encrypted: b.Encrypted, KmsKeyId: optString(b.KMSKeyID),
+				DeleteOnTermination: b.DeleteOnTermination, SnapshotId: optString(b.SnapshotID),
+			},
+		})
+	}
+	return out
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}
+
+// blockDevices are an AMI family's default volumes: an encrypted 20 GiB
+// gp3 root, and for Bottlerocket a 4 GiB OS volume plus a 20 GiB data
+// volume.
 func blockDevices(family string) []ec2types.LaunchTemplateBlockDeviceMappingRequest {
 	ebs := func(device string, gib int32) ec2types.LaunchTemplateBlockDeviceMappingRequest {
 		return ec2types.LaunchTemplateBlockDeviceMappingRequest{

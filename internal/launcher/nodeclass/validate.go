@@ -8,7 +8,8 @@ import (
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
-// Validate checks a node class's selector terms without calling AWS.
+// Validate checks a node class's selector terms, block device mappings and
+// metadata options without calling AWS.
 func Validate(nc *launcherv1.NodeClass) error {
 	if nc == nil {
 		return fmt.Errorf("%w: node_class: missing", apierr.ErrInvalidArgument)
@@ -32,6 +33,9 @@ func Validate(nc *launcherv1.NodeClass) error {
 	}
 	if nc.GetRole() != "" && nc.GetInstanceProfile() != "" {
 		errs = append(errs, fmt.Errorf("%w: node_class: role and instance_profile are mutually exclusive", apierr.ErrInvalidArgument))
+	}
+	if err := validateLaunchSettings(nc); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -202,9 +202,17 @@ type NodeClass struct {
 	// Tags are added to every resource launched.
 	Tags map[string]string `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// UserData is extra user data merged into the image's defaults.
-	UserData      string `protobuf:"bytes,9,opt,name=user_data,json=userData,proto3" json:"user_data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UserData string `protobuf:"bytes,9,opt,name=user_data,json=userData,proto3" json:"user_data,omitempty"`
+	// BlockDeviceMappings are the EBS volumes of nodes; empty, the AMI family's defaults apply.
+	BlockDeviceMappings []*BlockDeviceMapping `protobuf:"bytes,10,rep,name=block_device_mappings,json=blockDeviceMappings,proto3" json:"block_device_mappings,omitempty"`
+	// MetadataOptions configure the instance metadata service; unset fields take the defaults (enabled, IPv6 disabled, hop limit 1, tokens required).
+	MetadataOptions *MetadataOptions `protobuf:"bytes,11,opt,name=metadata_options,json=metadataOptions,proto3" json:"metadata_options,omitempty"`
+	// DetailedMonitoring turns on one-minute CloudWatch metrics.
+	DetailedMonitoring bool `protobuf:"varint,12,opt,name=detailed_monitoring,json=detailedMonitoring,proto3" json:"detailed_monitoring,omitempty"`
+	// AssociatePublicIpAddress says whether nodes get a public IPv4 address; unset, the subnet's setting applies.
+	AssociatePublicIpAddress *bool `protobuf:"varint,13,opt,name=associate_public_ip_address,json=associatePublicIpAddress,proto3,oneof" json:"associate_public_ip_address,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *NodeClass) Reset() {
@@ -300,6 +308,280 @@ func (x *NodeClass) GetUserData() string {
 	return ""
 }
 
+func (x *NodeClass) GetBlockDeviceMappings() []*BlockDeviceMapping {
+	if x != nil {
+		return x.BlockDeviceMappings
+	}
+	return nil
+}
+
+func (x *NodeClass) GetMetadataOptions() *MetadataOptions {
+	if x != nil {
+		return x.MetadataOptions
+	}
+	return nil
+}
+
+func (x *NodeClass) GetDetailedMonitoring() bool {
+	if x != nil {
+		return x.DetailedMonitoring
+	}
+	return false
+}
+
+func (x *NodeClass) GetAssociatePublicIpAddress() bool {
+	if x != nil && x.AssociatePublicIpAddress != nil {
+		return *x.AssociatePublicIpAddress
+	}
+	return false
+}
+
+// BlockDeviceMapping attaches an EBS volume to nodes.
+type BlockDeviceMapping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DeviceName is the device name, such as /dev/xvda.
+	DeviceName string `protobuf:"bytes,1,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
+	// RootVolume marks the volume nodes use as their root; at most one mapping sets it.
+	RootVolume bool `protobuf:"varint,2,opt,name=root_volume,json=rootVolume,proto3" json:"root_volume,omitempty"`
+	// Ebs describes the volume.
+	Ebs           *Ebs `protobuf:"bytes,3,opt,name=ebs,proto3" json:"ebs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockDeviceMapping) Reset() {
+	*x = BlockDeviceMapping{}
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockDeviceMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockDeviceMapping) ProtoMessage() {}
+
+func (x *BlockDeviceMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockDeviceMapping.ProtoReflect.Descriptor instead.
+func (*BlockDeviceMapping) Descriptor() ([]byte, []int) {
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BlockDeviceMapping) GetDeviceName() string {
+	if x != nil {
+		return x.DeviceName
+	}
+	return ""
+}
+
+func (x *BlockDeviceMapping) GetRootVolume() bool {
+	if x != nil {
+		return x.RootVolume
+	}
+	return false
+}
+
+func (x *BlockDeviceMapping) GetEbs() *Ebs {
+	if x != nil {
+		return x.Ebs
+	}
+	return nil
+}
+
+// Ebs describes an EBS volume; unset fields take EC2's defaults.
+type Ebs struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// VolumeSizeGib is the size in GiB (1 to 65536); unset, the snapshot's size.
+	VolumeSizeGib *int64 `protobuf:"varint,1,opt,name=volume_size_gib,json=volumeSizeGib,proto3,oneof" json:"volume_size_gib,omitempty"`
+	// VolumeType is gp2, gp3, io1, io2, sc1, st1 or standard; empty, EC2's default.
+	VolumeType string `protobuf:"bytes,2,opt,name=volume_type,json=volumeType,proto3" json:"volume_type,omitempty"`
+	// Iops is the provisioned I/O operations per second of gp3, io1 and io2 volumes.
+	Iops *int64 `protobuf:"varint,3,opt,name=iops,proto3,oneof" json:"iops,omitempty"`
+	// Throughput is the throughput of gp3 volumes in MiB/s.
+	Throughput *int64 `protobuf:"varint,4,opt,name=throughput,proto3,oneof" json:"throughput,omitempty"`
+	// Encrypted encrypts the volume.
+	Encrypted *bool `protobuf:"varint,5,opt,name=encrypted,proto3,oneof" json:"encrypted,omitempty"`
+	// KmsKeyId is the KMS key that encrypts the volume.
+	KmsKeyId string `protobuf:"bytes,6,opt,name=kms_key_id,json=kmsKeyId,proto3" json:"kms_key_id,omitempty"`
+	// DeleteOnTermination deletes the volume with the instance.
+	DeleteOnTermination *bool `protobuf:"varint,7,opt,name=delete_on_termination,json=deleteOnTermination,proto3,oneof" json:"delete_on_termination,omitempty"`
+	// SnapshotId is the snapshot the volume is made from.
+	SnapshotId    string `protobuf:"bytes,8,opt,name=snapshot_id,json=snapshotId,proto3" json:"snapshot_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ebs) Reset() {
+	*x = Ebs{}
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ebs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ebs) ProtoMessage() {}
+
+func (x *Ebs) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ebs.ProtoReflect.Descriptor instead.
+func (*Ebs) Descriptor() ([]byte, []int) {
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Ebs) GetVolumeSizeGib() int64 {
+	if x != nil && x.VolumeSizeGib != nil {
+		return *x.VolumeSizeGib
+	}
+	return 0
+}
+
+func (x *Ebs) GetVolumeType() string {
+	if x != nil {
+		return x.VolumeType
+	}
+	return ""
+}
+
+func (x *Ebs) GetIops() int64 {
+	if x != nil && x.Iops != nil {
+		return *x.Iops
+	}
+	return 0
+}
+
+func (x *Ebs) GetThroughput() int64 {
+	if x != nil && x.Throughput != nil {
+		return *x.Throughput
+	}
+	return 0
+}
+
+func (x *Ebs) GetEncrypted() bool {
+	if x != nil && x.Encrypted != nil {
+		return *x.Encrypted
+	}
+	return false
+}
+
+func (x *Ebs) GetKmsKeyId() string {
+	if x != nil {
+		return x.KmsKeyId
+	}
+	return ""
+}
+
+func (x *Ebs) GetDeleteOnTermination() bool {
+	if x != nil && x.DeleteOnTermination != nil {
+		return *x.DeleteOnTermination
+	}
+	return false
+}
+
+func (x *Ebs) GetSnapshotId() string {
+	if x != nil {
+		return x.SnapshotId
+	}
+	return ""
+}
+
+// MetadataOptions configure the instance metadata service (IMDS); empty fields take the defaults.
+type MetadataOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// HttpEndpoint is enabled or disabled; empty means enabled.
+	HttpEndpoint string `protobuf:"bytes,1,opt,name=http_endpoint,json=httpEndpoint,proto3" json:"http_endpoint,omitempty"`
+	// HttpProtocolIpv6 is enabled or disabled; empty means disabled.
+	HttpProtocolIpv6 string `protobuf:"bytes,2,opt,name=http_protocol_ipv6,json=httpProtocolIpv6,proto3" json:"http_protocol_ipv6,omitempty"`
+	// HttpPutResponseHopLimit is the hop limit of metadata PUT responses (1 to 64); unset means 1.
+	HttpPutResponseHopLimit *int32 `protobuf:"varint,3,opt,name=http_put_response_hop_limit,json=httpPutResponseHopLimit,proto3,oneof" json:"http_put_response_hop_limit,omitempty"`
+	// HttpTokens is required (IMDSv2 only) or optional; empty means required.
+	HttpTokens    string `protobuf:"bytes,4,opt,name=http_tokens,json=httpTokens,proto3" json:"http_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetadataOptions) Reset() {
+	*x = MetadataOptions{}
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetadataOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetadataOptions) ProtoMessage() {}
+
+func (x *MetadataOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetadataOptions.ProtoReflect.Descriptor instead.
+func (*MetadataOptions) Descriptor() ([]byte, []int) {
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MetadataOptions) GetHttpEndpoint() string {
+	if x != nil {
+		return x.HttpEndpoint
+	}
+	return ""
+}
+
+func (x *MetadataOptions) GetHttpProtocolIpv6() string {
+	if x != nil {
+		return x.HttpProtocolIpv6
+	}
+	return ""
+}
+
+func (x *MetadataOptions) GetHttpPutResponseHopLimit() int32 {
+	if x != nil && x.HttpPutResponseHopLimit != nil {
+		return *x.HttpPutResponseHopLimit
+	}
+	return 0
+}
+
+func (x *MetadataOptions) GetHttpTokens() string {
+	if x != nil {
+		return x.HttpTokens
+	}
+	return ""
+}
+
 // ListInstanceTypesRequest asks for the instance types of a node class.
 type ListInstanceTypesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -311,7 +593,7 @@ type ListInstanceTypesRequest struct {
 
 func (x *ListInstanceTypesRequest) Reset() {
 	*x = ListInstanceTypesRequest{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[3]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +605,7 @@ func (x *ListInstanceTypesRequest) String() string {
 func (*ListInstanceTypesRequest) ProtoMessage() {}
 
 func (x *ListInstanceTypesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[3]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +618,7 @@ func (x *ListInstanceTypesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstanceTypesRequest.ProtoReflect.Descriptor instead.
 func (*ListInstanceTypesRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{3}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListInstanceTypesRequest) GetNodeClass() *NodeClass {
@@ -357,7 +639,7 @@ type ListInstanceTypesResponse struct {
 
 func (x *ListInstanceTypesResponse) Reset() {
 	*x = ListInstanceTypesResponse{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[4]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +651,7 @@ func (x *ListInstanceTypesResponse) String() string {
 func (*ListInstanceTypesResponse) ProtoMessage() {}
 
 func (x *ListInstanceTypesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[4]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +664,7 @@ func (x *ListInstanceTypesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstanceTypesResponse.ProtoReflect.Descriptor instead.
 func (*ListInstanceTypesResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{4}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListInstanceTypesResponse) GetInstanceTypes() []*v1.InstanceType {
@@ -409,7 +691,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[5]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +703,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[5]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +716,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{5}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Condition) GetType() string {
@@ -476,7 +758,7 @@ type ResolveNodeClassRequest struct {
 
 func (x *ResolveNodeClassRequest) Reset() {
 	*x = ResolveNodeClassRequest{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[6]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +770,7 @@ func (x *ResolveNodeClassRequest) String() string {
 func (*ResolveNodeClassRequest) ProtoMessage() {}
 
 func (x *ResolveNodeClassRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[6]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +783,7 @@ func (x *ResolveNodeClassRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveNodeClassRequest.ProtoReflect.Descriptor instead.
 func (*ResolveNodeClassRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{6}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ResolveNodeClassRequest) GetNodeClass() *NodeClass {
@@ -524,7 +806,7 @@ type ResolvedSubnet struct {
 
 func (x *ResolvedSubnet) Reset() {
 	*x = ResolvedSubnet{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[7]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +818,7 @@ func (x *ResolvedSubnet) String() string {
 func (*ResolvedSubnet) ProtoMessage() {}
 
 func (x *ResolvedSubnet) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[7]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +831,7 @@ func (x *ResolvedSubnet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvedSubnet.ProtoReflect.Descriptor instead.
 func (*ResolvedSubnet) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{7}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResolvedSubnet) GetId() string {
@@ -581,7 +863,7 @@ type ResolvedImage struct {
 
 func (x *ResolvedImage) Reset() {
 	*x = ResolvedImage{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[8]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +875,7 @@ func (x *ResolvedImage) String() string {
 func (*ResolvedImage) ProtoMessage() {}
 
 func (x *ResolvedImage) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[8]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +888,7 @@ func (x *ResolvedImage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvedImage.ProtoReflect.Descriptor instead.
 func (*ResolvedImage) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{8}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResolvedImage) GetId() string {
@@ -649,7 +931,7 @@ type ResolveNodeClassResponse struct {
 
 func (x *ResolveNodeClassResponse) Reset() {
 	*x = ResolveNodeClassResponse{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[9]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +943,7 @@ func (x *ResolveNodeClassResponse) String() string {
 func (*ResolveNodeClassResponse) ProtoMessage() {}
 
 func (x *ResolveNodeClassResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[9]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +956,7 @@ func (x *ResolveNodeClassResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveNodeClassResponse.ProtoReflect.Descriptor instead.
 func (*ResolveNodeClassResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{9}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResolveNodeClassResponse) GetSubnets() []*ResolvedSubnet {
@@ -739,7 +1021,7 @@ type LaunchRequest struct {
 
 func (x *LaunchRequest) Reset() {
 	*x = LaunchRequest{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[10]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +1033,7 @@ func (x *LaunchRequest) String() string {
 func (*LaunchRequest) ProtoMessage() {}
 
 func (x *LaunchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[10]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +1046,7 @@ func (x *LaunchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchRequest.ProtoReflect.Descriptor instead.
 func (*LaunchRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{10}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LaunchRequest) GetCluster() string {
@@ -857,7 +1139,7 @@ type Instance struct {
 
 func (x *Instance) Reset() {
 	*x = Instance{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[11]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1151,7 @@ func (x *Instance) String() string {
 func (*Instance) ProtoMessage() {}
 
 func (x *Instance) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[11]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1164,7 @@ func (x *Instance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Instance.ProtoReflect.Descriptor instead.
 func (*Instance) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{11}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Instance) GetId() string {
@@ -959,7 +1241,7 @@ type LaunchResponse struct {
 
 func (x *LaunchResponse) Reset() {
 	*x = LaunchResponse{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[12]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1253,7 @@ func (x *LaunchResponse) String() string {
 func (*LaunchResponse) ProtoMessage() {}
 
 func (x *LaunchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[12]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1266,7 @@ func (x *LaunchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchResponse.ProtoReflect.Descriptor instead.
 func (*LaunchResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{12}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LaunchResponse) GetInstance() *Instance {
@@ -1005,7 +1287,7 @@ type TerminateRequest struct {
 
 func (x *TerminateRequest) Reset() {
 	*x = TerminateRequest{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[13]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1299,7 @@ func (x *TerminateRequest) String() string {
 func (*TerminateRequest) ProtoMessage() {}
 
 func (x *TerminateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[13]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1312,7 @@ func (x *TerminateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateRequest.ProtoReflect.Descriptor instead.
 func (*TerminateRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{13}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TerminateRequest) GetInstanceId() string {
@@ -1051,7 +1333,7 @@ type TerminateResponse struct {
 
 func (x *TerminateResponse) Reset() {
 	*x = TerminateResponse{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[14]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1345,7 @@ func (x *TerminateResponse) String() string {
 func (*TerminateResponse) ProtoMessage() {}
 
 func (x *TerminateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[14]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1358,7 @@ func (x *TerminateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateResponse.ProtoReflect.Descriptor instead.
 func (*TerminateResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{14}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TerminateResponse) GetState() string {
@@ -1097,7 +1379,7 @@ type ListInstancesRequest struct {
 
 func (x *ListInstancesRequest) Reset() {
 	*x = ListInstancesRequest{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[15]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1391,7 @@ func (x *ListInstancesRequest) String() string {
 func (*ListInstancesRequest) ProtoMessage() {}
 
 func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[15]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1404,7 @@ func (x *ListInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesRequest.ProtoReflect.Descriptor instead.
 func (*ListInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{15}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListInstancesRequest) GetCluster() string {
@@ -1143,7 +1425,7 @@ type ListInstancesResponse struct {
 
 func (x *ListInstancesResponse) Reset() {
 	*x = ListInstancesResponse{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[16]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1437,7 @@ func (x *ListInstancesResponse) String() string {
 func (*ListInstancesResponse) ProtoMessage() {}
 
 func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[16]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1450,7 @@ func (x *ListInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstancesResponse.ProtoReflect.Descriptor instead.
 func (*ListInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{16}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListInstancesResponse) GetInstances() []*Instance {
@@ -1197,7 +1479,7 @@ type MarkUnavailableRequest struct {
 
 func (x *MarkUnavailableRequest) Reset() {
 	*x = MarkUnavailableRequest{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[17]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1491,7 @@ func (x *MarkUnavailableRequest) String() string {
 func (*MarkUnavailableRequest) ProtoMessage() {}
 
 func (x *MarkUnavailableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[17]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1504,7 @@ func (x *MarkUnavailableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkUnavailableRequest.ProtoReflect.Descriptor instead.
 func (*MarkUnavailableRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{17}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MarkUnavailableRequest) GetInstanceType() string {
@@ -1271,7 +1553,7 @@ type MarkUnavailableResponse struct {
 
 func (x *MarkUnavailableResponse) Reset() {
 	*x = MarkUnavailableResponse{}
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[18]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1565,7 @@ func (x *MarkUnavailableResponse) String() string {
 func (*MarkUnavailableResponse) ProtoMessage() {}
 
 func (x *MarkUnavailableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[18]
+	mi := &file_flotilla_launcher_v1_launcher_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1578,7 @@ func (x *MarkUnavailableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkUnavailableResponse.ProtoReflect.Descriptor instead.
 func (*MarkUnavailableResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{18}
+	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MarkUnavailableResponse) GetUntil() *timestamppb.Timestamp {
@@ -1333,7 +1615,7 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x05alias\x18\x05 \x01(\tR\x05alias\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xca\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\a\n" +
 	"\tNodeClass\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12V\n" +
 	"\x15subnet_selector_terms\x18\x02 \x03(\v2\".flotilla.launcher.v1.SelectorTermR\x13subnetSelectorTerms\x12e\n" +
@@ -1343,10 +1625,49 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x10instance_profile\x18\x06 \x01(\tR\x0finstanceProfile\x12D\n" +
 	"\akubelet\x18\a \x01(\v2*.flotilla.launcher.v1.KubeletConfigurationR\akubelet\x12=\n" +
 	"\x04tags\x18\b \x03(\v2).flotilla.launcher.v1.NodeClass.TagsEntryR\x04tags\x12\x1b\n" +
-	"\tuser_data\x18\t \x01(\tR\buserData\x1a7\n" +
+	"\tuser_data\x18\t \x01(\tR\buserData\x12\\\n" +
+	"\x15block_device_mappings\x18\n" +
+	" \x03(\v2(.flotilla.launcher.v1.BlockDeviceMappingR\x13blockDeviceMappings\x12P\n" +
+	"\x10metadata_options\x18\v \x01(\v2%.flotilla.launcher.v1.MetadataOptionsR\x0fmetadataOptions\x12/\n" +
+	"\x13detailed_monitoring\x18\f \x01(\bR\x12detailedMonitoring\x12B\n" +
+	"\x1bassociate_public_ip_address\x18\r \x01(\bH\x00R\x18associatePublicIpAddress\x88\x01\x01\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x1e\n" +
+	"\x1c_associate_public_ip_address\"\x83\x01\n" +
+	"\x12BlockDeviceMapping\x12\x1f\n" +
+	"\vdevice_name\x18\x01 \x01(\tR\n" +
+	"deviceName\x12\x1f\n" +
+	"\vroot_volume\x18\x02 \x01(\bR\n" +
+	"rootVolume\x12+\n" +
+	"\x03ebs\x18\x03 \x01(\v2\x19.flotilla.launcher.v1.EbsR\x03ebs\"\x80\x03\n" +
+	"\x03Ebs\x12+\n" +
+	"\x0fvolume_size_gib\x18\x01 \x01(\x03H\x00R\rvolumeSizeGib\x88\x01\x01\x12\x1f\n" +
+	"\vvolume_type\x18\x02 \x01(\tR\n" +
+	"volumeType\x12\x17\n" +
+	"\x04iops\x18\x03 \x01(\x03H\x01R\x04iops\x88\x01\x01\x12#\n" +
+	"\n" +
+	"throughput\x18\x04 \x01(\x03H\x02R\n" +
+	"throughput\x88\x01\x01\x12!\n" +
+	"\tencrypted\x18\x05 \x01(\bH\x03R\tencrypted\x88\x01\x01\x12\x1c\n" +
+	"\n" +
+	"kms_key_id\x18\x06 \x01(\tR\bkmsKeyId\x127\n" +
+	"\x15delete_on_termination\x18\a \x01(\bH\x04R\x13deleteOnTermination\x88\x01\x01\x12\x1f\n" +
+	"\vsnapshot_id\x18\b \x01(\tR\n" +
+	"snapshotIdB\x12\n" +
+	"\x10_volume_size_gibB\a\n" +
+	"\x05_iopsB\r\n" +
+	"\v_throughputB\f\n" +
+	"\n" +
+	"_encryptedB\x18\n" +
+	"\x16_delete_on_termination\"\xe8\x01\n" +
+	"\x0fMetadataOptions\x12#\n" +
+	"\rhttp_endpoint\x18\x01 \x01(\tR\fhttpEndpoint\x12,\n" +
+	"\x12http_protocol_ipv6\x18\x02 \x01(\tR\x10httpProtocolIpv6\x12A\n" +
+	"\x1bhttp_put_response_hop_limit\x18\x03 \x01(\x05H\x00R\x17httpPutResponseHopLimit\x88\x01\x01\x12\x1f\n" +
+	"\vhttp_tokens\x18\x04 \x01(\tR\n" +
+	"httpTokensB\x1e\n" +
+	"\x1c_http_put_response_hop_limit\"Z\n" +
 	"\x18ListInstanceTypesRequest\x12>\n" +
 	"\n" +
 	"node_class\x18\x01 \x01(\v2\x1f.flotilla.launcher.v1.NodeClassR\tnodeClass\"c\n" +
@@ -1443,82 +1764,88 @@ func file_flotilla_launcher_v1_launcher_proto_rawDescGZIP() []byte {
 	return file_flotilla_launcher_v1_launcher_proto_rawDescData
 }
 
-var file_flotilla_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_flotilla_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_flotilla_launcher_v1_launcher_proto_goTypes = []any{
 	(*KubeletConfiguration)(nil),      // 0: flotilla.launcher.v1.KubeletConfiguration
 	(*SelectorTerm)(nil),              // 1: flotilla.launcher.v1.SelectorTerm
 	(*NodeClass)(nil),                 // 2: flotilla.launcher.v1.NodeClass
-	(*ListInstanceTypesRequest)(nil),  // 3: flotilla.launcher.v1.ListInstanceTypesRequest
-	(*ListInstanceTypesResponse)(nil), // 4: flotilla.launcher.v1.ListInstanceTypesResponse
-	(*Condition)(nil),                 // 5: flotilla.launcher.v1.Condition
-	(*ResolveNodeClassRequest)(nil),   // 6: flotilla.launcher.v1.ResolveNodeClassRequest
-	(*ResolvedSubnet)(nil),            // 7: flotilla.launcher.v1.ResolvedSubnet
-	(*ResolvedImage)(nil),             // 8: flotilla.launcher.v1.ResolvedImage
-	(*ResolveNodeClassResponse)(nil),  // 9: flotilla.launcher.v1.ResolveNodeClassResponse
-	(*LaunchRequest)(nil),             // 10: flotilla.launcher.v1.LaunchRequest
-	(*Instance)(nil),                  // 11: flotilla.launcher.v1.Instance
-	(*LaunchResponse)(nil),            // 12: flotilla.launcher.v1.LaunchResponse
-	(*TerminateRequest)(nil),          // 13: flotilla.launcher.v1.TerminateRequest
-	(*TerminateResponse)(nil),         // 14: flotilla.launcher.v1.TerminateResponse
-	(*ListInstancesRequest)(nil),      // 15: flotilla.launcher.v1.ListInstancesRequest
-	(*ListInstancesResponse)(nil),     // 16: flotilla.launcher.v1.ListInstancesResponse
-	(*MarkUnavailableRequest)(nil),    // 17: flotilla.launcher.v1.MarkUnavailableRequest
-	(*MarkUnavailableResponse)(nil),   // 18: flotilla.launcher.v1.MarkUnavailableResponse
-	nil,                               // 19: flotilla.launcher.v1.KubeletConfiguration.KubeReservedEntry
-	nil,                               // 20: flotilla.launcher.v1.KubeletConfiguration.SystemReservedEntry
-	nil,                               // 21: flotilla.launcher.v1.KubeletConfiguration.EvictionHardEntry
-	nil,                               // 22: flotilla.launcher.v1.SelectorTerm.TagsEntry
-	nil,                               // 23: flotilla.launcher.v1.NodeClass.TagsEntry
-	nil,                               // 24: flotilla.launcher.v1.LaunchRequest.LabelsEntry
-	(*v1.InstanceType)(nil),           // 25: flotilla.types.v1.InstanceType
-	(*v1.Requirement)(nil),            // 26: flotilla.types.v1.Requirement
-	(*v1.Taint)(nil),                  // 27: flotilla.types.v1.Taint
-	(*timestamppb.Timestamp)(nil),     // 28: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 29: google.protobuf.Duration
+	(*BlockDeviceMapping)(nil),        // 3: flotilla.launcher.v1.BlockDeviceMapping
+	(*Ebs)(nil),                       // 4: flotilla.launcher.v1.Ebs
+	(*MetadataOptions)(nil),           // 5: flotilla.launcher.v1.MetadataOptions
+	(*ListInstanceTypesRequest)(nil),  // 6: flotilla.launcher.v1.ListInstanceTypesRequest
+	(*ListInstanceTypesResponse)(nil), // 7: flotilla.launcher.v1.ListInstanceTypesResponse
+	(*Condition)(nil),                 // 8: flotilla.launcher.v1.Condition
+	(*ResolveNodeClassRequest)(nil),   // 9: flotilla.launcher.v1.ResolveNodeClassRequest
+	(*ResolvedSubnet)(nil),            // 10: flotilla.launcher.v1.ResolvedSubnet
+	(*ResolvedImage)(nil),             // 11: flotilla.launcher.v1.ResolvedImage
+	(*ResolveNodeClassResponse)(nil),  // 12: flotilla.launcher.v1.ResolveNodeClassResponse
+	(*LaunchRequest)(nil),             // 13: flotilla.launcher.v1.LaunchRequest
+	(*Instance)(nil),                  // 14: flotilla.launcher.v1.Instance
+	(*LaunchResponse)(nil),            // 15: flotilla.launcher.v1.LaunchResponse
+	(*TerminateRequest)(nil),          // 16: flotilla.launcher.v1.TerminateRequest
+	(*TerminateResponse)(nil),         // 17: flotilla.launcher.v1.TerminateResponse
+	(*ListInstancesRequest)(nil),      // 18: flotilla.launcher.v1.ListInstancesRequest
+	(*ListInstancesResponse)(nil),     // 19: flotilla.launcher.v1.ListInstancesResponse
+	(*MarkUnavailableRequest)(nil),    // 20: flotilla.launcher.v1.MarkUnavailableRequest
+	(*MarkUnavailableResponse)(nil),   // 21: flotilla.launcher.v1.MarkUnavailableResponse
+	nil,                               // 22: flotilla.launcher.v1.KubeletConfiguration.KubeReservedEntry
+	nil,                               // 23: flotilla.launcher.v1.KubeletConfiguration.SystemReservedEntry
+	nil,                               // 24: flotilla.launcher.v1.KubeletConfiguration.EvictionHardEntry
+	nil,                               // 25: flotilla.launcher.v1.SelectorTerm.TagsEntry
+	nil,                               // 26: flotilla.launcher.v1.NodeClass.TagsEntry
+	nil,                               // 27: flotilla.launcher.v1.LaunchRequest.LabelsEntry
+	(*v1.InstanceType)(nil),           // 28: flotilla.types.v1.InstanceType
+	(*v1.Requirement)(nil),            // 29: flotilla.types.v1.Requirement
+	(*v1.Taint)(nil),                  // 30: flotilla.types.v1.Taint
+	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 32: google.protobuf.Duration
 }
 var file_flotilla_launcher_v1_launcher_proto_depIdxs = []int32{
-	19, // 0: flotilla.launcher.v1.KubeletConfiguration.kube_reserved:type_name -> flotilla.launcher.v1.KubeletConfiguration.KubeReservedEntry
-	20, // 1: flotilla.launcher.v1.KubeletConfiguration.system_reserved:type_name -> flotilla.launcher.v1.KubeletConfiguration.SystemReservedEntry
-	21, // 2: flotilla.launcher.v1.KubeletConfiguration.eviction_hard:type_name -> flotilla.launcher.v1.KubeletConfiguration.EvictionHardEntry
-	22, // 3: flotilla.launcher.v1.SelectorTerm.tags:type_name -> flotilla.launcher.v1.SelectorTerm.TagsEntry
+	22, // 0: flotilla.launcher.v1.KubeletConfiguration.kube_reserved:type_name -> flotilla.launcher.v1.KubeletConfiguration.KubeReservedEntry
+	23, // 1: flotilla.launcher.v1.KubeletConfiguration.system_reserved:type_name -> flotilla.launcher.v1.KubeletConfiguration.SystemReservedEntry
+	24, // 2: flotilla.launcher.v1.KubeletConfiguration.eviction_hard:type_name -> flotilla.launcher.v1.KubeletConfiguration.EvictionHardEntry
+	25, // 3: flotilla.launcher.v1.SelectorTerm.tags:type_name -> flotilla.launcher.v1.SelectorTerm.TagsEntry
 	1,  // 4: flotilla.launcher.v1.NodeClass.subnet_selector_terms:type_name -> flotilla.launcher.v1.SelectorTerm
 	1,  // 5: flotilla.launcher.v1.NodeClass.security_group_selector_terms:type_name -> flotilla.launcher.v1.SelectorTerm
 	1,  // 6: flotilla.launcher.v1.NodeClass.ami_selector_terms:type_name -> flotilla.launcher.v1.SelectorTerm
 	0,  // 7: flotilla.launcher.v1.NodeClass.kubelet:type_name -> flotilla.launcher.v1.KubeletConfiguration
-	23, // 8: flotilla.launcher.v1.NodeClass.tags:type_name -> flotilla.launcher.v1.NodeClass.TagsEntry
-	2,  // 9: flotilla.launcher.v1.ListInstanceTypesRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
-	25, // 10: flotilla.launcher.v1.ListInstanceTypesResponse.instance_types:type_name -> flotilla.types.v1.InstanceType
-	2,  // 11: flotilla.launcher.v1.ResolveNodeClassRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
-	26, // 12: flotilla.launcher.v1.ResolvedImage.requirements:type_name -> flotilla.types.v1.Requirement
-	7,  // 13: flotilla.launcher.v1.ResolveNodeClassResponse.subnets:type_name -> flotilla.launcher.v1.ResolvedSubnet
-	8,  // 14: flotilla.launcher.v1.ResolveNodeClassResponse.images:type_name -> flotilla.launcher.v1.ResolvedImage
-	5,  // 15: flotilla.launcher.v1.ResolveNodeClassResponse.conditions:type_name -> flotilla.launcher.v1.Condition
-	2,  // 16: flotilla.launcher.v1.LaunchRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
-	26, // 17: flotilla.launcher.v1.LaunchRequest.requirements:type_name -> flotilla.types.v1.Requirement
-	24, // 18: flotilla.launcher.v1.LaunchRequest.labels:type_name -> flotilla.launcher.v1.LaunchRequest.LabelsEntry
-	27, // 19: flotilla.launcher.v1.LaunchRequest.taints:type_name -> flotilla.types.v1.Taint
-	28, // 20: flotilla.launcher.v1.Instance.launch_time:type_name -> google.protobuf.Timestamp
-	11, // 21: flotilla.launcher.v1.LaunchResponse.instance:type_name -> flotilla.launcher.v1.Instance
-	11, // 22: flotilla.launcher.v1.ListInstancesResponse.instances:type_name -> flotilla.launcher.v1.Instance
-	29, // 23: flotilla.launcher.v1.MarkUnavailableRequest.ttl:type_name -> google.protobuf.Duration
-	28, // 24: flotilla.launcher.v1.MarkUnavailableResponse.until:type_name -> google.protobuf.Timestamp
-	3,  // 25: flotilla.launcher.v1.LauncherService.ListInstanceTypes:input_type -> flotilla.launcher.v1.ListInstanceTypesRequest
-	6,  // 26: flotilla.launcher.v1.LauncherService.ResolveNodeClass:input_type -> flotilla.launcher.v1.ResolveNodeClassRequest
-	10, // 27: flotilla.launcher.v1.LauncherService.Launch:input_type -> flotilla.launcher.v1.LaunchRequest
-	13, // 28: flotilla.launcher.v1.LauncherService.Terminate:input_type -> flotilla.launcher.v1.TerminateRequest
-	15, // 29: flotilla.launcher.v1.LauncherService.ListInstances:input_type -> flotilla.launcher.v1.ListInstancesRequest
-	17, // 30: flotilla.launcher.v1.LauncherService.MarkUnavailable:input_type -> flotilla.launcher.v1.MarkUnavailableRequest
-	4,  // 31: flotilla.launcher.v1.LauncherService.ListInstanceTypes:output_type -> flotilla.launcher.v1.ListInstanceTypesResponse
-	9,  // 32: flotilla.launcher.v1.LauncherService.ResolveNodeClass:output_type -> flotilla.launcher.v1.ResolveNodeClassResponse
-	12, // 33: flotilla.launcher.v1.LauncherService.Launch:output_type -> flotilla.launcher.v1.LaunchResponse
-	14, // 34: flotilla.launcher.v1.LauncherService.Terminate:output_type -> flotilla.launcher.v1.TerminateResponse
-	16, // 35: flotilla.launcher.v1.LauncherService.ListInstances:output_type -> flotilla.launcher.v1.ListInstancesResponse
-	18, // 36: flotilla.launcher.v1.LauncherService.MarkUnavailable:output_type -> flotilla.launcher.v1.MarkUnavailableResponse
-	31, // [31:37] is the sub-list for method output_type
-	25, // [25:31] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	26, // 8: flotilla.launcher.v1.NodeClass.tags:type_name -> flotilla.launcher.v1.NodeClass.TagsEntry
+	3,  // 9: flotilla.launcher.v1.NodeClass.block_device_mappings:type_name -> flotilla.launcher.v1.BlockDeviceMapping
+	5,  // 10: flotilla.launcher.v1.NodeClass.metadata_options:type_name -> flotilla.launcher.v1.MetadataOptions
+	4,  // 11: flotilla.launcher.v1.BlockDeviceMapping.ebs:type_name -> flotilla.launcher.v1.Ebs
+	2,  // 12: flotilla.launcher.v1.ListInstanceTypesRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
+	28, // 13: flotilla.launcher.v1.ListInstanceTypesResponse.instance_types:type_name -> flotilla.types.v1.InstanceType
+	2,  // 14: flotilla.launcher.v1.ResolveNodeClassRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
+	29, // 15: flotilla.launcher.v1.ResolvedImage.requirements:type_name -> flotilla.types.v1.Requirement
+	10, // 16: flotilla.launcher.v1.ResolveNodeClassResponse.subnets:type_name -> flotilla.launcher.v1.ResolvedSubnet
+	11, // 17: flotilla.launcher.v1.ResolveNodeClassResponse.images:type_name -> flotilla.launcher.v1.ResolvedImage
+	8,  // 18: flotilla.launcher.v1.ResolveNodeClassResponse.conditions:type_name -> flotilla.launcher.v1.Condition
+	2,  // 19: flotilla.launcher.v1.LaunchRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
+	29, // 20: flotilla.launcher.v1.LaunchRequest.requirements:type_name -> flotilla.types.v1.Requirement
+	27, // 21: flotilla.launcher.v1.LaunchRequest.labels:type_name -> flotilla.launcher.v1.LaunchRequest.LabelsEntry
+	30, // 22: flotilla.launcher.v1.LaunchRequest.taints:type_name -> flotilla.types.v1.Taint
+	31, // 23: flotilla.launcher.v1.Instance.launch_time:type_name -> google.protobuf.Timestamp
+	14, // 24: flotilla.launcher.v1.LaunchResponse.instance:type_name -> flotilla.launcher.v1.Instance
+	14, // 25: flotilla.launcher.v1.ListInstancesResponse.instances:type_name -> flotilla.launcher.v1.Instance
+	32, // 26: flotilla.launcher.v1.MarkUnavailableRequest.ttl:type_name -> google.protobuf.Duration
+	31, // 27: flotilla.launcher.v1.MarkUnavailableResponse.until:type_name -> google.protobuf.Timestamp
+	6,  // 28: flotilla.launcher.v1.LauncherService.ListInstanceTypes:input_type -> flotilla.launcher.v1.ListInstanceTypesRequest
+	9,  // 29: flotilla.launcher.v1.LauncherService.ResolveNodeClass:input_type -> flotilla.launcher.v1.ResolveNodeClassRequest
+	13, // 30: flotilla.launcher.v1.LauncherService.Launch:input_type -> flotilla.launcher.v1.LaunchRequest
+	16, // 31: flotilla.launcher.v1.LauncherService.Terminate:input_type -> flotilla.launcher.v1.TerminateRequest
+	18, // 32: flotilla.launcher.v1.LauncherService.ListInstances:input_type -> flotilla.launcher.v1.ListInstancesRequest
+	20, // 33: flotilla.launcher.v1.LauncherService.MarkUnavailable:input_type -> flotilla.launcher.v1.MarkUnavailableRequest
+	7,  // 34: flotilla.launcher.v1.LauncherService.ListInstanceTypes:output_type -> flotilla.launcher.v1.ListInstanceTypesResponse
+	12, // 35: flotilla.launcher.v1.LauncherService.ResolveNodeClass:output_type -> flotilla.launcher.v1.ResolveNodeClassResponse
+	15, // 36: flotilla.launcher.v1.LauncherService.Launch:output_type -> flotilla.launcher.v1.LaunchResponse
+	17, // 37: flotilla.launcher.v1.LauncherService.Terminate:output_type -> flotilla.launcher.v1.TerminateResponse
+	19, // 38: flotilla.launcher.v1.LauncherService.ListInstances:output_type -> flotilla.launcher.v1.ListInstancesResponse
+	21, // 39: flotilla.launcher.v1.LauncherService.MarkUnavailable:output_type -> flotilla.launcher.v1.MarkUnavailableResponse
+	34, // [34:40] is the sub-list for method output_type
+	28, // [28:34] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_launcher_v1_launcher_proto_init() }
@@ -1526,13 +1853,16 @@ func file_flotilla_launcher_v1_launcher_proto_init() {
 	if File_flotilla_launcher_v1_launcher_proto != nil {
 		return
 	}
+	file_flotilla_launcher_v1_launcher_proto_msgTypes[2].OneofWrappers = []any{}
+	file_flotilla_launcher_v1_launcher_proto_msgTypes[4].OneofWrappers = []any{}
+	file_flotilla_launcher_v1_launcher_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_launcher_v1_launcher_proto_rawDesc), len(file_flotilla_launcher_v1_launcher_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
