@@ -14,6 +14,7 @@ import (
 	smithy "github.com/aws/smithy-go"
 
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
+	"github.com/flotilla-io/flotilla/internal/ec2sim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/pricingsim"
 )
 
@@ -26,6 +27,10 @@ func setup(t *testing.T) (*pricingsim.Handler, *pricing.Client) {
 		Region:           "us-east-1",
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
 		RetryMaxAttempts: 1,
+		// The loopback client that avoids net/http's body-probe race
+		// (see ec2sim.HTTPClient): with one attempt, the default client
+		// fails now and then under load.
+		HTTPClient: ec2sim.HTTPClient(),
 	}, func(o *pricing.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 	return h, c
 }
