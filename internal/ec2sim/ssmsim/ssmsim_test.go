@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	smithy "github.com/aws/smithy-go"
 
+	"github.com/flotilla-io/flotilla/internal/ec2sim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
 )
@@ -27,6 +28,8 @@ func client(t *testing.T, h http.Handler) *ssm.Client {
 		Region:           "us-east-1",
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
 		RetryMaxAttempts: 1,
+		HTTPClient:       ec2sim.HTTPClient(), // no net/http body-probe race
+
 	}, func(o *ssm.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 }
 
