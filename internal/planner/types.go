@@ -1,0 +1,143 @@
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
+	"github.com/flotilla-io/flotilla/internal/catalog"
+	"github.com/flotilla-io/flotilla/internal/ec2catalog"
+	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
+	"github.com/flotilla-io/flotilla/internal/watcher/state"
+	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
+)
+
+// DefaultSpotPriceFactor is the spot price of an offline catalog row as a
+// fraction of its on-demand price (ec2sim's default discount).
+const DefaultSpotPriceFactor = 0.3
+
+// CatalogTypes lists instance types from an offline catalog (the one
+// compiled into the binary, or a CSV) the way the launcher lists them in an
+// isolated VPC: the same capacity, allocatable (under the class's kubelet
+// settings) and labels, offered on demand at the catalog price and on spot
+// at SpotPriceFactor times it, in the zones of the class's resolved subnets
+// (Zones when the class has none resolved).
+type CatalogTypes struct {
+	// Specs are the catalog rows.
+	Specs []ec2catalog.Spec
+	// SpotPriceFactor prices spot offerings; 0 offers no spot.
+	SpotPriceFactor float64
+	// Zones are used for classes without resolved subnets; empty means
+	// catalog.DefaultZones.
+	Zones []string
+
+	mu    sync.Mutex
+	cache map[string][]*typesv1.InstanceType
+}
+
+// InstanceTypes implements state.InstanceTypeSource.
+func (c *CatalogTypes) InstanceTypes(_ context.Context, nc *awsv1.EC2NodeClass) ([]*typesv1.InstanceType, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := fmt.Sprintf("%s/%d", nc.Name, nc.Generation)
+	if got, ok := c.cache[key]; ok {
+		return got, nil
+	}
+	if len(c.Specs) == 0 {
+		return nil, errors.New("the instance type catalog is empty")
+	}
+	zones := c.zonesOf(nc)
+	kubelet := nodeclass.ToLauncher(nc).GetKubelet()
+	out := make([]*typesv1.InstanceType, 0, len(c.Specs))
+	for _, s := range c.Specs {
+		it, err := instancetype.Convert(specInfo(s), c.offerings(s, zones), kubelet)
+		if err != nil {
+			return nil, fmt.Errorf("EC2NodeClass %s: instance type %s: %w", nc.Name, s.Name, err)
+		}
+		out = append(out, it)
+	}
+	if c.cache == nil {
+		c.cache = map[string][]*typesv1.InstanceType{}
+	}
+	c.cache[key] = out
+	return out, nil
+}
+
+// zonesOf are the zones of the class's resolved subnets, sorted, or the
+// default zones.
+func (c *CatalogTypes) zonesOf(nc *awsv1.EC2NodeClass) []string {
+	var zones []string
+	for _, s := range nc.Status.Subnets {
+		if s.Zone != "" && !slices.Contains(zones, s.Zone) {
+			zones = append(zones, s.Zone)
+		}
+	}
+	if len(zones) == 0 {
+		zones = c.Zones
+	}
+	if len(zones) == 0 {
+		zones = catalog.DefaultZones
+	}
+	slices.Sort(zones)
+	return zones
+}
+
+func (c *CatalogTypes) offerings(s ec2catalog.Spec, zones []string) []instancetype.Offering {
+	var out []instancetype.Offering
+	for _, z := range zones {
+		if c.SpotPriceFactor > 0 {
+			spot := math.Max(math.Round(s.OnDemandPrice*c.SpotPriceFactor*1e4)/1e4, 0.0001)
+			out = append(out, instancetype.Offering{InstanceType: s.Name, Zone: z, CapacityType: instancetype.CapacityTypeSpot, Price: spot, Available: true})
+		}
+		out = append(out, instancetype.Offering{InstanceType: s.Name, Zone: z, CapacityType: instancetype.CapacityTypeOnDemand, Price: s.OnDemandPrice, Available: true})
+	}
+	return out
+}
+
+// specInfo is what DescribeInstanceTypes would say of a catalog row (as
+// ec2sim answers it: nitro, bare metal without a hypervisor).
+func specInfo(s ec2catalog.Spec) instancetype.Info {
+	hv := "nitro"
+	if strings.Contains(s.Name, ".metal") {
+		hv = ""
+	}
+	return instancetype.Info{
+		Name: s.Name, VCPU: int64(s.VCPU), MemoryMiB: s.MemoryMiB, Arch: s.Arch,
+		GPUs: int64(s.GPUs), GPUMaker: s.GPUManufacturer, ENIs: int64(s.ENIs), IPv4PerENI: int64(s.IPv4PerENI), Hypervisor: hv,
+	}
+}
+
+// launcherTypes lists instance types through the launcher, as the watcher
+// does, and turns a launcher that does not answer into ErrUnreachable
+// (the watcher would skip the NodePool instead, which would hide it).
+type launcherTypes struct {
+	src  state.InstanceTypeSource
+	addr string
+}
+
+func (l launcherTypes) InstanceTypes(ctx context.Context, nc *awsv1.EC2NodeClass) ([]*typesv1.InstanceType, error) {
+	types, err := l.src.InstanceTypes(ctx, nc)
+	if err != nil && unreachableCode(err) {
+		return nil, kindErrorf(ErrUnreachable, "the launcher at %s does not answer: %v", l.addr, status.Convert(err).Message())
+	}
+	return types, err
+}
+
+// unreachableCode reports whether a gRPC error means the service did not
+// answer.
+func unreachableCode(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
