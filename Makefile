@@ -3,7 +3,7 @@
 SHELL := /usr/bin/env bash
 TOOLS_BIN = $(shell bash hack/tools.sh generate)
 
-.PHONY: all generate verify test test-unit test-integration bench bench-go tools solve demo
+.PHONY: all generate verify test test-unit test-integration bench bench-go tools solve demo manifests
 
 all: verify test
 
@@ -15,6 +15,11 @@ tools:
 generate:
 	@PATH="$(TOOLS_BIN):$$PATH" buf generate
 	@bash hack/crds.sh
+	@bash hack/render-manifests.sh
+
+## manifests: render deploy/manifests/*.yaml from the Helm chart and copy deploy/crds into it
+manifests:
+	@bash hack/render-manifests.sh
 
 ## verify: everything CI checks besides tests (generated code, buf lint and breaking, gofmt, go vet, golangci-lint)
 verify:

@@ -34,6 +34,9 @@ if [ -n "$(git ls-files --others --exclude-standard -- internal/apis deploy/crds
   fail=1
 fi
 
+step "Helm chart CRDs and deploy/manifests are up to date"
+bash hack/verify-manifests.sh || fail=1
+
 step "buf lint"
 buf lint || fail=1
 
