@@ -127,3 +127,25 @@ func TestBadLaunchSettingsAreInvalidArgument(t *testing.T) {
 		t.Errorf("%d EC2 launch calls for an invalid class", n)
 	}
 }
+
+// TestExampleNodeClassEphemeralStorage: the instance types of the example
+// EC2NodeClass report its 100Gi root volume as ephemeral storage, the
+// default node class the default 20Gi.
+func TestExampleNodeClassEphemeralStorage(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service(t)
+	for _, tc := range []struct {
+		nc   *launcherv1.NodeClass
+		want string
+	}{{exampleNodeClass(t), "100Gi"}, {nodeClass("al2023@latest"), "20Gi"}} {
+		resp, err := svc.ListInstanceTypes(ctx, &launcherv1.ListInstanceTypesRequest{NodeClass: tc.nc})
+		if err != nil || len(resp.GetInstanceTypes()) == 0 {
+			t.Fatalf("ListInstanceTypes: %v", err)
+		}
+		for _, it := range resp.GetInstanceTypes()[:3] {
+			if got := it.GetCapacity()["ephemeral-storage"]; got != tc.want {
+				t.Errorf("%s ephemeral-storage capacity %q, want %q", it.GetName(), got, tc.want)
+			}
+		}
+	}
+}

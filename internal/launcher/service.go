@@ -132,7 +132,12 @@ func (s *Service) ListInstanceTypes(ctx context.Context, req *launcherv1.ListIns
 	if err != nil {
 		return nil, err
 	}
-	types, err := s.Types.List(ctx, res.Zones(), req.GetNodeClass().GetKubelet())
+	family := ""
+	if len(res.Images) > 0 {
+		family = res.Images[0].Family
+	}
+	root := nodeclass.RootVolumeGi(req.GetNodeClass(), family)
+	types, err := s.Types.List(ctx, res.Zones(), req.GetNodeClass().GetKubelet(), root)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/catalog"
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	launchernodeclass "github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/state"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
@@ -56,10 +57,19 @@ func (c *CatalogTypes) InstanceTypes(_ context.Context, nc *awsv1.EC2NodeClass) 
 		return nil, errors.New("the instance type catalog is empty")
 	}
 	zones := c.zonesOf(nc)
-	kubelet := nodeclass.ToLauncher(nc).GetKubelet()
+	lnc := nodeclass.ToLauncher(nc)
+	kubelet := lnc.GetKubelet()
+	family := ""
+	for _, t := range nc.Spec.AMISelectorTerms {
+		if f, _, ok := strings.Cut(t.Alias, "@"); ok {
+			family = f
+			break
+		}
+	}
+	root := launchernodeclass.RootVolumeGi(lnc, family)
 	out := make([]*typesv1.InstanceType, 0, len(c.Specs))
 	for _, s := range c.Specs {
-		it, err := instancetype.Convert(specInfo(s), c.offerings(s, zones), kubelet)
+		it, err := instancetype.Convert(specInfo(s), c.offerings(s, zones), kubelet, root)
 		if err != nil {
 			return nil, fmt.Errorf("EC2NodeClass %s: instance type %s: %w", nc.Name, s.Name, err)
 		}

@@ -405,7 +405,9 @@ func shapeOf(t ec2types.InstanceTypeInfo) (*nodeShape, error) {
 	if err != nil {
 		return nil, err
 	}
-	it, err := instancetype.Convert(info, nil, nil)
+	// The default root volume: the bridge shapes Nodes per instance type,
+	// not per launch template.
+	it, err := instancetype.Convert(info, nil, nil, 0)
 	if err != nil {
 		return nil, fmt.Errorf("instance type %s: %w", info.Name, err)
 	}

@@ -205,8 +205,9 @@ func (s *Snapshot) offering(name, zone, ct string, price float64) Offering {
 }
 
 // List converts every type with an offering in zones to a typesv1
-// InstanceType under the node class's kubelet settings, sorted by name.
-func (p *Provider) List(ctx context.Context, zones []string, kubelet *launcherv1.KubeletConfiguration) ([]*typesv1.InstanceType, error) {
+// InstanceType under the node class's kubelet settings and root volume
+// size (rootGi GiB, the default when not positive), sorted by name.
+func (p *Provider) List(ctx context.Context, zones []string, kubelet *launcherv1.KubeletConfiguration, rootGi int64) ([]*typesv1.InstanceType, error) {
 	snap, err := p.Snapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -220,7 +221,7 @@ func (p *Provider) List(ctx context.Context, zones []string, kubelet *launcherv1
 		if len(offs) == 0 {
 			continue
 		}
-		it, err := Convert(snap.Types[name], offs, kubelet)
+		it, err := Convert(snap.Types[name], offs, kubelet, rootGi)
 		if err != nil {
 			return nil, err
 		}
@@ -229,9 +230,10 @@ func (p *Provider) List(ctx context.Context, zones []string, kubelet *launcherv1
 	return out, nil
 }
 
-// Convert builds the typesv1 view of one type.
-func Convert(info Info, offs []Offering, kubelet *launcherv1.KubeletConfiguration) (*typesv1.InstanceType, error) {
-	capacity := Capacity(info, MaxPods(info, kubelet))
+// Convert builds the typesv1 view of one type, with rootGi GiB of root
+// volume (the default when not positive).
+func Convert(info Info, offs []Offering, kubelet *launcherv1.KubeletConfiguration, rootGi int64) (*typesv1.InstanceType, error) {
+	capacity := Capacity(info, MaxPods(info, kubelet), rootGi)
 	alloc, err := Allocatable(capacity, kubelet)
 	if err != nil {
 		return nil, err

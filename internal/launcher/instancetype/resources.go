@@ -24,14 +24,18 @@ const (
 
 // Capacity is the machine's capacity as Kubernetes sees it: memory less
 // the VM overhead, pods from maxPods (or the ENI limit), ephemeral storage
-// from the root volume, and GPUs.
-func Capacity(i Info, maxPods int64) map[string]*resource.Quantity {
+// from the root volume of rootGi GiB (DefaultRootVolumeGi when not
+// positive), and GPUs.
+func Capacity(i Info, maxPods, rootGi int64) map[string]*resource.Quantity {
+	if rootGi <= 0 {
+		rootGi = DefaultRootVolumeGi
+	}
 	memMiB := i.MemoryMiB - int64(math.Ceil(float64(i.MemoryMiB)*VMMemoryOverheadPercent))
 	c := map[string]*resource.Quantity{
 		"cpu":               resource.NewQuantity(i.VCPU, resource.DecimalSI),
 		"memory":            resource.NewQuantity(memMiB*mi, resource.BinarySI),
 		"pods":              resource.NewQuantity(maxPods, resource.DecimalSI),
-		"ephemeral-storage": resource.NewQuantity(DefaultRootVolumeGi*gi, resource.BinarySI),
+		"ephemeral-storage": resource.NewQuantity(rootGi*gi, resource.BinarySI),
 	}
 	if r := i.GPUResource(); r != "" {
 		c[r] = resource.NewQuantity(i.GPUs, resource.DecimalSI)

@@ -11,7 +11,7 @@ import (
 var m5large = Info{Name: "m5.large", VCPU: 2, MemoryMiB: 8192, Arch: "amd64", ENIs: 3, IPv4PerENI: 10, Hypervisor: "nitro"}
 
 func TestConvertMatchesKarpenter(t *testing.T) {
-	it, err := Convert(m5large, nil, nil)
+	it, err := Convert(m5large, nil, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestKubeletOverrides(t *testing.T) {
 		SystemReserved: map[string]string{"memory": "100Mi"},
 		EvictionHard:   map[string]string{"memory.available": "5%", "nodefs.available": "1Gi"},
 	}
-	it, err := Convert(m5large, nil, k)
+	it, err := Convert(m5large, nil, k, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestKubeletOverrides(t *testing.T) {
 			t.Errorf("allocatable %s = %s, want %s", r, it.Allocatable[r], v)
 		}
 	}
-	alloc, _ := Allocatable(Capacity(m5large, 110), k)
+	alloc, _ := Allocatable(Capacity(m5large, 110, 0), k)
 	if got := alloc["memory"].Value(); got != wantMem {
 		t.Errorf("allocatable memory %d, want %d", got, wantMem)
 	}
@@ -71,7 +71,7 @@ func TestKubeletOverrides(t *testing.T) {
 
 func TestGPULabelsAndResources(t *testing.T) {
 	g := Info{Name: "g4dn.xlarge", VCPU: 4, MemoryMiB: 16384, Arch: "amd64", GPUs: 1, GPUName: "t4", GPUMaker: "nvidia", ENIs: 3, IPv4PerENI: 10}
-	it, err := Convert(g, nil, nil)
+	it, err := Convert(g, nil, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestGPULabelsAndResources(t *testing.T) {
 }
 
 func TestBadKubeletIsInvalidArgument(t *testing.T) {
-	_, err := Convert(m5large, nil, &launcherv1.KubeletConfiguration{KubeReserved: map[string]string{"memory": "lots"}})
+	_, err := Convert(m5large, nil, &launcherv1.KubeletConfiguration{KubeReserved: map[string]string{"memory": "lots"}}, 0)
 	if !errors.Is(err, apierr.ErrInvalidArgument) {
 		t.Fatalf("err %v, want invalid argument", err)
 	}
