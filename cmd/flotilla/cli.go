@@ -23,6 +23,8 @@ const usage = `flotilla plans Kubernetes node capacity the way Karpenter would.
 Usage:
   flotilla solve --pods PODS.yaml [--nodepools NODEPOOLS.yaml] --instance-types CATALOG [flags]
   flotilla ec2sim [--listen ADDR] [--catalog CATALOG.csv]
+  flotilla plan [--kubeconfig PATH] [--launcher-addr ADDR] [-o text|json]
+  flotilla audit [--kubeconfig PATH | -f FILE|DIR ...] [-o text|json]
   flotilla bench [--workloads LIST] [--runs N] [-o text|json]
   flotilla demo [--once]
   flotilla version
@@ -31,6 +33,8 @@ Usage:
 Commands:
   solve     Plan where pending pods go and which nodes to launch for them.
   ec2sim    Run a simulated AWS region (EC2, SSM, Pricing) for tests and demos.
+  plan      Show what Flotilla would launch and consolidate now in a live cluster, changing nothing.
+  audit     Check a cluster or manifests against Karpenter's EKS best practices.
   bench     Time the solver on the benchmark workloads (karpenter-mix, the trace, 100k pods).
   demo      Run Flotilla on a local cluster: a spike, a Spot interruption, consolidation.
   version   Print the version.
@@ -57,6 +61,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, ec2simUsage)
 			return exitOK
 		}
+		if len(args) > 1 && args[1] == "plan" {
+			fmt.Fprint(stdout, planUsage)
+			return exitOK
+		}
+		if len(args) > 1 && args[1] == "audit" {
+			fmt.Fprint(stdout, auditUsage)
+			return exitOK
+		}
 		if len(args) > 1 && args[1] == "bench" {
 			fmt.Fprint(stdout, benchUsage)
 			return exitOK
@@ -74,6 +86,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSolve(args[1:], stdout, stderr)
 	case "ec2sim":
 		return runEC2Sim(args[1:], stdout, stderr)
+	case "plan":
+		return runPlan(args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(args[1:], stdout, stderr)
 	case "bench":
 		return runBench(args[1:], stdout, stderr)
 	case "demo":

@@ -234,7 +234,7 @@ func TestBadInput(t *testing.T) {
 		{"bad overhead", []string{"solve", "--pods", good, "--instance-types", cat, "--overhead", "gke"}, []string{"--overhead"}},
 		{"bad factor", []string{"solve", "--pods", good, "--instance-types", cat, "--spot-price-factor", "-1"}, []string{"--spot-price-factor"}},
 		{"stray argument", []string{"solve", "--pods", good, "--instance-types", cat, "extra"}, []string{`unexpected argument "extra"`}},
-		{"unknown command", []string{"plan"}, []string{`unknown command "plan"`}},
+		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`}},
 		{"unknown top flag", []string{"--frobnicate"}, []string{"unknown flag"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
