@@ -449,9 +449,25 @@ func podsOn(pods []*corev1.Pod, node string, except *corev1.Pod) []*corev1.Pod {
 // early bind (resources, ports, taints, node constraints and anti-affinity
 // only get harder as pods bind), so the search binds every such
 // order-sensitive pod it can first, and otherwise the next other pod that
-// fits, one at a time. It returns the placements still rejected when
-// nothing can bind.
+// fits, one at a time. Binding an order-sensitive pod early can also hurt:
+// a pod a self-selecting affinity term matches, bound in another domain,
+// takes away the first pod of that group its "no matching pod anywhere"
+// exception. When the plan order gets stuck, the search therefore starts
+// over with the pods that have required pod affinity first. It returns
+// the placements the first search left rejected when neither finds an
+// order.
 func (o *schedOracle) checkOrder(ctx context.Context, cl *oracleCluster) []oracleFailure {
+	rejected := o.bindInOrder(ctx, cl, false)
+	if rejected == nil || o.bindInOrder(ctx, cl, true) == nil {
+		return nil
+	}
+	return rejected
+}
+
+// bindInOrder runs one greedy binding search (see checkOrder); with
+// affinityFirst, the order-sensitive pods with required pod affinity go
+// before the others.
+func (o *schedOracle) bindInOrder(ctx context.Context, cl *oracleCluster, affinityFirst bool) []oracleFailure {
 	snap := cache.NewSnapshot(cl.bound, cl.nodes)
 	if err := snap.StartMutations(); err != nil {
 		return snapshotError("binding order", err)
@@ -464,6 +480,11 @@ func (o *schedOracle) checkOrder(ctx context.Context, cl *oracleCluster) []oracl
 		} else {
 			others = append(others, pl)
 		}
+	}
+	if affinityFirst {
+		sort.SliceStable(sensitive, func(i, j int) bool {
+			return hasPodAffinity(sensitive[i].pod) && !hasPodAffinity(sensitive[j].pod)
+		})
 	}
 	var rejected []oracleFailure
 	tryBind := func(pl placement) (bool, error) {
@@ -524,7 +545,7 @@ func (o *schedOracle) checkOrder(ctx context.Context, cl *oracleCluster) []oracl
 // orderSensitive reports whether a pod's verdict can get better as other
 // pods bind: it has required pod affinity or a DoNotSchedule spread.
 func orderSensitive(pod *corev1.Pod) bool {
-	if a := pod.Spec.Affinity; a != nil && a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+	if hasPodAffinity(pod) {
 		return true
 	}
 	for _, c := range pod.Spec.TopologySpreadConstraints {
@@ -533,6 +554,12 @@ func orderSensitive(pod *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// hasPodAffinity reports whether a pod has a required pod affinity term.
+func hasPodAffinity(pod *corev1.Pod) bool {
+	a := pod.Spec.Affinity
+	return a != nil && a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
 }
 
 // podFeatures names the scheduling features a pod uses, for coverage.

@@ -254,7 +254,7 @@ func (c *consolidator) consider(nd *Node) bool {
 	t := &consTxn{a: a, aGone: a.deleted, snapA: s.snap(a), pods: pods}
 	for _, idx := range pods {
 		cl := s.classOf(idx)
-		s.uncount(a, cl.selectedBy, cl.ownsAnti)
+		s.uncount(a, cl.selectedBy, cl.owns)
 		subVec(a.used, cl.req)
 	}
 	a.deleted = true
@@ -435,7 +435,7 @@ func (c *consolidator) undoRepl(t *consTxn) {
 		if target == nil {
 			target = t.growOn
 		}
-		s.uncount(target, cl.selectedBy, cl.ownsAnti)
+		s.uncount(target, cl.selectedBy, cl.owns)
 	}
 	t.onRepl = nil
 	if t.growOn != nil {
@@ -457,7 +457,7 @@ func (c *consolidator) undo(t *consTxn) {
 	for i := len(t.moves) - 1; i >= 0; i-- {
 		m := &t.moves[i]
 		cl := s.classOf(m.idx)
-		s.uncount(m.to, cl.selectedBy, cl.ownsAnti)
+		s.uncount(m.to, cl.selectedBy, cl.owns)
 		s.restore(&m.snap)
 		s.measureFree(m.to)
 	}
@@ -465,7 +465,7 @@ func (c *consolidator) undo(t *consTxn) {
 	t.a.deleted = t.aGone
 	for _, idx := range t.pods {
 		cl := s.classOf(idx)
-		s.count(t.a, cl.selectedBy, cl.ownsAnti)
+		s.count(t.a, cl.selectedBy, cl.owns)
 		s.placedOn[idx] = t.a
 	}
 }

@@ -3,6 +3,7 @@ package solver
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -488,7 +489,7 @@ func (s *solver) checkClaim(c *podClass, lv *level, b *bin) (reject, string) {
 		}
 	}
 	if len(sc) == 0 {
-		if s.mustJoin(lv, b) {
+		if s.mustJoin(c, lv, b) {
 			sc = s.upgradeOpts(c, lv, b, sc)
 		} else if s.growing {
 			sc = s.growOpts(c, lv, b, sc)
@@ -525,18 +526,60 @@ func (s *solver) checkClaim(c *podClass, lv *level, b *bin) (reject, string) {
 	if len(sc) < len(cl.opts) && !s.minValuesOK(cl.pool, sc) {
 		return rejectPermanent, "minValues"
 	}
+	if sc[0] != cl.opts[0] {
+		if r, w := s.flipCheck(c, b, sc[0], free); r != accept {
+			return r, w
+		}
+	}
 	probe := claimProbe{s: s, fixed: b.labels, opts: sc, free: free}
 	return s.topoCheck(c, lv, probe.domain)
 }
 
-// mustJoin reports whether a pod of the level needs this very node: its
-// hostname affinity targets pods already here, so no new claim would do.
-func (s *solver) mustJoin(lv *level, b *bin) bool {
+// flipCheck refuses a narrowing of claim b (to cheapest option first and
+// open keys free) that would make a DoNotSchedule spread group start or
+// stop counting pods already on b (recheckEligibility): the counts would
+// jump by more than the pod being placed, unchecked, under owners of the
+// constraint already placed or the pod itself.
+func (s *solver) flipCheck(c *podClass, b *bin, first claimOpt, free map[string][]string) (reject, string) {
+	var v view
+	viewSet := false
+	for _, g := range s.spreadGroups {
+		if g.eligReqs == nil || g.eligReqs.empty() || g.tsc.WhenUnsatisfiable == ScheduleAnyway ||
+			b.id >= len(g.elig) || g.elig[b.id] == 0 || (g.ownerTotal == 0 && !slices.Contains(c.owns, g)) {
+			continue
+		}
+		if !viewSet {
+			v = view{base: b.labels, it: s.its[first.it].labels, free: free}
+			viewSet = true
+		}
+		now := g.eligReqs.holds(&v) && (!g.honorTaints || g.owner.ToleratesHardTaints(b.taints))
+		if now == (g.elig[b.id] > 0) {
+			continue
+		}
+		for _, idx := range b.podIdx {
+			if g.selects(s.p.Pods[idx], s.p.Namespaces) {
+				return rejectTransient, "topology spread counts of pods already there: " + g.desc
+			}
+		}
+	}
+	return accept, ""
+}
+
+// mustJoin reports whether a pod of class c at the level needs this very
+// node: its hostname affinity targets pods already here, or it is
+// selected by the hostname affinity of a pod here alone (ownersCheck), so
+// no new claim would do.
+func (s *solver) mustJoin(c *podClass, lv *level, b *bin) bool {
 	if len(b.claim.reserve) == 0 {
 		return false
 	}
 	for _, tc := range lv.affinity {
 		if tc.g.key == LabelHostname && tc.g.counts[b.name] > 0 {
+			return true
+		}
+	}
+	for _, g := range c.affinityBy {
+		if g.key == LabelHostname && g.total == 1 && g.ownerTotal > 0 && g.counts[b.name] > 0 {
 			return true
 		}
 	}

@@ -2,6 +2,7 @@ package solver
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,14 @@ type podClass struct {
 	selectedBy []*group // groups that count pods of this class
 	ownsAnti   []*group // required anti-affinity groups of this class
 	symAnti    []*group // required anti-affinity groups that select this class
+	// owns lists the groups of the class's required terms and
+	// DoNotSchedule constraints: its pods count as their owners.
+	owns []*group
+	// spreadBy and affinityBy are the DoNotSchedule spread and pod
+	// affinity groups of other classes that select this class: its pods
+	// must not break them for owners already placed (see ownersCheck).
+	spreadBy   []*group
+	affinityBy []*group
 	// moveKeys, movable and moveChecked cache moveKeys (repack.go).
 	moveKeys    []string
 	movable     bool
@@ -133,9 +142,7 @@ func (s *solver) buildClasses(partition [][]int) {
 	}
 	for _, c := range s.classes {
 		c.levels = s.buildLevels(c)
-		for i := range c.rep.PodAntiAffinity.Required {
-			c.ownsAnti = append(c.ownsAnti, s.groupFor(groupAnti, c.rep, &c.rep.PodAntiAffinity.Required[i], nil))
-		}
+		s.ownGroups(c)
 	}
 	// First fit decreasing: big pods first, cpu then memory then the rest.
 	sort.SliceStable(s.classes, func(a, b int) bool {
@@ -153,6 +160,24 @@ func (s *solver) buildClasses(partition [][]int) {
 	})
 }
 
+// ownGroups sets the groups a class owns: its required anti-affinity and
+// affinity terms and its DoNotSchedule spread constraints.
+func (s *solver) ownGroups(c *podClass) {
+	pod := c.rep
+	for i := range pod.PodAntiAffinity.Required {
+		c.ownsAnti = append(c.ownsAnti, s.groupFor(groupAnti, pod, &pod.PodAntiAffinity.Required[i], nil))
+	}
+	c.owns = append(c.owns, c.ownsAnti...)
+	for i := range pod.PodAffinity.Required {
+		c.owns = append(c.owns, s.groupFor(groupAffinity, pod, &pod.PodAffinity.Required[i], nil))
+	}
+	for i := range pod.TopologySpread {
+		if tsc := &pod.TopologySpread[i]; tsc.WhenUnsatisfiable != ScheduleAnyway {
+			c.owns = append(c.owns, s.groupFor(groupSpread, pod, nil, tsc))
+		}
+	}
+}
+
 // linkClasses computes, once every group exists, which groups count or
 // constrain each class.
 func (s *solver) linkClasses() {
@@ -162,8 +187,14 @@ func (s *solver) linkClasses() {
 				continue
 			}
 			c.selectedBy = append(c.selectedBy, g)
-			if g.kind == groupAnti && g.owners != nil && s.isRequiredAnti(g) {
+			switch {
+			case g.kind == groupAnti && s.isRequiredAnti(g):
 				c.symAnti = append(c.symAnti, g)
+			case slices.Contains(c.owns, g):
+			case g.kind == groupSpread && g.tsc.WhenUnsatisfiable != ScheduleAnyway:
+				c.spreadBy = append(c.spreadBy, g)
+			case g.kind == groupAffinity && g.selfSelect:
+				c.affinityBy = append(c.affinityBy, g)
 			}
 		}
 		for _, lv := range c.levels {

@@ -224,6 +224,7 @@ func (s *solver) uncount(b *bin, groups []*group, owned []*group) {
 	for _, g := range owned {
 		if d, ok := s.domainOf(b, g.key); ok {
 			g.owners[d]--
+			g.ownerTotal--
 		}
 	}
 }
@@ -254,7 +255,7 @@ func (s *solver) repackClaim(a *bin) bool {
 	snapA := s.snap(a)
 	for _, idx := range pods {
 		c := s.classOf(idx)
-		s.uncount(a, c.selectedBy, c.ownsAnti)
+		s.uncount(a, c.selectedBy, c.owns)
 	}
 	clear(a.used)
 	a.ports, a.pending, a.podIdx = nil, nil, nil
@@ -296,18 +297,18 @@ func (s *solver) repackClaim(a *bin) bool {
 	for i := len(moved) - 1; i >= 0; i-- {
 		m := &moved[i]
 		c := s.classOf(m.idx)
-		s.uncount(m.to, c.selectedBy, c.ownsAnti)
+		s.uncount(m.to, c.selectedBy, c.owns)
 		s.restore(&m.snap)
 		s.measureFree(m.to)
 	}
 	for _, idx := range a.podIdx {
 		c := s.classOf(idx)
-		s.uncount(a, c.selectedBy, c.ownsAnti)
+		s.uncount(a, c.selectedBy, c.owns)
 	}
 	s.restore(&snapA)
 	for _, idx := range pods {
 		c := s.classOf(idx)
-		s.count(a, c.selectedBy, c.ownsAnti)
+		s.count(a, c.selectedBy, c.owns)
 		s.placedOn[idx] = a
 	}
 	return false

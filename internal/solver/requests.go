@@ -65,10 +65,13 @@ const (
 	resMem  = 1
 	resPods = 2
 
-	// defaultPods is the pod capacity assumed for an instance type that
-	// does not say.
-	defaultPods = 110
+	defaultPods = DefaultPods
 )
+
+// DefaultPods is the pod capacity the solver assumes for an instance type,
+// existing node or in-flight claim whose allocatable has no "pods" entry
+// (the kubelet's default maxPods).
+const DefaultPods = 110
 
 type resIndex struct {
 	names []string

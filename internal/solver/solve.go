@@ -238,7 +238,7 @@ func (s *solver) canPlace(c *podClass, lv *level, b *bin) (reject, string) {
 	if b.deleted || (s.existingOff && b.kind != binNew) {
 		return rejectPermanent, ""
 	}
-	upgradable := b.claim != nil && (s.growing || len(lv.affinity) > 0 && s.mustJoin(lv, b))
+	upgradable := b.claim != nil && (s.growing || len(lv.affinity)+len(c.affinityBy) > 0 && s.mustJoin(c, lv, b))
 	if !upgradable && !fitsIn(b.used, c.req, b.alloc) {
 		return rejectPermanent, "resources"
 	}
@@ -271,7 +271,7 @@ func (s *solver) commit(c *podClass, b *bin, podIdx int) {
 	b.pending = append(b.pending, pod.Ref())
 	b.podIdx = append(b.podIdx, podIdx)
 	s.placedOn[podIdx] = b
-	s.count(b, c.selectedBy, c.ownsAnti)
+	s.count(b, c.selectedBy, c.owns)
 }
 
 // plan assembles the result.

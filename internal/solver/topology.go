@@ -27,9 +27,16 @@ type group struct {
 
 	counts map[string]int32 // selected pods per domain
 	total  int32
-	// owners counts, for required anti-affinity, the pods carrying the
-	// term per domain: pods it selects must stay out of those domains.
-	owners map[string]int32
+	// owners counts the placed pods carrying the group's required term or
+	// DoNotSchedule constraint per domain (and ownerTotal in all): pods
+	// the group selects must keep those owners satisfied (anti-affinity:
+	// stay out of their domains; spread: keep their skew; affinity: keep
+	// a lone first pod company).
+	owners     map[string]int32
+	ownerTotal int32
+	// selfSelect: the term or constraint selects its owner (the same for
+	// every owner, as they share labels).
+	selfSelect bool
 
 	// Spread only: which nodes count (node inclusion policies).
 	eligReqs    *nodeReqs
@@ -80,18 +87,17 @@ func (s *solver) groupFor(kind groupKind, owner *Pod, term *PodAffinityTerm, tsc
 		return g
 	}
 	g := &group{kind: kind, owner: owner, term: term, tsc: tsc, counts: map[string]int32{},
-		eligReqs: eligReqs, honorTaints: honorTaints}
+		owners: map[string]int32{}, eligReqs: eligReqs, honorTaints: honorTaints}
 	if term != nil {
 		g.key = term.TopologyKey
+		g.selfSelect = term.Selects(owner, owner, s.p.Namespaces)
 	} else {
 		g.key = tsc.TopologyKey
+		g.selfSelect = tsc.Selects(owner, owner)
 		g.domains = map[string]bool{}
 		g.binDomains = map[string]bool{}
 		g.minDirty = true
 		s.spreadGroups = append(s.spreadGroups, g)
-	}
-	if kind == groupAnti {
-		g.owners = map[string]int32{}
 	}
 	g.desc = describeGroup(g)
 	s.groupIdx[k] = g
@@ -180,6 +186,7 @@ func (s *solver) count(b *bin, groups []*group, owned []*group) {
 	for _, g := range owned {
 		if d, ok := s.domainOf(b, g.key); ok {
 			g.owners[d]++
+			g.ownerTotal++
 		}
 	}
 }
@@ -337,6 +344,46 @@ func (s *solver) topoCheck(c *podClass, lv *level, dom func(string) (string, boo
 	for _, g := range c.symAnti {
 		if d, ok := dom(g.key); ok && g.owners[d] > 0 {
 			return rejectPermanent, "anti-affinity of pods already there"
+		}
+	}
+	return s.ownersCheck(c, dom)
+}
+
+// ownersCheck keeps the plan's final state valid for pods placed before
+// that carry a DoNotSchedule spread constraint or a required pod affinity
+// term selecting class c without c carrying it (verify.Plan and
+// kube-scheduler judge every pod against all the others, not only those
+// placed before it):
+//   - a pod of c may not raise a domain holding owners of such a spread
+//     constraint above the skew the constraint allows them;
+//   - while the only pod a self-selecting affinity term counts is the
+//     first owner, placed alone by the "first pod may go anywhere" rule,
+//     a pod of c must join that owner's domain (elsewhere the owner's
+//     term would select a pod, none of them beside it).
+func (s *solver) ownersCheck(c *podClass, dom func(string) (string, bool)) (reject, string) {
+	for _, g := range c.spreadBy {
+		d, ok := dom(g.key)
+		if !ok || g.owners[d] == 0 {
+			continue
+		}
+		if g.key == LabelHostname {
+			// Conservative minimum 0 again (see topoCheck); the count
+			// only grows, so the refusal is for good.
+			if g.counts[d]+1 > g.tsc.MaxSkew {
+				return rejectPermanent, "topology spread of pods already there: " + g.desc
+			}
+			continue
+		}
+		if g.counts[d]+1-g.globalMin(g.tsc.MinDomains) > g.tsc.MaxSkew {
+			return rejectTransient, "topology spread of pods already there: " + g.desc
+		}
+	}
+	for _, g := range c.affinityBy {
+		if g.total != 1 || g.ownerTotal == 0 {
+			continue
+		}
+		if d, ok := dom(g.key); ok && g.counts[d] == 0 {
+			return rejectTransient, "pod affinity of a pod already placed alone: " + g.desc
 		}
 	}
 	return accept, ""

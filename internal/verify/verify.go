@@ -155,6 +155,16 @@ func (n *vnode) add(p *solver.Pod, placed bool) {
 	}
 }
 
+// allocatableOf is n's allocatable amount of res; a node that does not
+// state its pod capacity takes solver.DefaultPods, as the solver does.
+func (n *vnode) allocatableOf(res string) int64 {
+	q, ok := n.allocatable[res]
+	if !ok && res == solver.ResourcePods {
+		return solver.DefaultPods
+	}
+	return q
+}
+
 const cordonTaintKey = "node.kubernetes.io/unschedulable"
 
 func copyLabels(m map[string]string) map[string]string {
@@ -706,9 +716,9 @@ func (st *state) checkLocal(r *report) {
 		}
 		total[solver.ResourcePods] = count
 		for _, res := range sortedKeys(total) {
-			if total[res] > n.allocatable[res] {
+			if alloc := n.allocatableOf(res); total[res] > alloc {
 				r.add(CheckResources, "%s: %s requested %d (%d pods incl. %d DaemonSet pods) exceeds allocatable %d",
-					n.desc, res, total[res], count, len(n.daemons), n.allocatable[res])
+					n.desc, res, total[res], count, len(n.daemons), alloc)
 			}
 		}
 		// Per placed pod.

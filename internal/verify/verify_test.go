@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -521,4 +522,36 @@ func TestViolationsListsAll(t *testing.T) {
 	if !strings.Contains(err.Error(), "claim 0") {
 		t.Fatalf("message does not name the claim: %v", err)
 	}
+}
+
+// An instance type, existing node or in-flight claim whose allocatable has
+// no "pods" entry holds solver.DefaultPods pods, as the solver assumes.
+func TestDefaultPodCapacity(t *testing.T) {
+	f := newFixture()
+	for i := range f.p.InstanceTypes {
+		delete(f.p.InstanceTypes[i].Allocatable, solver.ResourcePods)
+	}
+	delete(f.p.Nodes[0].Allocatable, solver.ResourcePods)
+	if err := Plan(f.p, f.plan); err != nil {
+		t.Fatalf("plan on nodes without a pods entry rejected: %v", err)
+	}
+
+	// Past the default the pod count is still checked.
+	f = newFixture()
+	delete(f.p.Nodes[0].Allocatable, solver.ResourcePods)
+	for i := 0; i < solver.DefaultPods; i++ {
+		f.p.Nodes[0].Pods = append(f.p.Nodes[0].Pods, &solver.Pod{Namespace: "default", Name: fmt.Sprintf("tiny-%d", i)})
+	}
+	err := Plan(f.p, f.plan)
+	if !HasCheck(err, CheckResources) || !strings.Contains(err.Error(), "pods requested 112") {
+		t.Fatalf("want a pods resource violation on n1, got %v", err)
+	}
+
+	// And the solver's plans for such a problem pass.
+	p := &solver.Problem{NodePools: []solver.NodePool{{Name: "default"}}, InstanceTypes: instanceTypes()}
+	for i := range p.InstanceTypes {
+		delete(p.InstanceTypes[i].Allocatable, solver.ResourcePods)
+	}
+	p.Pods = replicas("web", 5, 300, gi/4, nil)
+	solveAndVerify(t, p)
 }
