@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +32,7 @@ func TestAuditLive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
-	cp := startAuditControlPlane(ctx, t)
+	cp := startFreshControlPlane(ctx, t, false)
 	t.Logf("control plane up in %s", time.Since(start).Round(time.Millisecond))
 
 	t.Run("no CRDs", func(t *testing.T) {
@@ -47,7 +45,11 @@ func TestAuditLive(t *testing.T) {
 	if err := installKarpenterCRDs(ctx, cp.Config); err != nil {
 		t.Fatal(err)
 	}
-	pools := applyAuditExamples(ctx, t, cp.Config)
+	dyn, err := dynamic.NewForConfig(cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := applyExamples(ctx, t, dyn)
 	createAuditObjects(ctx, t, cp)
 
 	cfg, rec := recordingConfig(cp.Config)
@@ -116,55 +118,6 @@ func TestAuditLive(t *testing.T) {
 			t.Fatalf("err = %v, want one line wrapping ErrUnreachable", err)
 		}
 	})
-}
-
-func startAuditControlPlane(ctx context.Context, t *testing.T) *controlplane.ControlPlane {
-	t.Helper()
-	build := exec.CommandContext(ctx, "bash", "../hack/controlplane.sh")
-	out, err := build.Output()
-	if err != nil {
-		t.Fatalf("building the control plane: %v", err)
-	}
-	cp, err := controlplane.Start(ctx, controlplane.Options{BinDir: strings.TrimSpace(string(out)), WorkDir: t.TempDir()})
-	t.Cleanup(cp.Stop)
-	if err != nil {
-		t.Fatalf("starting the control plane: %v\n%s", err, cp.LogTail("kube-apiserver", 20))
-	}
-	return cp
-}
-
-// applyAuditExamples applies every object of examples/karpenter unchanged
-// and returns the NodePool names.
-func applyAuditExamples(ctx context.Context, t *testing.T, cfg *rest.Config) []string {
-	t.Helper()
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := filepath.Glob(filepath.Join("..", "examples", "karpenter", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no examples: %v", err)
-	}
-	var pools []string
-	for _, f := range files {
-		docs, err := readManifests(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, obj := range docs {
-			gvr, err := gvrOf(obj)
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if _, err := dyn.Resource(gvr).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: "flotilla-integration"}); err != nil {
-				t.Fatalf("%s: applying %s %s: %v", filepath.Base(f), obj.GetKind(), obj.GetName(), err)
-			}
-			if gvr == karpv1.NodePoolsResource {
-				pools = append(pools, obj.GetName())
-			}
-		}
-	}
-	return pools
 }
 
 // createAuditObjects creates the workloads, the controller and the node the

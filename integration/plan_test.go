@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -68,25 +65,6 @@ func plannerClient(t *testing.T, cfg *rest.Config) (client.Client, *methodRecord
 	return kube, rec
 }
 
-// startPlanControlPlane starts a control plane of its own, with the
-// deployment and replicaset controllers, and without the Karpenter CRDs
-// (the shared one may have them from other tests).
-func startPlanControlPlane(ctx context.Context, t *testing.T) *controlplane.ControlPlane {
-	t.Helper()
-	build := exec.Command("bash", "../hack/controlplane.sh")
-	build.Stderr = os.Stderr
-	out, err := build.Output()
-	if err != nil {
-		t.Fatalf("building the control plane: %v", err)
-	}
-	cp, err := controlplane.Start(ctx, controlplane.Options{BinDir: strings.TrimSpace(string(out)), WorkDir: t.TempDir(), ControllerManager: true})
-	t.Cleanup(cp.Stop)
-	if err != nil {
-		t.Fatalf("starting the control plane: %v\n%s", err, cp.LogTail("kube-apiserver", 20))
-	}
-	return cp
-}
-
 // TestPlanLive runs the planner against a real API server: first without
 // the Karpenter CRDs (a clear error), then with deploy/crds, the examples of
 // examples/karpenter applied unchanged and a Deployment whose pods the
@@ -97,7 +75,7 @@ func TestPlanLive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	cp := startPlanControlPlane(ctx, t)
+	cp := startFreshControlPlane(ctx, t, true)
 	t.Logf("control plane up in %s", time.Since(start).Round(time.Millisecond))
 	opts := planner.Options{
 		Types:  &planner.CatalogTypes{Specs: ec2catalog.Embedded(), SpotPriceFactor: planner.DefaultSpotPriceFactor},
@@ -178,36 +156,6 @@ func assertOnlyGets(t *testing.T, rec *methodRecorder) {
 			t.Errorf("the planner sent %s", r)
 		}
 	}
-}
-
-// applyExamples applies every object of examples/karpenter unchanged and
-// returns the NodePool names.
-func applyExamples(ctx context.Context, t *testing.T, dyn dynamic.Interface) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "examples", "karpenter", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no examples: %v", err)
-	}
-	var pools []string
-	for _, f := range files {
-		docs, err := readManifests(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, obj := range docs {
-			gvr, err := gvrOf(obj)
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if _, err := dyn.Resource(gvr).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: "flotilla-integration"}); err != nil {
-				t.Fatalf("%s: applying %s %s: %v", filepath.Base(f), obj.GetKind(), obj.GetName(), err)
-			}
-			if gvr == karpv1.NodePoolsResource {
-				pools = append(pools, obj.GetName())
-			}
-		}
-	}
-	return pools
 }
 
 func createPendingDeployment(ctx context.Context, t *testing.T, cp *controlplane.ControlPlane, replicas int32) {

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -117,7 +116,7 @@ func silentReason(c *disruption.Candidate, nominated map[string]bool, now time.T
 	if d.ConsolidateAfter.Duration != nil {
 		after = *d.ConsolidateAfter.Duration
 	}
-	if last := lastPodEvent(c.NodeClaim); now.Before(last.Add(after)) {
+	if last := disruption.LastPodEvent(c.NodeClaim); now.Before(last.Add(after)) {
 		return KeptConsolidateAfter, fmt.Sprintf("NodePool %s has consolidateAfter %s; the last pod event was %s ago",
 			c.NodePool.Name, after, now.Sub(last).Round(time.Second))
 	}
@@ -127,19 +126,6 @@ func silentReason(c *disruption.Candidate, nominated map[string]bool, now time.T
 			c.NodePool.Name, n, plural(n, "pod", "pods"))
 	}
 	return KeptNoAction, "no consolidation action proposed for it"
-}
-
-// lastPodEvent is the NodeClaim's last pod event, or when it became
-// Initialized, or when it was created (as the disruption controller
-// reckons consolidateAfter).
-func lastPodEvent(nc *karpv1.NodeClaim) time.Time {
-	if t := nc.Status.LastPodEventTime; !t.IsZero() {
-		return t.Time
-	}
-	if cond := meta.FindStatusCondition(nc.Status.Conditions, karpv1.ConditionInitialized); cond != nil && !cond.LastTransitionTime.IsZero() {
-		return cond.LastTransitionTime.Time
-	}
-	return nc.CreationTimestamp.Time
 }
 
 // movablePods counts the pods that would have to move: active, not a

@@ -182,7 +182,7 @@ func (p *pass) emptiness(ctx context.Context) {
 			continue
 		}
 		p.disrupt(ctx, c, Decision{Reason: ReasonEmpty, Action: ActionDelete,
-			Message: fmt.Sprintf("empty: no pods but DaemonSet pods since %s", lastPodEvent(c.NodeClaim).UTC().Format(time.RFC3339))})
+			Message: fmt.Sprintf("empty: no pods but DaemonSet pods since %s", LastPodEvent(c.NodeClaim).UTC().Format(time.RFC3339))})
 	}
 }
 
@@ -197,12 +197,12 @@ func consolidationDue(c *Candidate, now time.Time) bool {
 	case ca.Raw != "":
 		return false // "Never"
 	}
-	return !now.Before(lastPodEvent(c.NodeClaim).Add(after))
+	return !now.Before(LastPodEvent(c.NodeClaim).Add(after))
 }
 
-// lastPodEvent is the NodeClaim's last pod event time, or when it became
+// LastPodEvent is the NodeClaim's last pod event time, or when it became
 // Initialized, or when it was created.
-func lastPodEvent(nc *karpv1.NodeClaim) time.Time {
+func LastPodEvent(nc *karpv1.NodeClaim) time.Time {
 	if t := nc.Status.LastPodEventTime; !t.IsZero() {
 		return t.Time
 	}
