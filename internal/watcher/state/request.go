@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/kubeyaml"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // InstanceTypeSource lists the instance types an EC2NodeClass can launch.
@@ -97,6 +98,9 @@ func (s *Snapshot) Request(ctx context.Context, src InstanceTypeSource, pending 
 // types of its EC2NodeClass. A NodePool whose class is missing, or whose
 // class's instance types cannot be listed, is skipped.
 func (s *Snapshot) addPools(ctx context.Context, src InstanceTypeSource, r *Request) error {
+	merged := map[string]bool{}               // types r.Types owns (cloned to merge)
+	zonesOf := map[*typesv1.NodePool]string{} // each pool's EC2NodeClass
+	classZones := map[string][]string{}       // zones each EC2NodeClass offers
 	for _, np := range s.NodePools {
 		if np.DeletionTimestamp != nil {
 			continue
@@ -119,25 +123,63 @@ func (s *Snapshot) addPools(ctx context.Context, src InstanceTypeSource, r *Requ
 			r.Skipped = append(r.Skipped, Skipped{Kind: karpv1.KindNodePool, Name: np.Name, Reason: err.Error()})
 			continue
 		}
-		mergeTypes(r.Types, types)
+		mergeTypes(r.Types, merged, types)
 		usage, err := kubeyaml.Quantities(s.PoolUsage(np.Name, r.Types))
 		if err != nil {
 			return err
 		}
 		tp.Usage = usage
 		r.Solve.NodePools = append(r.Solve.NodePools, tp)
+		zonesOf[tp] = nc.Name
+		if _, ok := classZones[nc.Name]; !ok {
+			classZones[nc.Name] = offeredZones(types)
+		}
+	}
+	// Instance types are shared by name across EC2NodeClasses, with the
+	// offerings of all of them: keep each NodePool to its own class's
+	// zones (its subnets), so that no plan puts it where it has none.
+	if len(classZones) > 1 {
+		for tp, class := range zonesOf {
+			if zones := classZones[class]; len(zones) > 0 {
+				tp.Requirements = append(tp.Requirements, &typesv1.Requirement{Key: corev1.LabelTopologyZone, Operator: "In", Values: zones})
+			}
+		}
 	}
 	return nil
 }
 
-// mergeTypes adds types to index; a type already there (from another node
-// class) gains the offerings it lacked.
-func mergeTypes(index map[string]*typesv1.InstanceType, types []*typesv1.InstanceType) {
+// offeredZones are the zones of the types' offerings, sorted.
+func offeredZones(types []*typesv1.InstanceType) []string {
+	set := map[string]bool{}
+	for _, t := range types {
+		for _, o := range t.GetOfferings() {
+			set[o.GetZone()] = true
+		}
+	}
+	zones := make([]string, 0, len(set))
+	for z := range set {
+		zones = append(zones, z)
+	}
+	sort.Strings(zones)
+	return zones
+}
+
+// mergeTypes adds types to index. A type already there from another
+// EC2NodeClass is replaced by a copy (owned, so that the source's cached
+// objects are never changed) that gains the offerings it lacked and keeps,
+// per resource, the smaller capacity and allocatable of the two: kubelet
+// settings and root volumes differ by class, and a plan must hold on
+// whichever class launches the node.
+func mergeTypes(index map[string]*typesv1.InstanceType, owned map[string]bool, types []*typesv1.InstanceType) {
 	for _, t := range types {
 		have, ok := index[t.Name]
 		if !ok {
 			index[t.Name] = t
 			continue
+		}
+		if !owned[t.Name] {
+			have = proto.Clone(have).(*typesv1.InstanceType)
+			index[t.Name], owned[t.Name] = have, true
 		}
 		seen := map[string]bool{}
 		for _, o := range have.Offerings {
@@ -147,6 +189,24 @@ func mergeTypes(index map[string]*typesv1.InstanceType, types []*typesv1.Instanc
 			if !seen[o.Zone+"/"+o.CapacityType] {
 				have.Offerings = append(have.Offerings, o)
 			}
+		}
+		minQuantities(have.Capacity, t.Capacity)
+		minQuantities(have.Allocatable, t.Allocatable)
+	}
+}
+
+// minQuantities lowers each quantity of dst that other has smaller;
+// unparsable values are left as they are (the solver reports them).
+func minQuantities(dst, other map[string]string) {
+	for k, v := range other {
+		cur, ok := dst[k]
+		if !ok {
+			continue
+		}
+		a, errA := resource.ParseQuantity(cur)
+		b, errB := resource.ParseQuantity(v)
+		if errA == nil && errB == nil && b.Cmp(a) < 0 {
+			dst[k] = v
 		}
 	}
 }

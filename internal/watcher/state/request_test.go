@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,5 +69,70 @@ func TestStartingNodeIsPlannedWithoutEphemeralTaints(t *testing.T) {
 	claim.Status.Conditions = []metav1.Condition{{Type: karpv1.ConditionInitialized, Status: metav1.ConditionTrue}}
 	if got := requestTaints(t, node, claim); len(got) != 4 {
 		t.Errorf("taints of an initialized node in the request = %v, want all 4", got)
+	}
+}
+
+// classTypes lists fixed instance types per EC2NodeClass, the same
+// objects on every call, as a cache would.
+type classTypes map[string][]*typesv1.InstanceType
+
+func (c classTypes) InstanceTypes(_ context.Context, nc *awsv1.EC2NodeClass) ([]*typesv1.InstanceType, error) {
+	return c[nc.Name], nil
+}
+
+func m5large(storage, pods string, zones ...string) *typesv1.InstanceType {
+	it := &typesv1.InstanceType{Name: "m5.large", Labels: map[string]string{corev1.LabelInstanceTypeStable: "m5.large"},
+		Capacity:    map[string]string{"cpu": "2", "memory": "8Gi", "ephemeral-storage": storage, "pods": pods},
+		Allocatable: map[string]string{"cpu": "1930m", "memory": "7Gi", "ephemeral-storage": storage, "pods": pods}}
+	for _, z := range zones {
+		it.Offerings = append(it.Offerings, &typesv1.Offering{Zone: z, CapacityType: "on-demand", PricePerHour: 0.096, Available: true})
+	}
+	return it
+}
+
+// Two EC2NodeClasses offer the same instance type with different
+// allocatable and zones: the request keeps the smaller figures, keeps
+// each NodePool in its class's zones, and leaves the source's objects
+// unchanged.
+func TestTypesSharedByEC2NodeClasses(t *testing.T) {
+	big, small := m5large("100Gi", "110", "us-east-1a", "us-east-1b"), m5large("20Gi", "29", "us-east-1c")
+	src := classTypes{"big": {big}, "small": {small}}
+	var pools []*karpv1.NodePool
+	var classes []*awsv1.EC2NodeClass
+	for _, name := range []string{"big", "small"} {
+		classes = append(classes, &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		np := &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "pool-" + name}}
+		np.Spec.Template.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: name}
+		pools = append(pools, np)
+	}
+	req, err := New(nil, nil, nil, pools, classes).Request(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := req.Types["m5.large"]
+	if got.GetAllocatable()["ephemeral-storage"] != "20Gi" || got.GetAllocatable()["pods"] != "29" || got.GetCapacity()["ephemeral-storage"] != "20Gi" || len(got.GetOfferings()) != 3 {
+		t.Errorf("merged m5.large: capacity %v allocatable %v, %d offerings", got.GetCapacity(), got.GetAllocatable(), len(got.GetOfferings()))
+	}
+	if big.Allocatable["pods"] != "110" || len(big.Offerings) != 2 || small.Allocatable["pods"] != "29" || len(small.Offerings) != 1 {
+		t.Errorf("the source's types were changed: %v %v", big, small)
+	}
+	zones := map[string]string{}
+	for _, np := range req.Solve.GetNodePools() {
+		for _, r := range np.GetRequirements() {
+			if r.GetKey() == corev1.LabelTopologyZone {
+				zones[np.GetName()] = strings.Join(r.GetValues(), ",")
+			}
+		}
+	}
+	if zones["pool-big"] != "us-east-1a,us-east-1b" || zones["pool-small"] != "us-east-1c" {
+		t.Errorf("zone requirements %v", zones)
+	}
+	// One class only: no zone requirement is added.
+	req, err = New(nil, nil, nil, pools[:1], classes[:1]).Request(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := req.Solve.GetNodePools()[0].GetRequirements(); len(rs) != 0 {
+		t.Errorf("requirements with one class: %v", rs)
 	}
 }
