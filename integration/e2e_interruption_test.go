@@ -2,11 +2,7 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +21,7 @@ import (
 
 	harness "github.com/flotilla-io/flotilla/integration/cluster"
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/eventsim"
 	"github.com/flotilla-io/flotilla/internal/interruption/sqstest"
 	interruptionv1 "github.com/flotilla-io/flotilla/proto/flotilla/interruption/v1"
 )
@@ -40,13 +37,6 @@ func (o offering) String() string { return o.instanceType + "/" + o.zone + "/" +
 
 func nodeOffering(n *corev1.Node) offering {
 	return offering{n.Labels[corev1.LabelInstanceTypeStable], n.Labels[corev1.LabelTopologyZone], n.Labels[karpv1.CapacityTypeLabelKey]}
-}
-
-// simEvent is ec2sim's answer to /_sim/interrupt.
-type simEvent struct {
-	EventID   string          `json:"eventId"`
-	MessageID string          `json:"messageId"`
-	Event     json.RawMessage `json:"event"`
 }
 
 // testSpotInterruption: a Spot warning for the node that runs a 3-replica
@@ -91,7 +81,10 @@ func testSpotInterruption(ctx context.Context, t *testing.T, e *e2eEnv) {
 	t.Logf("interrupting %s (%s, %s) running the web pods", victim.Name, instanceID, interrupted)
 
 	sent := time.Now()
-	ev := e.interrupt(ctx, t, instanceID, "spot", spotNotice)
+	ev, err := eventsim.Interrupt(ctx, e.c.EC2Endpoint(), instanceID, eventsim.KindSpot, spotNotice)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := sent.Add(spotNotice)
 
 	var replacement *corev1.Node
@@ -208,31 +201,6 @@ func (e *e2eEnv) busiestNode(ctx context.Context, t *testing.T, ns, selector str
 		t.Fatal(err)
 	}
 	return n
-}
-
-// interrupt asks ec2sim to put an EventBridge event of kind for the
-// instance on the interruption queue and to reclaim it after notice.
-func (e *e2eEnv) interrupt(ctx context.Context, t *testing.T, instanceID, kind string, notice time.Duration) simEvent {
-	t.Helper()
-	q := url.Values{"Version": {"flotilla-eventsim"}, "instance": {instanceID}, "kind": {kind}, "terminate_after": {notice.String()}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.c.EC2Endpoint()+"/_sim/interrupt?"+q.Encode(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("ec2sim interrupt: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("ec2sim interrupt: %s: %s", resp.Status, body)
-	}
-	var ev simEvent
-	if err := json.Unmarshal(body, &ev); err != nil || len(ev.Event) == 0 {
-		t.Fatalf("ec2sim interrupt answer %s: %v", body, err)
-	}
-	return ev
 }
 
 func (e *e2eEnv) sqsClient() *sqs.Client { return sqstest.NewClient(e.c.SQSEndpoint()) }

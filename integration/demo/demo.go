@@ -220,14 +220,14 @@ func (d *demo) script(ctx context.Context) {
 // so that the scale-down shows within the demo (the examples block
 // voluntary disruption during weekday business hours).
 func (d *demo) applyExamples(ctx context.Context) (string, error) {
-	dir := filepath.Join(d.opts.Cluster.RepoRoot, "examples", "karpenter")
-	if d.opts.Cluster.RepoRoot == "" {
-		root, err := cluster.FindRepoRoot()
-		if err != nil {
+	root := d.opts.Cluster.RepoRoot
+	if root == "" {
+		var err error
+		if root, err = cluster.FindRepoRoot(); err != nil {
 			return "", err
 		}
-		dir = filepath.Join(root, "examples", "karpenter")
 	}
+	dir := filepath.Join(root, "examples", "karpenter")
 	nc := &awsv1.EC2NodeClass{}
 	if err := readYAML(filepath.Join(dir, "ec2nodeclass.yaml"), nc); err != nil {
 		return "", err

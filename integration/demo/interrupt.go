@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/eventsim"
 	watcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/watcher/v1"
 )
 
@@ -41,7 +39,7 @@ func (d *demo) interruption(ctx context.Context) (string, error) {
 	instanceID := victim.Spec.ProviderID[strings.LastIndex(victim.Spec.ProviderID, "/")+1:]
 	fmt.Fprintf(d.opts.Out, "Spot interruption warning for %s (%s, %s): 2 minutes to move its pods.\n", victim.Name, instanceID, interrupted)
 	sent := time.Now()
-	if err := d.sendInterruption(ctx, instanceID); err != nil {
+	if _, err := eventsim.Interrupt(ctx, d.c.EC2Endpoint(), instanceID, eventsim.KindSpot, spotNotice); err != nil {
 		return "", err
 	}
 	var replacement *corev1.Node
@@ -99,23 +97,4 @@ func (d *demo) interruption(ctx context.Context) (string, error) {
 
 func offeringOf(n *corev1.Node) string {
 	return n.Labels[corev1.LabelInstanceTypeStable] + "/" + n.Labels[corev1.LabelTopologyZone] + "/" + n.Labels[karpv1.CapacityTypeLabelKey]
-}
-
-// sendInterruption calls ec2sim's admin endpoint.
-func (d *demo) sendInterruption(ctx context.Context, instanceID string) error {
-	q := url.Values{"Version": {"flotilla-eventsim"}, "instance": {instanceID}, "kind": {"spot"}, "terminate_after": {spotNotice.String()}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.c.EC2Endpoint()+"/_sim/interrupt?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("ec2sim interrupt: %w", err)
-	}
-	defer resp.Body.Close() //nolint:errcheck // read-only body
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("ec2sim interrupt: %s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return nil
 }

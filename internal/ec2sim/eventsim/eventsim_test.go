@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,6 +114,19 @@ func TestInterrupt(t *testing.T) {
 			t.Fatalf("forced: status %d", code)
 		}
 		receive(t)
+	})
+
+	t.Run("the Interrupt client", func(t *testing.T) {
+		res, err := eventsim.Interrupt(context.Background(), ts.URL, id, eventsim.KindSpot, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := receive(t); ev.ID != res.EventID || ev.Kind != interruption.KindSpotInterruption {
+			t.Fatalf("received %+v, the client returned %+v", ev, res)
+		}
+		if _, err := eventsim.Interrupt(context.Background(), ts.URL, "i-0fffffffffffffff0", eventsim.KindSpot, 0); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Fatalf("unknown instance: %v, want the 404 in the error", err)
+		}
 	})
 
 	t.Run("bad kind", func(t *testing.T) {
