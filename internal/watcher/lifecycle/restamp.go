@@ -20,7 +20,7 @@ import (
 func (c *Controller) restamp(ctx context.Context, claim *karpv1.NodeClaim) error {
 	a := claim.Annotations
 	poolStale := a[karpv1.NodePoolHashVersionAnnotationKey] != disruption.NodePoolHashVersion
-	classStale := a[karpv1.NodeClassHashVersionAnnotationKey] != disruption.NodeClassHashVersion
+	classStale := claim.Spec.NodeClassRef != nil && a[karpv1.NodeClassHashVersionAnnotationKey] != disruption.NodeClassHashVersion
 	if !poolStale && !classStale {
 		return nil
 	}

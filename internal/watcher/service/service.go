@@ -49,7 +49,7 @@ type Service struct {
 	Ctx context.Context
 
 	mu       sync.Mutex
-	inFlight map[string]bool // node names being disrupted
+	inFlight map[string]bool // NodeClaims being disrupted (begin, done)
 }
 
 func (s *Service) leader() bool {
@@ -89,14 +89,7 @@ func (s *Service) Disrupt(ctx context.Context, req *watcherv1.DisruptRequest) (*
 		resp.Message = "already terminating"
 		return resp, nil
 	}
-	s.mu.Lock()
-	if s.inFlight == nil {
-		s.inFlight = map[string]bool{}
-	}
-	busy := s.inFlight[claim.Name]
-	s.inFlight[claim.Name] = true
-	s.mu.Unlock()
-	if busy {
+	if !s.begin(claim.Name) {
 		resp.Message = "already under way"
 		return resp, nil
 	}
@@ -176,14 +169,7 @@ func (s *Service) Resume(ctx context.Context) error {
 		if err != nil {
 			deadline = time.Now() // an unreadable deadline: drain now
 		}
-		s.mu.Lock()
-		if s.inFlight == nil {
-			s.inFlight = map[string]bool{}
-		}
-		busy := s.inFlight[c.Name]
-		s.inFlight[c.Name] = true
-		s.mu.Unlock()
-		if busy {
+		if !s.begin(c.Name) {
 			continue
 		}
 		s.Log.Info("resuming disruption", "nodeclaim", c.Name, "reason", reason, "deadline", deadline)
@@ -193,6 +179,21 @@ func (s *Service) Resume(ctx context.Context) error {
 	return nil
 }
 
+// begin marks a disruption of the claim under way; false when one already is.
+func (s *Service) begin(claim string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight[claim] {
+		return false
+	}
+	if s.inFlight == nil {
+		s.inFlight = map[string]bool{}
+	}
+	s.inFlight[claim] = true
+	return true
+}
+
+// done ends the claim's disruption.
 func (s *Service) done(claim string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
