@@ -248,6 +248,7 @@ func (md *model) solveLP(ctx context.Context, n []int, opt Options) lpResult {
 		nf[c] = float64(k)
 	}
 	solved := false
+	var center []float64 // the duals that gave the best bound so far
 	begin := time.Now()
 	for round := 1; round <= opt.MaxRounds; round++ {
 		if ctx.Err() != nil {
@@ -264,23 +265,50 @@ func (md *model) solveLP(ctx context.Context, n []int, opt Options) lpResult {
 		for r, c := range rows {
 			y[c] = math.Max(yr[r], 0)
 		}
-		priced := priceAll(md.classes, md.types, y, n, opt.NodeLimit)
-		theta, exact := math.Inf(1), true
-		for i, pr := range priced {
-			exact = exact && pr.exact
-			if pr.upper > 0 {
-				theta = math.Min(theta, md.types[i].price/pr.upper)
-			}
-		}
-		if !math.IsInf(theta, 1) {
-			out.lower = math.Max(out.lower, theta*dotv(nf, y))
-		}
 		out.master = ms.objective()
 		out.rounds = round
+		// Price at duals smoothed toward the ones that gave the best bound
+		// (Wentges): they swing less between rounds, so fewer rounds. A
+		// column must still price out at the master's own duals; when none
+		// does, price again at those.
 		before := len(md.pool)
-		for i, pr := range priced {
-			if pr.best > md.types[i].price*(1+1e-9) {
-				md.addColumn(i, pr.x)
+		exact := true
+		// use notes the bound and the columns of one pricing at ys.
+		use := func(ys []float64, priced []knapsackResult) {
+			theta := math.Inf(1)
+			exact = true
+			for i, pr := range priced {
+				exact = exact && pr.exact
+				if pr.upper > 0 {
+					theta = math.Min(theta, md.types[i].price/pr.upper)
+				}
+			}
+			if lb := theta * dotv(nf, ys); !math.IsInf(theta, 1) && lb > out.lower {
+				out.lower, center = lb, ys
+			}
+			for i, pr := range priced {
+				price := md.types[i].price * (1 + 1e-9)
+				for e, x := range append([][]int{pr.x}, pr.earlier...) {
+					if (e > 0 || pr.best > 0) && valueAt(x, y) > price {
+						md.addColumn(i, x)
+					}
+				}
+			}
+		}
+		if center != nil {
+			ys := make([]float64, len(y))
+			for c := range y {
+				ys[c] = smoothing*center[c] + (1-smoothing)*y[c]
+			}
+			use(ys, priceAll(md.classes, md.types, ys, n, opt.NodeLimit, nil))
+		}
+		if len(md.pool) == before {
+			priced := priceAll(md.classes, md.types, y, n, opt.NodeLimit, nil)
+			use(y, priced)
+			if len(md.pool) == before && !exact {
+				// Nothing found, but some searches were cut short: give
+				// those ten times the nodes once.
+				use(y, priceAll(md.classes, md.types, y, n, 10*opt.NodeLimit, priced))
 			}
 		}
 		added := len(md.pool) - before
@@ -306,6 +334,19 @@ func (md *model) solveLP(ctx context.Context, n []int, opt Options) lpResult {
 		}
 	}
 	return out
+}
+
+// smoothing is the weight of the best-bound duals in the duals a round
+// prices at.
+const smoothing = 0.5
+
+// valueAt is what pattern x is worth at duals y.
+func valueAt(x []int, y []float64) float64 {
+	v := 0.0
+	for c, k := range x {
+		v += float64(k) * y[c]
+	}
+	return v
 }
 
 // patterns lists the columns with weight in z, costliest first.
@@ -345,8 +386,12 @@ func (md *model) cheapestSingle(w []int64, n int) int {
 }
 
 // priceAll solves the pricing knapsack of every type, in parallel.
-func priceAll(classes []Class, types []itype, y []float64, n []int, nodeLimit int) []knapsackResult {
+//
+// With earlier set, it prices again only the types whose earlier search
+// was cut short with an upper bound above the price, and keeps the others.
+func priceAll(classes []Class, types []itype, y []float64, n []int, nodeLimit int, earlier []knapsackResult) []knapsackResult {
 	out := make([]knapsackResult, len(types))
+	copy(out, earlier)
 	items := make([]item, len(classes))
 	for i, c := range classes {
 		items[i] = item{w: c.Requests, v: y[i], max: n[i]}
@@ -363,7 +408,9 @@ func priceAll(classes []Class, types []itype, y []float64, n []int, nodeLimit in
 		}()
 	}
 	for i := range types {
-		next <- i
+		if earlier == nil || !earlier[i].exact && earlier[i].upper > types[i].price {
+			next <- i
+		}
 	}
 	close(next)
 	wg.Wait()

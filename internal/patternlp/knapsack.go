@@ -21,13 +21,21 @@ type knapsackResult struct {
 	x     []int   // that pattern: pods per item
 	upper float64 // no pattern is worth more (== best when exact)
 	exact bool
+	// earlier holds the last incumbents the search replaced, best first,
+	// with their values: more columns for the master from the same search.
+	earlier      [][]int
+	earlierValue []float64
 }
+
+// keepEarlier is how many replaced incumbents a search keeps.
+const keepEarlier = 3
 
 // knapsack maximizes Σ v_i x_i subject to Σ w_i x_i ≤ capacity in every
 // dimension and 0 ≤ x_i ≤ max_i, x integer, by depth-first branch and bound.
-// The bound at a search node is the smallest, over dimensions, of the
-// fractional knapsack on that dimension alone, which no completion can
-// beat. After nodeLimit search nodes it stops and reports, as upper, the
+// The bound at a search node is the smallest fractional knapsack over each
+// dimension alone and over a weighted sum of all of them, which no
+// completion can beat; dominance between items (see dominance) cuts the
+// rest. After nodeLimit search nodes it stops and reports, as upper, the
 // largest bound it left unexplored, so upper stays an upper bound on the
 // true optimum either way.
 func knapsack(items []item, capacity []int64, nodeLimit int) knapsackResult {
@@ -92,6 +100,7 @@ func knapsack(items []item, capacity []int64, nodeLimit int) knapsackResult {
 	k.x = make([]int, len(k.items))
 	k.bestX = make([]int, len(k.items))
 	k.rem = append([]int64(nil), capacity...)
+	k.dominance()
 	k.search(0, 0)
 
 	res := knapsackResult{best: k.best, upper: math.Max(k.best, k.maxOpen), exact: k.nodes <= nodeLimit}
@@ -99,6 +108,14 @@ func knapsack(items []item, capacity []int64, nodeLimit int) knapsackResult {
 	res.x = make([]int, len(items))
 	for j, it := range k.items {
 		res.x[it.id] = k.bestX[j]
+	}
+	for e := len(k.prev) - 1; e >= 0; e-- {
+		x := make([]int, len(items))
+		for j, it := range k.items {
+			x[it.id] = k.prev[e][j]
+		}
+		res.earlier = append(res.earlier, x)
+		res.earlierValue = append(res.earlierValue, k.prevValue[e])
 	}
 	return res
 }
@@ -211,11 +228,54 @@ type ksearch struct {
 	best    float64
 	bestX   []int
 	maxOpen float64
+	// prev and prevValue are the last keepEarlier replaced incumbents,
+	// oldest first.
+	prev      [][]int
+	prevValue []float64
+
+	// Dominance (see dominance): dominates[a] lists the items a
+	// dominates, dominatedBy[b] the items that dominate b; banned[b] > 0
+	// forces x_b = 0, mustFill[a] > 0 forces x_a = max_a.
+	dominates, dominatedBy [][]int
+	banned, mustFill       []int
+}
+
+// dominance finds the pairs where item a is worth at least as much as b
+// and needs no more of any dimension. Some optimal pattern then never
+// holds b while a is below its count (swap one b for one a), so the search
+// only looks at patterns where, for every such pair, x_b = 0 or
+// x_a = max_a.
+func (k *ksearch) dominance() {
+	n := len(k.items)
+	k.dominates = make([][]int, n)
+	k.dominatedBy = make([][]int, n)
+	k.banned = make([]int, n)
+	k.mustFill = make([]int, n)
+	for a := range k.items {
+		for b := range k.items {
+			if a == b || k.items[a].v < k.items[b].v || !covers(k.items[b].w, k.items[a].w) {
+				continue
+			}
+			// Equal items: only the first dominates the second.
+			if k.items[a].v == k.items[b].v && covers(k.items[a].w, k.items[b].w) && b < a {
+				continue
+			}
+			k.dominates[a] = append(k.dominates[a], b)
+			k.dominatedBy[b] = append(k.dominatedBy[b], a)
+		}
+	}
 }
 
 func (k *ksearch) search(i int, value float64) {
 	k.nodes++
 	if value > k.best {
+		if k.best > 0 {
+			if len(k.prev) == keepEarlier {
+				k.prev, k.prevValue = k.prev[1:], k.prevValue[1:]
+			}
+			k.prev = append(k.prev, append([]int(nil), k.bestX...))
+			k.prevValue = append(k.prevValue, k.best)
+		}
 		k.best = value
 		copy(k.bestX, k.x)
 		for j := i; j < len(k.x); j++ {
@@ -235,15 +295,46 @@ func (k *ksearch) search(i int, value float64) {
 	}
 	it := k.items[i]
 	n := min(it.max, fitCount(it.w, k.rem))
-	for c := n; c >= 0; c-- {
+	lo := 0
+	if k.banned[i] > 0 {
+		n = 0
+	}
+	if k.mustFill[i] > 0 {
+		if n < it.max {
+			return
+		}
+		lo = it.max
+	}
+	for c := n; c >= lo; c-- {
 		for d, w := range it.w {
 			k.rem[d] -= int64(c) * w
 		}
 		k.x[i] = c
+		k.mark(i, c, 1)
 		k.search(i+1, value+float64(c)*it.v)
+		k.mark(i, c, -1)
 		k.x[i] = 0
 		for d, w := range it.w {
 			k.rem[d] += int64(c) * w
+		}
+	}
+}
+
+// mark applies (by +1) or undoes (by -1) the dominance rules for the
+// later items once item i holds c copies.
+func (k *ksearch) mark(i, c, by int) {
+	if c < k.items[i].max {
+		for _, b := range k.dominates[i] {
+			if b > i {
+				k.banned[b] += by
+			}
+		}
+	}
+	if c > 0 {
+		for _, a := range k.dominatedBy[i] {
+			if a > i {
+				k.mustFill[a] += by
+			}
 		}
 	}
 }
@@ -266,7 +357,7 @@ func (k *ksearch) bound(i int) float64 {
 		sz := k.size[d]
 		sum := 0.0
 		for _, j := range order {
-			if j < i {
+			if j < i || k.banned[j] > 0 {
 				continue
 			}
 			it := k.items[j]

@@ -74,24 +74,12 @@ func TestPropertyKnapsackExact(t *testing.T) {
 		want := bestPattern(items, capacity)
 		for _, limit := range []int{1_000_000, rapid.IntRange(1, 5).Draw(t, "limit")} {
 			got := knapsack(items, capacity, limit)
-			value := 0.0
-			used := make([]int64, len(capacity))
-			for i, k := range got.x {
-				if k < 0 || k > items[i].max {
-					t.Fatalf("item %d: count %d outside [0, %d]", i, k, items[i].max)
+			checkPattern(t, items, capacity, got.x, got.best)
+			for e, x := range got.earlier {
+				checkPattern(t, items, capacity, x, got.earlierValue[e])
+				if got.earlierValue[e] > got.best {
+					t.Fatalf("an earlier incumbent is worth %v, more than the best %v", got.earlierValue[e], got.best)
 				}
-				value += float64(k) * items[i].v
-				for d := range used {
-					used[d] += int64(k) * items[i].w[d]
-				}
-			}
-			for d := range used {
-				if used[d] > capacity[d] {
-					t.Fatalf("pattern %v uses %d of dimension %d, capacity %d", got.x, used[d], d, capacity[d])
-				}
-			}
-			if math.Abs(value-got.best) > 1e-6 {
-				t.Fatalf("pattern %v is worth %v, reported %v", got.x, value, got.best)
 			}
 			if got.upper < want-1e-6 {
 				t.Fatalf("limit %d: upper bound %v below the optimum %v", limit, got.upper, want)
@@ -101,6 +89,30 @@ func TestPropertyKnapsackExact(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkPattern fails unless x fits capacity within the item counts and
+// is worth value.
+func checkPattern(t *rapid.T, items []item, capacity []int64, x []int, value float64) {
+	sum := 0.0
+	used := make([]int64, len(capacity))
+	for i, k := range x {
+		if k < 0 || k > items[i].max {
+			t.Fatalf("item %d: count %d outside [0, %d]", i, k, items[i].max)
+		}
+		sum += float64(k) * items[i].v
+		for d := range used {
+			used[d] += int64(k) * items[i].w[d]
+		}
+	}
+	for d := range used {
+		if used[d] > capacity[d] {
+			t.Fatalf("pattern %v uses %d of dimension %d, capacity %d", x, used[d], d, capacity[d])
+		}
+	}
+	if math.Abs(sum-value) > 1e-6 {
+		t.Fatalf("pattern %v is worth %v, reported %v", x, sum, value)
+	}
 }
 
 // drawInput draws 1..3 types over (cpu, memory, pods) and 1..4 classes

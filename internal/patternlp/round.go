@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sort"
+	"time"
 )
 
 // PlanResult is a plan in whole nodes built from the pattern LP.
@@ -29,7 +30,8 @@ type Node struct {
 // residual rounding: it buys ⌊z⌋ nodes of every pattern, solves the LP
 // again for the pods left, and when no pattern has z ≥ 1 buys one node of
 // the heaviest, until every pod is placed. residualRounds caps the
-// column-generation rounds of each later LP (0: 40). When ctx ends, the
+// column-generation rounds of each later LP (0: 40). With a deadline on
+// ctx, the first LP stops at two thirds of the time left. When ctx ends, the
 // last LP's patterns are rounded up instead, and any pod still left goes
 // on the cheapest node per pod of its class alone, so a Plan always places
 // every pod.
@@ -39,7 +41,15 @@ func Plan(ctx context.Context, in Input, opt Options, residualRounds int) PlanRe
 	if residualRounds <= 0 {
 		residualRounds = 40
 	}
-	lp := md.solveLP(ctx, n, opt)
+	// The first LP gets at most two thirds of the time left, the rounding
+	// the rest.
+	lpCtx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		lpCtx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)*2/3))
+		defer cancel()
+	}
+	lp := md.solveLP(lpCtx, n, opt)
 	out.Lower, out.Master, out.Converged, out.Stopped, out.Rounds = lp.lower, lp.master, lp.converged, lp.stopped, lp.rounds
 	out.Patterns = md.patterns(lp.z)
 	out.LPs = 1
