@@ -25,6 +25,7 @@ package patternlp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -208,24 +209,10 @@ func (md *model) solveLP(ctx context.Context, n []int, opt Options) lpResult {
 		out.converged = true
 		return out
 	}
-	// A start basis of one single-class pattern per row.
-	var fromPool []int // the pool column of each master column
-	rhs := make([]float64, len(rows))
-	start := make([][]float64, len(rows))
-	startCost := make([]float64, len(rows))
-	for r, c := range rows {
-		rhs[r] = float64(n[c])
-		w := md.classes[c].Requests
-		t := md.cheapestSingle(w, n[c])
-		k := min(n[c], fitCount(w, md.types[t].cap))
-		x := make([]int, len(md.classes))
-		x[c] = k
-		fromPool = append(fromPool, md.addColumn(t, x))
-		start[r] = make([]float64, len(rows))
-		start[r][r] = float64(k)
-		startCost[r] = md.types[t].price
+	ms, fromPool, err := md.startMaster(rows, n)
+	if err != nil {
+		return out
 	}
-	ms := newMaster(rhs, start, startCost)
 	restrict := func(x []int) []float64 {
 		col := make([]float64, len(rows))
 		for r, c := range rows {
@@ -243,20 +230,21 @@ func (md *model) solveLP(ctx context.Context, n []int, opt Options) lpResult {
 		}
 	}
 	addAll(0)
-	nf := make([]float64, len(n))
+	pc := &pricing{n: n, nf: make([]float64, len(n))}
 	for c, k := range n {
-		nf[c] = float64(k)
+		pc.nf[c] = float64(k)
 	}
 	solved := false
-	var center []float64 // the duals that gave the best bound so far
 	begin := time.Now()
 	for round := 1; round <= opt.MaxRounds; round++ {
 		if ctx.Err() != nil {
 			out.stopped = true
 			break
 		}
-		if err := ms.solve(1_000_000); err != nil {
-			// Numerical trouble: keep the last basis, which is feasible.
+		if err := ms.solve(ctx, 1_000_000); err != nil {
+			// Out of time, or numerical trouble: keep the last basis,
+			// which is feasible.
+			out.stopped = errors.Is(err, errStopped)
 			break
 		}
 		solved = true
@@ -267,50 +255,9 @@ func (md *model) solveLP(ctx context.Context, n []int, opt Options) lpResult {
 		}
 		out.master = ms.objective()
 		out.rounds = round
-		// Price at duals smoothed toward the ones that gave the best bound
-		// (Wentges): they swing less between rounds, so fewer rounds. A
-		// column must still price out at the master's own duals; when none
-		// does, price again at those.
 		before := len(md.pool)
-		exact := true
-		// use notes the bound and the columns of one pricing at ys.
-		use := func(ys []float64, priced []knapsackResult) {
-			theta := math.Inf(1)
-			exact = true
-			for i, pr := range priced {
-				exact = exact && pr.exact
-				if pr.upper > 0 {
-					theta = math.Min(theta, md.types[i].price/pr.upper)
-				}
-			}
-			if lb := theta * dotv(nf, ys); !math.IsInf(theta, 1) && lb > out.lower {
-				out.lower, center = lb, ys
-			}
-			for i, pr := range priced {
-				price := md.types[i].price * (1 + 1e-9)
-				for e, x := range append([][]int{pr.x}, pr.earlier...) {
-					if (e > 0 || pr.best > 0) && valueAt(x, y) > price {
-						md.addColumn(i, x)
-					}
-				}
-			}
-		}
-		if center != nil {
-			ys := make([]float64, len(y))
-			for c := range y {
-				ys[c] = smoothing*center[c] + (1-smoothing)*y[c]
-			}
-			use(ys, priceAll(md.classes, md.types, ys, n, opt.NodeLimit, nil))
-		}
-		if len(md.pool) == before {
-			priced := priceAll(md.classes, md.types, y, n, opt.NodeLimit, nil)
-			use(y, priced)
-			if len(md.pool) == before && !exact {
-				// Nothing found, but some searches were cut short: give
-				// those ten times the nodes once.
-				use(y, priceAll(md.classes, md.types, y, n, 10*opt.NodeLimit, priced))
-			}
-		}
+		exact := md.priceRound(ctx, pc, y, opt.NodeLimit)
+		out.lower = pc.lower
 		added := len(md.pool) - before
 		addAll(before)
 		if opt.Progress != nil {
@@ -334,6 +281,87 @@ func (md *model) solveLP(ctx context.Context, n []int, opt Options) lpResult {
 		}
 	}
 	return out
+}
+
+// startMaster builds the master for the classes rows with demand n, from a
+// basis of one single-class pattern per row; it returns the pool column of
+// each master column.
+func (md *model) startMaster(rows, n []int) (*master, []int, error) {
+	var fromPool []int
+	rhs := make([]float64, len(rows))
+	start := make([][]float64, len(rows))
+	startCost := make([]float64, len(rows))
+	for r, c := range rows {
+		rhs[r] = float64(n[c])
+		w := md.classes[c].Requests
+		t := md.cheapestSingle(w, n[c])
+		k := min(n[c], fitCount(w, md.types[t].cap))
+		x := make([]int, len(md.classes))
+		x[c] = k
+		fromPool = append(fromPool, md.addColumn(t, x))
+		start[r] = make([]float64, len(rows))
+		start[r][r] = float64(k)
+		startCost[r] = md.types[t].price
+	}
+	ms, err := newMaster(rhs, start, startCost)
+	return ms, fromPool, err
+}
+
+// pricing is what column generation keeps between rounds.
+type pricing struct {
+	n      []int     // demand per class
+	nf     []float64 // the same as floats
+	lower  float64   // best Farley bound so far
+	center []float64 // the duals that gave it
+}
+
+// priceRound adds to the pool the patterns that price out at the master's
+// duals y and raises pc.lower by Farley's bound. It prices first at duals
+// smoothed toward the best-bound ones (Wentges): they swing less between
+// rounds, so fewer rounds. A pattern must still price out at y; when none
+// does, it prices at y itself, and when that finds none but some searches
+// were cut short, gives those ten times the nodes once. It returns whether
+// the last pricing was exact.
+func (md *model) priceRound(ctx context.Context, pc *pricing, y []float64, nodeLimit int) bool {
+	before := len(md.pool)
+	exact := true
+	use := func(ys []float64, priced []knapsackResult) {
+		theta := math.Inf(1)
+		exact = true
+		for i, pr := range priced {
+			exact = exact && pr.exact
+			if pr.upper > 0 {
+				theta = math.Min(theta, md.types[i].price/pr.upper)
+			}
+		}
+		if lb := theta * dotv(pc.nf, ys); !math.IsInf(theta, 1) && lb > pc.lower {
+			pc.lower, pc.center = lb, ys
+		}
+		for i, pr := range priced {
+			price := md.types[i].price * (1 + 1e-9)
+			for e, x := range append([][]int{pr.x}, pr.earlier...) {
+				if (e > 0 || pr.best > 0) && valueAt(x, y) > price {
+					md.addColumn(i, x)
+				}
+			}
+		}
+	}
+	if pc.center != nil {
+		ys := make([]float64, len(y))
+		for c := range y {
+			ys[c] = smoothing*pc.center[c] + (1-smoothing)*y[c]
+		}
+		use(ys, priceAll(ctx, md.classes, md.types, ys, pc.n, nodeLimit, nil))
+	}
+	if len(md.pool) > before {
+		return exact
+	}
+	priced := priceAll(ctx, md.classes, md.types, y, pc.n, nodeLimit, nil)
+	use(y, priced)
+	if len(md.pool) == before && !exact {
+		use(y, priceAll(ctx, md.classes, md.types, y, pc.n, 10*nodeLimit, priced))
+	}
+	return exact
 }
 
 // smoothing is the weight of the best-bound duals in the duals a round
@@ -385,11 +413,12 @@ func (md *model) cheapestSingle(w []int64, n int) int {
 	return at
 }
 
-// priceAll solves the pricing knapsack of every type, in parallel.
+// priceAll solves the pricing knapsack of every type, in parallel; once
+// ctx ends the searches stop early (their upper bounds still hold).
 //
 // With earlier set, it prices again only the types whose earlier search
 // was cut short with an upper bound above the price, and keeps the others.
-func priceAll(classes []Class, types []itype, y []float64, n []int, nodeLimit int, earlier []knapsackResult) []knapsackResult {
+func priceAll(ctx context.Context, classes []Class, types []itype, y []float64, n []int, nodeLimit int, earlier []knapsackResult) []knapsackResult {
 	out := make([]knapsackResult, len(types))
 	copy(out, earlier)
 	items := make([]item, len(classes))
@@ -403,7 +432,7 @@ func priceAll(classes []Class, types []itype, y []float64, n []int, nodeLimit in
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i] = knapsack(items, types[i].cap, nodeLimit)
+				out[i] = knapsack(items, types[i].cap, nodeLimit, ctx.Done())
 			}
 		}()
 	}

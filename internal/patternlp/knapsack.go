@@ -37,9 +37,10 @@ const keepEarlier = 3
 // completion can beat; dominance between items (see dominance) cuts the
 // rest. After nodeLimit search nodes it stops and reports, as upper, the
 // largest bound it left unexplored, so upper stays an upper bound on the
-// true optimum either way.
-func knapsack(items []item, capacity []int64, nodeLimit int) knapsackResult {
-	k := &ksearch{capacity: capacity, nodeLimit: nodeLimit}
+// true optimum either way. It also stops, the same way, once stop is
+// closed.
+func knapsack(items []item, capacity []int64, nodeLimit int, stop <-chan struct{}) knapsackResult {
+	k := &ksearch{capacity: capacity, nodeLimit: nodeLimit, stop: stop}
 	for i, it := range items {
 		if it.v <= 0 || it.max <= 0 || fitCount(it.w, capacity) == 0 {
 			continue
@@ -103,7 +104,7 @@ func knapsack(items []item, capacity []int64, nodeLimit int) knapsackResult {
 	k.dominance()
 	k.search(0, 0)
 
-	res := knapsackResult{best: k.best, upper: math.Max(k.best, k.maxOpen), exact: k.nodes <= nodeLimit}
+	res := knapsackResult{best: k.best, upper: math.Max(k.best, k.maxOpen), exact: k.nodes <= k.nodeLimit}
 	// Map the pattern back to the caller's item indices.
 	res.x = make([]int, len(items))
 	for j, it := range k.items {
@@ -221,6 +222,7 @@ type ksearch struct {
 	mu        []float64   // the surrogate dimension's weights
 	byDim     [][]int     // per bounding dimension, items by value per size
 	nodeLimit int
+	stop      <-chan struct{}
 
 	nodes   int
 	x       []int
@@ -288,6 +290,13 @@ func (k *ksearch) search(i int, value float64) {
 	bound := value + k.bound(i)
 	if bound <= k.best*(1+1e-12)+1e-12 {
 		return
+	}
+	if k.nodes%4096 == 0 && k.stop != nil {
+		select {
+		case <-k.stop:
+			k.nodeLimit = 0 // search no further
+		default:
+		}
 	}
 	if k.nodes > k.nodeLimit {
 		k.maxOpen = math.Max(k.maxOpen, bound)

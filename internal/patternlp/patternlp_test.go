@@ -73,7 +73,7 @@ func TestPropertyKnapsackExact(t *testing.T) {
 		items, capacity := drawKnapsack(t)
 		want := bestPattern(items, capacity)
 		for _, limit := range []int{1_000_000, rapid.IntRange(1, 5).Draw(t, "limit")} {
-			got := knapsack(items, capacity, limit)
+			got := knapsack(items, capacity, limit, nil)
 			checkPattern(t, items, capacity, got.x, got.best)
 			for e, x := range got.earlier {
 				checkPattern(t, items, capacity, x, got.earlierValue[e])

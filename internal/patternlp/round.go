@@ -102,12 +102,14 @@ func Plan(ctx context.Context, in Input, opt Options, residualRounds int) PlanRe
 			}
 			break
 		}
-		if !bought {
-			for _, j := range order {
-				if buy(md.pool[j]) {
-					break
-				}
+		for _, j := range order {
+			if bought {
+				break
 			}
+			bought = buy(md.pool[j])
+		}
+		if !bought {
+			break // the LP failed: the fallback below places the rest
 		}
 		if total == 0 {
 			break
@@ -115,8 +117,8 @@ func Plan(ctx context.Context, in Input, opt Options, residualRounds int) PlanRe
 		lp = md.solveLP(ctx, left, residual)
 		out.LPs++
 	}
-	// Whatever is left (only when out of time): each class alone on its
-	// cheapest type per pod.
+	// Whatever is left (only when out of time or when an LP failed): each
+	// class alone on its cheapest type per pod.
 	for c := range left {
 		for left[c] > 0 {
 			t := md.cheapestSingle(md.classes[c].Requests, left[c])

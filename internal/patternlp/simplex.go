@@ -1,6 +1,7 @@
 package patternlp
 
 import (
+	"context"
 	"errors"
 	"math"
 )
@@ -27,14 +28,13 @@ type master struct {
 
 // newMaster starts from a basis of one column per row: start[c] must be a
 // column with a positive entry in row c only (a pattern of one class).
-func newMaster(n []float64, start [][]float64, startCost []float64) *master {
+func newMaster(n []float64, start [][]float64, startCost []float64) (*master, error) {
 	m := len(n)
 	ms := &master{m: m, n: n}
 	for c := range start {
 		ms.basis = append(ms.basis, ms.add(start[c], startCost[c]))
 	}
-	ms.refactor()
-	return ms
+	return ms, ms.refactor()
 }
 
 func (ms *master) add(col []float64, cost float64) int {
@@ -143,10 +143,18 @@ func (ms *master) objective() float64 {
 	return s
 }
 
-// solve pivots until no column prices out, or maxPivots pivots.
-func (ms *master) solve(maxPivots int) error {
+// errStopped is solve's error when ctx ends first; the basis is then
+// still feasible, only not optimal.
+var errStopped = errors.New("patternlp: stopped")
+
+// solve pivots until no column prices out, or maxPivots pivots, or ctx
+// ends.
+func (ms *master) solve(ctx context.Context, maxPivots int) error {
 	const eps = 1e-9
-	for range maxPivots {
+	for pivot := range maxPivots {
+		if pivot%64 == 63 && ctx.Err() != nil {
+			return errStopped
+		}
 		y := ms.duals()
 		enter, best := 0, -eps
 		found := false
