@@ -45,7 +45,8 @@ Flags:
                             strategies and repacking (default 0: the
                             solver's default, 1.25 times the first
                             strategy's time, at most 200ms; negative: the
-                            first strategy only).
+                            first strategy only). 1s or more also runs the
+                            pattern strategy (the trace needs about 6m).
   --seed S                  Seed of the karpenter-mix workloads (default 42).
   --shared-data DIR         Directory of the trace data (default: the first
                             shared/data found in the working directory or

@@ -57,7 +57,8 @@ Flags:
   --improve-budget D        Time spent on further placement strategies and
                             repacking (default: 1.25 times the first
                             strategy's time, at most 200ms; negative: the
-                            first strategy only).
+                            first strategy only). 1s or more also plans
+                            resource-only batches by the pattern LP.
   --improve-rounds N        Run exactly N placement strategies, whatever the
                             time (reproducible plans; default 0: by budget).
   --min-spot-types N        Spot diversity: open a node on spot only when at

@@ -42,6 +42,9 @@ type attempt struct {
 	unsched int
 	plan    *Plan
 	err     error
+	// patternBound is the pattern LP's bound on any plan placing every
+	// pod, when the pattern strategy ran and has one (pattern.go).
+	patternBound float64
 }
 
 func runStrategy(p *Problem, base *solver, st strategy) attempt {
@@ -84,7 +87,9 @@ func (s *solver) placementCost() float64 {
 // explicit budget the budget is 1.25 times the time the first strategy
 // took to end (from the start of the solve), at most DefaultImproveBudget:
 // it scales with the problem, and on two CPUs usually runs the first two
-// strategies side by side and then repacks.
+// strategies side by side and then repacks. An explicit budget of at least
+// PatternMinBudget also runs the pattern strategy (pattern.go) after the
+// others, until nine tenths of the budget.
 func improve(p *Problem) attempt {
 	start := time.Now()
 	if err := validateProblem(p); err != nil {
@@ -159,10 +164,19 @@ func improve(p *Problem) attempt {
 	if a.err != nil {
 		return a
 	}
+	spent := time.Since(start)
+	if rounds <= 0 && budget >= PatternMinBudget {
+		if pa, ok := runPattern(p, base, start.Add(budget*9/10)); ok {
+			if better(&pa, &a) {
+				a = pa
+			}
+			a.patternBound = pa.patternBound
+		}
+	}
 	var deadline time.Time
 	if p.Options.ImproveRounds <= 0 {
 		deadline = start.Add(max(budget, 0))
-		if least := time.Now().Add(time.Since(start) / 4); least.After(deadline) {
+		if least := time.Now().Add(spent / 4); least.After(deadline) {
 			deadline = least
 		}
 	}

@@ -88,6 +88,9 @@ func Solve(p *Problem) (*Plan, error) {
 		return nil, a.err
 	}
 	a.plan.LowerBoundPerHour = a.s.lowerBound()
+	if len(a.plan.Unschedulable) == 0 {
+		a.plan.LowerBoundPerHour = max(a.plan.LowerBoundPerHour, a.patternBound)
+	}
 	return a.plan, nil
 }
 
