@@ -223,16 +223,26 @@ func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nR
 		why.other = fmt.Sprintf("NodePool %s cannot keep minValues", pi.np.Name)
 		return nil
 	}
+	if r, w := s.admitClaim(c, lv, b, podIdx); r != accept {
+		why.topology(w)
+		return nil
+	}
+	return b
+}
+
+// admitClaim puts pod podIdx of class c on the new claim b: when the pod's
+// rules accept b, b joins the bins with the pod on it; otherwise the claim
+// is released.
+func (s *solver) admitClaim(c *podClass, lv *level, b *bin, podIdx int) (reject, string) {
 	r, w := s.canPlace(c, lv, b)
 	if r != accept {
-		why.topology(w)
 		s.releaseClaim(b)
-		return nil
+		return r, w
 	}
 	s.addBin(b)
 	s.newClaims++
 	s.commit(c, b, podIdx)
-	return b
+	return accept, ""
 }
 
 // spotDiversity says per (zone, capacity type) whether a claim may open

@@ -169,12 +169,8 @@ func (s *solver) openPatternClaim(c *podClass, pi *poolInfo, podIdx int, it int)
 	if b == nil {
 		return nil
 	}
-	if r, _ := s.canPlace(c, lv, b); r != accept {
-		s.releaseClaim(b)
+	if r, _ := s.admitClaim(c, lv, b, podIdx); r != accept {
 		return nil
 	}
-	s.addBin(b)
-	s.newClaims++
-	s.commit(c, b, podIdx)
 	return b
 }
