@@ -83,13 +83,8 @@ func parseAuditFlags(args []string) (*auditFlags, error) {
 // runAudit runs 'flotilla audit'.
 func runAudit(args []string, stdout, stderr io.Writer) int {
 	f, err := parseAuditFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, auditUsage)
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "flotilla audit: %s; run 'flotilla audit -h' for usage\n", err)
-		return exitBadInput
+		return flagError("audit", auditUsage, err, stdout, stderr)
 	}
 	in, source, err := loadAuditInputs(f)
 	if err != nil {

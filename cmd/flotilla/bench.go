@@ -205,13 +205,8 @@ func (e *benchError) Unwrap() error { return e.err }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	f, err := parseBenchFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, benchUsage)
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "flotilla bench: %s; run 'flotilla bench -h' for usage\n", err)
-		return exitBadInput
+		return flagError("bench", benchUsage, err, stdout, stderr)
 	}
 	if f.child != "" {
 		return runBenchChild(f, stdout, stderr)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -53,28 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 && args[1] == "solve" {
-			fmt.Fprint(stdout, solveUsage)
-			return exitOK
-		}
-		if len(args) > 1 && args[1] == "ec2sim" {
-			fmt.Fprint(stdout, ec2simUsage)
-			return exitOK
-		}
-		if len(args) > 1 && args[1] == "plan" {
-			fmt.Fprint(stdout, planUsage)
-			return exitOK
-		}
-		if len(args) > 1 && args[1] == "audit" {
-			fmt.Fprint(stdout, auditUsage)
-			return exitOK
-		}
-		if len(args) > 1 && args[1] == "bench" {
-			fmt.Fprint(stdout, benchUsage)
-			return exitOK
-		}
-		if len(args) > 1 && args[1] == "demo" {
-			fmt.Fprint(stdout, demoUsage)
+		if u, ok := commandUsage[argAt(args, 1)]; ok {
+			fmt.Fprint(stdout, u)
 			return exitOK
 		}
 		fmt.Fprint(stdout, usage)
@@ -100,6 +82,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintf(stderr, "flotilla: unknown command %q; run 'flotilla help' for usage\n", args[0])
 	}
+	return exitBadInput
+}
+
+// commandUsage is each command's usage text, for 'flotilla help COMMAND'.
+var commandUsage = map[string]string{
+	"solve": solveUsage, "ec2sim": ec2simUsage, "plan": planUsage,
+	"audit": auditUsage, "bench": benchUsage, "demo": demoUsage,
+}
+
+func argAt(args []string, i int) string {
+	if i < len(args) {
+		return args[i]
+	}
+	return ""
+}
+
+// flagError answers a command's flag-parsing error: -h prints the usage
+// (exit 0), anything else a one-line reason (exit 2).
+func flagError(cmd, usage string, err error, stdout, stderr io.Writer) int {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "flotilla %s: %s; run 'flotilla %s -h' for usage\n", cmd, err, cmd)
 	return exitBadInput
 }
 

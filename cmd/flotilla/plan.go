@@ -103,13 +103,8 @@ func parsePlanFlags(args []string) (*planFlags, error) {
 
 func runPlan(args []string, stdout, stderr io.Writer) int {
 	f, err := parsePlanFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, planUsage)
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "flotilla plan: %s; run 'flotilla plan -h' for usage\n", err)
-		return exitBadInput
+		return flagError("plan", planUsage, err, stdout, stderr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()

@@ -157,13 +157,8 @@ func parseSolveFlags(args []string) (*solveFlags, error) {
 
 func runSolve(args []string, stdout, stderr io.Writer) int {
 	f, err := parseSolveFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, solveUsage)
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "flotilla solve: %s; run 'flotilla solve -h' for usage\n", err)
-		return exitBadInput
+		return flagError("solve", solveUsage, err, stdout, stderr)
 	}
 	in, err := loadInputs(f)
 	if err != nil {
