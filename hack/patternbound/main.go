@@ -35,7 +35,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "patternbound:", err)
 		os.Exit(2)
 	}
-	in, dims, _ := workload.PatternInput(p)
+	in, dims := workload.PatternInput(p)
 	opt := patternlp.Options{
 		MaxRounds: *rounds,
 		NodeLimit: *nodes,

@@ -12,12 +12,12 @@ import (
 // PatternInput turns the pending pods and instance types of p into the
 // vectors of a pattern LP (internal/patternlp): the dimensions are every
 // resource some pod requests, then a pod count; a class is the pods with
-// equal requests (classPods lists their indexes in p.Pods); a type is an
+// equal requests; a type is an
 // instance type's allocatable at its cheapest available offering (index i
 // of the input is p.InstanceTypes[i]; a type with no available offering
 // gets an infinite price and is never used). Everything else in p is left
 // out, so a bound for the input is a bound for p.
-func PatternInput(p *solver.Problem) (in patternlp.Input, dims []string, classPods [][]int) {
+func PatternInput(p *solver.Problem) (in patternlp.Input, dims []string) {
 	names := map[string]bool{}
 	for _, pod := range p.Pods {
 		for r, v := range pod.Requests {
@@ -32,7 +32,7 @@ func PatternInput(p *solver.Problem) (in patternlp.Input, dims []string, classPo
 	slices.Sort(dims)
 	dims = append(dims, solver.ResourcePods)
 	byKey := map[string]int{}
-	for i, pod := range p.Pods {
+	for _, pod := range p.Pods {
 		w := make([]int64, len(dims))
 		for d, r := range dims[:len(dims)-1] {
 			w[d] = pod.Requests[r]
@@ -44,10 +44,8 @@ func PatternInput(p *solver.Problem) (in patternlp.Input, dims []string, classPo
 			c = len(in.Classes)
 			byKey[key] = c
 			in.Classes = append(in.Classes, patternlp.Class{Requests: w})
-			classPods = append(classPods, nil)
 		}
 		in.Classes[c].Count++
-		classPods[c] = append(classPods[c], i)
 	}
 	for _, it := range p.InstanceTypes {
 		price := math.Inf(1)
@@ -65,5 +63,5 @@ func PatternInput(p *solver.Problem) (in patternlp.Input, dims []string, classPo
 		}
 		in.Types = append(in.Types, patternlp.Type{Capacity: capacity, Price: price})
 	}
-	return in, dims, classPods
+	return in, dims
 }
