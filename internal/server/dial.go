@@ -2,13 +2,52 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 )
 
-// Dial opens a client connection to another Flotilla service. Calls to the
+// DialOptions configure a client connection.
+type DialOptions struct {
+	// MaxMessageBytes caps messages sent and received; 0 means
+	// DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	// TLS names the client certificate, its key and the CA bundle the
+	// server's certificate must chain to.
+	TLS TLSFiles
+	// Insecure dials plaintext; it must be set explicitly when TLS is
+	// empty.
+	Insecure bool
+	// TrustDomain is the trust domain of ServerIdentity; empty means
+	// DefaultTrustDomain.
+	TrustDomain string
+	// ServerIdentity, when set, is the identity the server's certificate
+	// must carry ("launcher"), checked instead of its host name. Empty,
+	// the host name of addr is checked, as a browser would.
+	ServerIdentity string
+	// Services are the gRPC services whose UNAVAILABLE calls are retried.
+	Services []string
+	// Logger receives certificate reload messages; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Dial opens a client connection to the service identity at addr with the
+// service's own certificate as the client certificate, its message size
+// limit, and retries of UNAVAILABLE calls to services (see DialWith).
+func (c Config) Dial(addr, identity string, services ...string) (*grpc.ClientConn, error) {
+	return DialWith(addr, DialOptions{
+		MaxMessageBytes: c.MaxMessageBytes, TLS: c.TLS, Insecure: c.Insecure, TrustDomain: c.TrustDomain,
+		ServerIdentity: identity, Services: services, Logger: c.Logger,
+	})
+}
+
+// DialWith opens a client connection to a Flotilla service. Calls to the
 // named gRPC services (such as "flotilla.launcher.v1.LauncherService") that
 // fail with UNAVAILABLE — a service restarting, or between leaders — are
 // retried with jittered exponential backoff, up to five attempts over about
@@ -17,15 +56,42 @@ import (
 // headless Service (dns:///name.namespace.svc:port) a retry reaches the
 // next replica: a standby watcher's UNAVAILABLE sends the call on to the
 // leader.
-func Dial(addr string, maxMessageBytes int, services ...string) (*grpc.ClientConn, error) {
-	cfg, err := retryConfig(services)
+//
+// The connection uses mutual TLS with o.TLS, whose files are re-read when
+// they change, unless o.Insecure; it pings an idle server no more often
+// than servers allow.
+func DialWith(addr string, o DialOptions) (*grpc.ClientConn, error) {
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if o.TrustDomain == "" {
+		o.TrustDomain = DefaultTrustDomain
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	var creds credentials.TransportCredentials
+	switch {
+	case o.Insecure && o.TLS.set():
+		return nil, errors.New("dial: both insecure and TLS files are set; choose one")
+	case o.Insecure:
+		creds = insecure.NewCredentials()
+	default:
+		src, err := newCertSource(o.TLS, o.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+		creds = credentials.NewTLS(clientTLS(src, o.TrustDomain, o.ServerIdentity))
+	}
+	cfg, err := retryConfig(o.Services)
 	if err != nil {
 		return nil, err
 	}
 	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(cfg),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)))
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 2 * keepaliveMinTime, Timeout: keepaliveTimeout}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(o.MaxMessageBytes), grpc.MaxCallSendMsgSize(o.MaxMessageBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -40,7 +40,7 @@ func TestDialRetriesUnavailable(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Stop()
 
-	conn, err := Dial(ln.Addr().String(), DefaultMaxMessageBytes, healthpb.Health_ServiceDesc.ServiceName)
+	conn, err := DialWith(ln.Addr().String(), DialOptions{Insecure: true, Services: []string{healthpb.Health_ServiceDesc.ServiceName}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestDialDoesNotRetryOtherServices(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Stop()
 
-	conn, err := Dial(ln.Addr().String(), DefaultMaxMessageBytes, "flotilla.other.v1.OtherService")
+	conn, err := DialWith(ln.Addr().String(), DialOptions{Insecure: true, Services: []string{"flotilla.other.v1.OtherService"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestDialReachesTheLeaderAmongReplicas(t *testing.T) {
 	r := manual.NewBuilderWithScheme("flotilla-test")
 	r.InitialState(resolver.State{Addresses: addrs})
 	resolver.Register(r)
-	conn, err := Dial("flotilla-test:///watcher", 1<<20, "grpc.health.v1.Health")
+	conn, err := DialWith("flotilla-test:///watcher", DialOptions{Insecure: true, MaxMessageBytes: 1 << 20, Services: []string{"grpc.health.v1.Health"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,13 @@ type Flags struct {
 	StopTimeout     time.Duration
 	LogFormat       string
 	LogLevel        string
+	TLSCert         string
+	TLSKey          string
+	TLSCA           string
+	Insecure        bool
+	TrustDomain     string
+	MaxInFlight     int
+	Reflection      bool
 }
 
 // AddFlags defines the shared flags on fs with the given defaults (zero
@@ -91,6 +98,12 @@ func AddFlags(fs *flag.FlagSet, def Flags) *Flags {
 	if def.LogLevel == "" {
 		def.LogLevel = "info"
 	}
+	if def.TrustDomain == "" {
+		def.TrustDomain = DefaultTrustDomain
+	}
+	if def.MaxInFlight == 0 {
+		def.MaxInFlight = DefaultMaxInFlight
+	}
 	f := &Flags{}
 	fs.StringVar(&f.GRPCAddr, "grpc-addr", def.GRPCAddr, "gRPC listen address")
 	fs.StringVar(&f.MetricsAddr, "metrics-addr", def.MetricsAddr, "HTTP listen address of /metrics and /healthz; empty disables it")
@@ -99,6 +112,13 @@ func AddFlags(fs *flag.FlagSet, def Flags) *Flags {
 	fs.DurationVar(&f.StopTimeout, "stop-timeout", def.StopTimeout, "how long a graceful stop may wait for in-flight RPCs")
 	fs.StringVar(&f.LogFormat, "log-format", def.LogFormat, "log format: auto (JSON unless stderr is a terminal), json or text")
 	fs.StringVar(&f.LogLevel, "log-level", def.LogLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&f.TLSCert, "tls-cert", def.TLSCert, "PEM certificate (chain) this service presents to clients and to the services it calls; reloaded when the file changes")
+	fs.StringVar(&f.TLSKey, "tls-key", def.TLSKey, "PEM private key of --tls-cert")
+	fs.StringVar(&f.TLSCA, "tls-ca", def.TLSCA, "PEM CA bundle that clients' and servers' certificates must chain to")
+	fs.BoolVar(&f.Insecure, "insecure", def.Insecure, "serve and dial plaintext, without authentication or authorization (tests only; logs a warning)")
+	fs.StringVar(&f.TrustDomain, "trust-domain", def.TrustDomain, "SPIFFE trust domain of peer identities: a certificate with the URI SAN spiffe://<trust-domain>/watcher is the watcher")
+	fs.IntVar(&f.MaxInFlight, "max-in-flight", def.MaxInFlight, "calls served at once (health checks excluded); more are refused with RESOURCE_EXHAUSTED before their body is read; -1: no limit")
+	fs.BoolVar(&f.Reflection, "reflection", def.Reflection, "serve gRPC reflection (for grpcurl without .proto files)")
 	return f
 }
 
@@ -123,6 +143,21 @@ func (f *Flags) Config(name string) (Config, error) {
 	if f.GRPCAddr == "" {
 		errs = append(errs, errors.New("--grpc-addr: must not be empty"))
 	}
+	if f.MaxInFlight == 0 || f.MaxInFlight < -1 {
+		errs = append(errs, fmt.Errorf("--max-in-flight: %d is neither positive nor -1", f.MaxInFlight))
+	}
+	if f.TrustDomain == "" {
+		errs = append(errs, errors.New("--trust-domain: must not be empty"))
+	}
+	files := TLSFiles{Cert: f.TLSCert, Key: f.TLSKey, CA: f.TLSCA}
+	switch {
+	case f.Insecure && files.set():
+		errs = append(errs, errors.New("--insecure: cannot be combined with --tls-cert, --tls-key or --tls-ca"))
+	case !f.Insecure:
+		if err := files.check(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
@@ -133,6 +168,11 @@ func (f *Flags) Config(name string) (Config, error) {
 		MaxMessageBytes: f.MaxMessageBytes,
 		DrainPeriod:     f.DrainPeriod,
 		StopTimeout:     f.StopTimeout,
+		TLS:             files,
+		Insecure:        f.Insecure,
+		TrustDomain:     f.TrustDomain,
+		MaxInFlight:     f.MaxInFlight,
+		Reflection:      f.Reflection,
 		Logger:          NewLogger(f.LogFormat, f.LogLevel),
 	}, nil
 }

@@ -1,7 +1,10 @@
-// Package server is the gRPC bootstrap every Flotilla service shares: one
-// interceptor chain (metrics, logging, error mapping, panic recovery,
-// validation), health and reflection, a Prometheus /metrics and /healthz
-// listener, and a graceful, bounded shutdown.
+// Package server is the gRPC bootstrap every Flotilla service shares:
+// mutual TLS with certificates reloaded from files, a gate that
+// authenticates, authorizes (one policy table, authz.go) and limits every
+// call before its body is read, one interceptor chain (metrics, logging,
+// error mapping, panic recovery, validation), health and optional
+// reflection, a Prometheus /metrics and /healthz listener, and a graceful,
+// bounded shutdown. Dial is the client side, with the same certificates.
 //
 // A service's main builds a Config (usually from flags, see Flags), calls
 // New with a function that registers its handlers, and runs Serve with a
@@ -23,16 +26,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 )
 
 // Defaults for zero Config fields.
 const (
-	DefaultMaxMessageBytes = 64 << 20
+	DefaultMaxMessageBytes = 4 << 20
 	DefaultDrainPeriod     = 5 * time.Second
 	DefaultStopTimeout     = 20 * time.Second
+	DefaultMaxInFlight     = 64
+)
+
+// Connection limits every server applies: a client must not ping more
+// often than keepaliveMinTime, an idle connection is closed after
+// maxConnectionIdle, a TLS handshake must finish within handshakeTimeout,
+// and one connection carries at most maxStreamsPerConn calls at once.
+const (
+	keepaliveMinTime  = 10 * time.Second
+	maxConnectionIdle = 5 * time.Minute
+	keepaliveTime     = time.Minute
+	keepaliveTimeout  = 20 * time.Second
+	handshakeTimeout  = 10 * time.Second
+	maxStreamsPerConn = 128
 )
 
 // handlingTimeBuckets cover a health check (sub-millisecond) up to a large
@@ -49,9 +68,26 @@ type Config struct {
 	// MetricsAddr is the HTTP listen address of /metrics and /healthz;
 	// empty disables that listener.
 	MetricsAddr string
-	// MaxMessageBytes caps received and sent messages; 0 means 64 MiB.
+	// MaxMessageBytes caps received and sent messages; 0 means 4 MiB.
 	// A larger request is refused with codes.ResourceExhausted.
 	MaxMessageBytes int
+	// TLS names the service's certificate, key and CA bundle. Every
+	// listener requires and verifies a client certificate, and Dial
+	// presents this certificate to other services.
+	TLS TLSFiles
+	// Insecure serves plaintext without authentication or authorization,
+	// and Dial connects in plaintext. It must be set explicitly when TLS
+	// is empty; New logs a warning.
+	Insecure bool
+	// TrustDomain is the SPIFFE trust domain of identities; empty means
+	// DefaultTrustDomain.
+	TrustDomain string
+	// MaxInFlight caps the calls served at once (health checks excluded);
+	// over it a call is refused with codes.ResourceExhausted before its
+	// body is read. 0 means DefaultMaxInFlight; negative means no limit.
+	MaxInFlight int
+	// Reflection turns on the gRPC reflection service.
+	Reflection bool
 	// DrainPeriod is how long the server keeps serving, with health
 	// NOT_SERVING, after shutdown starts, so load balancers and kubelet
 	// probes notice before connections close. 0 means no drain; a negative
@@ -83,8 +119,8 @@ type Server struct {
 
 // New listens on the configured addresses, builds the gRPC server with the
 // shared interceptor chain, lets register add the service handlers, and
-// turns on health (SERVING for "" and every registered service) and
-// reflection. It does not serve yet; call Serve.
+// turns on health (SERVING for "" and every registered service) and, when
+// asked, reflection. It does not serve yet; call Serve.
 func New(cfg Config, register func(*grpc.Server)) (*Server, error) {
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
@@ -92,7 +128,17 @@ func New(cfg Config, register func(*grpc.Server)) (*Server, error) {
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.TrustDomain == "" {
+		cfg.TrustDomain = DefaultTrustDomain
+	}
 	switch {
+	case cfg.Insecure && cfg.TLS.set():
+		return nil, errors.New("server: both insecure and TLS files are set; choose one")
+	case !cfg.Insecure && !cfg.TLS.set():
+		return nil, errors.New("server: no TLS files (--tls-cert, --tls-key, --tls-ca); plaintext needs --insecure")
 	case cfg.MaxMessageBytes < 0:
 		return nil, fmt.Errorf("server: max message bytes %d is negative", cfg.MaxMessageBytes)
 	case cfg.DrainPeriod < 0:
@@ -120,19 +166,45 @@ func New(cfg Config, register func(*grpc.Server)) (*Server, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
+	g := newGate(cfg.Name, cfg.TrustDomain, cfg.Insecure, cfg.MaxInFlight, log)
+	registry.MustRegister(g.collectors()...)
+
 	unary, stream := interceptorSet(cfg.Name, log, metrics, cfg.Validators)
-	gs := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
+		grpc.InTapHandle(g.admit),
+		grpc.StatsHandler(g),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: maxConnectionIdle, Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.ConnectionTimeout(handshakeTimeout),
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	)
+	}
+	if cfg.Insecure {
+		log.Warn("mTLS is off (--insecure): every caller may call every method unauthenticated; never run so outside a test")
+	} else {
+		src, err := newCertSource(cfg.TLS, log)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(serverTLS(src))))
+	}
+	gs := grpc.NewServer(opts...)
 	if register != nil {
 		register(gs)
 	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	if cfg.Reflection {
+		reflection.Register(gs)
+	}
+	for svc, info := range gs.GetServiceInfo() {
+		for _, m := range info.Methods {
+			g.known["/"+svc+"/"+m.Name] = true
+		}
+	}
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range serviceNames(gs) {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)

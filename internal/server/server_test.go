@@ -93,6 +93,7 @@ func start(t *testing.T, cfg server.Config) *testServer {
 		cfg.MetricsAddr = "127.0.0.1:0"
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Insecure = true // mutual TLS has its own tests (mtls_test.go)
 	srv, err := server.New(cfg, func(s *grpc.Server) {
 		solverv1.RegisterSolverServiceServer(s, fakeSolver{})
 	})
@@ -154,7 +155,7 @@ func TestHealthServing(t *testing.T) {
 }
 
 func TestReflectionListsService(t *testing.T) {
-	ts := start(t, server.Config{})
+	ts := start(t, server.Config{Reflection: true})
 	stream, err := reflectionpb.NewServerReflectionClient(ts.conn).ServerReflectionInfo(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +308,7 @@ func TestMetricsAndHealthz(t *testing.T) {
 }
 
 func TestMetricsDisabled(t *testing.T) {
-	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0"}, nil)
+	srv, err := server.New(server.Config{GRPCAddr: "127.0.0.1:0", Insecure: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,10 +411,13 @@ func TestMaxMessageBytes(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []server.Config{
-		{GRPCAddr: "127.0.0.1:0", DrainPeriod: -1},
-		{GRPCAddr: "127.0.0.1:0", StopTimeout: -1},
-		{GRPCAddr: "127.0.0.1:0", MaxMessageBytes: -1},
-		{GRPCAddr: "not an address"},
+		{GRPCAddr: "127.0.0.1:0", Insecure: true, DrainPeriod: -1},
+		{GRPCAddr: "127.0.0.1:0", Insecure: true, StopTimeout: -1},
+		{GRPCAddr: "127.0.0.1:0", Insecure: true, MaxMessageBytes: -1},
+		{GRPCAddr: "not an address", Insecure: true},
+		{GRPCAddr: "127.0.0.1:0"}, // neither TLS files nor Insecure
+		{GRPCAddr: "127.0.0.1:0", Insecure: true, TLS: server.TLSFiles{Cert: "c"}},
+		{GRPCAddr: "127.0.0.1:0", TLS: server.TLSFiles{Cert: "/nonexistent.crt", Key: "/nonexistent.key", CA: "/nonexistent-ca.crt"}},
 	} {
 		if _, err := server.New(cfg, nil); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
@@ -427,7 +431,7 @@ func TestParseFlagsEnvFallback(t *testing.T) {
 	t.Setenv("FLOTILLA_LOG_LEVEL", "debug")
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	f := server.AddFlags(fs, server.Flags{GRPCAddr: ":50051", MetricsAddr: ":9090"})
-	if err := server.ParseFlags(fs, []string{"--log-level=warn"}, server.EnvPrefix); err != nil {
+	if err := server.ParseFlags(fs, []string{"--log-level=warn", "--insecure"}, server.EnvPrefix); err != nil {
 		t.Fatal(err)
 	}
 	if f.GRPCAddr != ":6000" || f.DrainPeriod != 3*time.Second || f.LogLevel != "warn" || f.MetricsAddr != ":9090" || f.StopTimeout != server.DefaultStopTimeout {
@@ -454,6 +458,20 @@ func TestFlagsConfigRejectsBadValues(t *testing.T) {
 	_, err := f.Config("x")
 	if err == nil || !strings.Contains(err.Error(), "--log-format") || !strings.Contains(err.Error(), "--log-level") {
 		t.Errorf("Config: %v", err)
+	}
+	for _, tc := range []struct {
+		f    server.Flags
+		want string
+	}{
+		{server.Flags{TLSCert: "c.pem"}, "--tls-key"},
+		{server.Flags{Insecure: true, TLSCA: "ca.pem"}, "--insecure"},
+		{server.Flags{Insecure: true, MaxInFlight: -2}, "--max-in-flight"},
+		{server.Flags{Insecure: true, MaxInFlight: 1}, "--trust-domain"},
+	} {
+		tc.f.GRPCAddr, tc.f.MaxMessageBytes, tc.f.StopTimeout, tc.f.LogFormat, tc.f.LogLevel = ":1", 1, time.Second, "json", "info"
+		if _, err := tc.f.Config("x"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Config(%+v) = %v, want an error naming %s", tc.f, err, tc.want)
+		}
 	}
 }
 
