@@ -24,7 +24,8 @@ import (
 
 const planUsage = `Usage:
   flotilla plan [--kubeconfig FILE] [--context NAME] [--launcher-addr HOST:PORT | --catalog FILE.csv]
-                [--solver-addr HOST:PORT] [-o text|json] [--timeout D]
+                [--solver-addr HOST:PORT] [--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure]
+                [-o text|json] [--timeout D]
 
 Reads a live cluster and prints what Flotilla would do now, changing
 nothing: the NodeClaims it would launch for the pending pods (NodePool,
@@ -50,6 +51,13 @@ Flags:
   --spot-price-factor F     Without a launcher: offer spot at F times the
                             on-demand price (default 0.3; 0: no spot).
   --solver-addr HOST:PORT   Plan with the solver service (default: in-process).
+  --tls-cert, --tls-key, --tls-ca FILE
+                            The client certificate, its key and the CA bundle
+                            for --launcher-addr and --solver-addr: Flotilla's
+                            services accept only mutual TLS (docs/grpcurl.md
+                            says how to get a certificate).
+  --insecure                Dial the services in plaintext (a local test
+                            cluster started with --insecure).
   -o, --output text|json    Output format (default text).
   --timeout D               Give up after D (default 1m).
 
@@ -65,6 +73,8 @@ type planFlags struct {
 	spotFactor               float64
 	output                   string
 	timeout                  time.Duration
+	tls                      server.TLSFiles
+	insecure                 bool
 }
 
 func parsePlanFlags(args []string) (*planFlags, error) {
@@ -80,6 +90,10 @@ func parsePlanFlags(args []string) (*planFlags, error) {
 	fs.StringVar(&f.output, "o", "text", "")
 	fs.StringVar(&f.output, "output", "text", "")
 	fs.DurationVar(&f.timeout, "timeout", time.Minute, "")
+	fs.StringVar(&f.tls.Cert, "tls-cert", "", "")
+	fs.StringVar(&f.tls.Key, "tls-key", "", "")
+	fs.StringVar(&f.tls.CA, "tls-ca", "", "")
+	fs.BoolVar(&f.insecure, "insecure", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -95,6 +109,10 @@ func parsePlanFlags(args []string) (*planFlags, error) {
 		return nil, &usageError{fmt.Sprintf("--timeout %v: must be positive", f.timeout)}
 	case f.launcherAddr != "" && f.catalog != "":
 		return nil, &usageError{"--launcher-addr and --catalog: give one; the launcher has its own prices"}
+	case (f.launcherAddr != "" || f.solverAddr != "") && !f.insecure && (f.tls.Cert == "" || f.tls.Key == "" || f.tls.CA == ""):
+		return nil, &usageError{"--launcher-addr and --solver-addr need --tls-cert, --tls-key and --tls-ca (or --insecure for a plaintext test cluster)"}
+	case f.insecure && (f.tls.Cert != "" || f.tls.Key != "" || f.tls.CA != ""):
+		return nil, &usageError{"--insecure: cannot be combined with --tls-cert, --tls-key or --tls-ca"}
 	case math.IsNaN(f.spotFactor) || math.IsInf(f.spotFactor, 0) || f.spotFactor < 0 || f.spotFactor > 1:
 		return nil, &usageError{fmt.Sprintf("--spot-price-factor %v: must be between 0 and 1", f.spotFactor)}
 	}
@@ -176,7 +194,9 @@ func planOptions(f *planFlags) (planner.Options, func(), error) {
 	}
 	opts := planner.Options{Solver: planner.InProcess{}, SolverName: "in-process"}
 	if f.solverAddr != "" {
-		conn, err := server.Dial(f.solverAddr, server.DefaultMaxMessageBytes, solverv1.SolverService_ServiceDesc.ServiceName)
+		conn, err := server.DialWith(f.solverAddr, server.DialOptions{
+			MaxMessageBytes: 16 << 20, TLS: f.tls, Insecure: f.insecure, Services: []string{solverv1.SolverService_ServiceDesc.ServiceName},
+		})
 		if err != nil {
 			return opts, closeAll, fmt.Errorf("--solver-addr: %w", err)
 		}
@@ -185,7 +205,9 @@ func planOptions(f *planFlags) (planner.Options, func(), error) {
 	}
 	switch {
 	case f.launcherAddr != "":
-		conn, err := server.Dial(f.launcherAddr, server.DefaultMaxMessageBytes, launcherv1.LauncherService_ServiceDesc.ServiceName)
+		conn, err := server.DialWith(f.launcherAddr, server.DialOptions{
+			MaxMessageBytes: 16 << 20, TLS: f.tls, Insecure: f.insecure, Services: []string{launcherv1.LauncherService_ServiceDesc.ServiceName},
+		})
 		if err != nil {
 			return opts, closeAll, fmt.Errorf("--launcher-addr: %w", err)
 		}

@@ -276,6 +276,8 @@ func TestPlanBadInput(t *testing.T) {
 		{"bad catalog", []string{"--kubeconfig", kubeconfigFor(t, withCRDs.URL), "--catalog", catalog}, "flotilla plan: --catalog " + catalog + ": catalog header: missing column"},
 		{"both sources", []string{"--launcher-addr", "127.0.0.1:1", "--catalog", catalog}, "--launcher-addr and --catalog: give one"},
 		{"bad output", []string{"-o", "yaml"}, `-o "yaml": use text or json`},
+		{"solver without certificates", []string{"--solver-addr", "127.0.0.1:1"}, "--launcher-addr and --solver-addr need --tls-cert, --tls-key and --tls-ca"},
+		{"insecure and certificates", []string{"--insecure", "--tls-ca", "ca.crt"}, "--insecure: cannot be combined"},
 		{"bad spot factor", []string{"--spot-price-factor", "2"}, "--spot-price-factor 2: must be between 0 and 1"},
 		{"argument", []string{"now"}, `unexpected argument "now"`},
 	} {
@@ -302,7 +304,7 @@ func TestPlanUnreachableLauncher(t *testing.T) {
 	dead := ln.Addr().String()
 	_ = ln.Close()
 	var out, errb bytes.Buffer
-	code := runPlan([]string{"--kubeconfig", kubeconfigFor(t, srv.URL), "--launcher-addr", dead, "--timeout", "20s"}, &out, &errb)
+	code := runPlan([]string{"--kubeconfig", kubeconfigFor(t, srv.URL), "--launcher-addr", dead, "--insecure", "--timeout", "20s"}, &out, &errb)
 	if code != exitBadInput || !strings.HasPrefix(errb.String(), "flotilla plan: the launcher at "+dead+" does not answer") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}

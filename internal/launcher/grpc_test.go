@@ -65,7 +65,7 @@ func launchTagged(t testing.TB, e *env, tags map[string]string) string {
 
 // serve runs the service behind internal/server on 127.0.0.1:0.
 func serve(t testing.TB, svc *launcher.Service) launcherv1.LauncherServiceClient {
-	srv, err := server.New(server.Config{Name: "launcher", GRPCAddr: "127.0.0.1:0", StopTimeout: time.Second}, func(s *grpc.Server) {
+	srv, err := server.New(server.Config{Name: "launcher", GRPCAddr: "127.0.0.1:0", StopTimeout: time.Second, Insecure: true}, func(s *grpc.Server) {
 		launcherv1.RegisterLauncherServiceServer(s, svc)
 	})
 	if err != nil {

@@ -238,7 +238,7 @@ func serve(t *testing.T, register func(*grpc.Server)) string {
 
 func dial(t *testing.T, addr, service string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := server.Dial(addr, server.DefaultMaxMessageBytes, service)
+	conn, err := server.DialWith(addr, server.DialOptions{Insecure: true, Services: []string{service}})
 	if err != nil {
 		t.Fatal(err)
 	}

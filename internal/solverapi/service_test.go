@@ -33,6 +33,7 @@ func startSolver(t *testing.T, maxBytes int, svc *solverapi.Service) solverv1.So
 		Name:            "solver",
 		GRPCAddr:        "127.0.0.1:0",
 		MaxMessageBytes: maxBytes,
+		Insecure:        true,
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, func(s *grpc.Server) {
 		solverv1.RegisterSolverServiceServer(s, svc)

@@ -117,7 +117,7 @@ func sqsClient(ctx context.Context, region, endpoint string) (*sqs.Client, error
 // run serves until ctx is done.
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("interruption", flag.ContinueOnError)
-	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50054", MetricsAddr: ":9093"})
+	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50054", MetricsAddr: ":9093", MaxInFlight: 16})
 	f := addFlags(fs)
 	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -141,12 +141,12 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	watcherConn, err := server.Dial(f.watcherAddr, cfg.MaxMessageBytes, watcherv1.WatcherService_ServiceDesc.ServiceName)
+	watcherConn, err := cfg.Dial(f.watcherAddr, server.IdentityWatcher, watcherv1.WatcherService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}
 	defer watcherConn.Close() //nolint:errcheck // closing at exit
-	launcherConn, err := server.Dial(f.launcherAddr, cfg.MaxMessageBytes, launcherv1.LauncherService_ServiceDesc.ServiceName)
+	launcherConn, err := cfg.Dial(f.launcherAddr, server.IdentityLauncher, launcherv1.LauncherService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func TestService(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{
-			"--grpc-addr=" + grpcAddr, "--metrics-addr=" + metricsAddr, "--drain-period=0", "--log-format=text", "--log-level=warn",
+			"--grpc-addr=" + grpcAddr, "--metrics-addr=" + metricsAddr, "--drain-period=0", "--log-format=text", "--log-level=warn", "--insecure",
 			"--interruption-queue=flotilla-interruption", "--sqs-endpoint=" + q.Endpoint, "--region=us-east-1",
 			"--cluster-name=" + interruptiontest.Cluster, "--watcher-addr=" + fakes.Addr, "--launcher-addr=" + fakes.Addr, "--wait-time=1s",
 		})
@@ -162,7 +162,7 @@ func TestServiceUnknownQueue(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	err := run(context.Background(), []string{
-		"--grpc-addr=127.0.0.1:0", "--metrics-addr=", "--drain-period=0", "--interruption-queue=missing", "--sqs-endpoint=" + q.Endpoint,
+		"--grpc-addr=127.0.0.1:0", "--metrics-addr=", "--drain-period=0", "--insecure", "--interruption-queue=missing", "--sqs-endpoint=" + q.Endpoint,
 		"--cluster-name=c",
 	})
 	if err == nil || !strings.Contains(err.Error(), "missing") {

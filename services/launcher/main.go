@@ -78,7 +78,7 @@ func addFlags(fs *flag.FlagSet) *launcherFlags {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("launcher", flag.ContinueOnError)
-	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50052", MetricsAddr: ":9091"})
+	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50052", MetricsAddr: ":9091", MaxMessageBytes: 8 << 20, MaxInFlight: 64})
 	lf := addFlags(fs)
 	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

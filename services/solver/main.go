@@ -33,7 +33,7 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("solver", flag.ContinueOnError)
-	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50051", MetricsAddr: ":9090"})
+	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50051", MetricsAddr: ":9090", MaxMessageBytes: 16 << 20, MaxInFlight: 4})
 	maxPods := fs.Int("max-pods", solverapi.DefaultLimits.MaxPods, "largest request served, in pods (pending plus bound); larger ones get RESOURCE_EXHAUSTED; 0: no limit")
 	maxTypes := fs.Int("max-instance-types", solverapi.DefaultLimits.MaxInstanceTypes, "largest request served, in instance types; larger ones get RESOURCE_EXHAUSTED; 0: no limit")
 	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {

@@ -10,6 +10,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flotilla-io/flotilla/internal/localca"
+	"github.com/flotilla-io/flotilla/internal/server"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -47,10 +50,33 @@ func TestRunServesAndStopsOnSIGTERM(t *testing.T) {
 	t.Setenv("FLOTILLA_GRPC_ADDR", addr)
 	t.Setenv("FLOTILLA_DRAIN_PERIOD", "0s")
 	t.Setenv("FLOTILLA_LOG_LEVEL", "warn")
+	ca, err := localca.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, err := ca.WriteFiles(dir, server.IdentitySolver, localca.LocalHosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FLOTILLA_TLS_CERT", files.Cert)
+	t.Setenv("FLOTILLA_TLS_KEY", files.Key)
+	t.Setenv("FLOTILLA_TLS_CA", files.CA)
+	client, err := ca.WriteFiles(dir, "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- run([]string{"--metrics-addr="}) }()
 
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// A plaintext client is refused; one with a certificate of the CA is
+	// served.
+	plain, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = plain.Close() }()
+	conn, err := server.DialWith(addr, server.DialOptions{TLS: client, ServerIdentity: server.IdentitySolver})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +94,9 @@ func TestRunServesAndStopsOnSIGTERM(t *testing.T) {
 			t.Fatalf("service never became healthy: %v %v", resp, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := healthpb.NewHealthClient(plain).Check(context.Background(), &healthpb.HealthCheckRequest{}); err == nil {
+		t.Error("a plaintext client was served")
 	}
 	// run has installed its signal handler by now (it serves only after).
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {

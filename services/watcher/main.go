@@ -110,7 +110,7 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("watcher", flag.ContinueOnError)
-	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50053", MetricsAddr: ":9092"})
+	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50053", MetricsAddr: ":9092", MaxMessageBytes: 16 << 20, MaxInFlight: 32})
 	wf := addFlags(fs)
 	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -135,12 +135,12 @@ func run(args []string) error {
 	// client-go's default (5 requests per second, burst 10) throttles the
 	// NodeClaim lifecycle and events of a scale-up of a few dozen nodes.
 	kcfg.QPS, kcfg.Burst = float32(wf.kubeQPS), wf.kubeBurst
-	solverConn, err := server.Dial(wf.solverAddr, cfg.MaxMessageBytes, solverv1.SolverService_ServiceDesc.ServiceName)
+	solverConn, err := cfg.Dial(wf.solverAddr, server.IdentitySolver, solverv1.SolverService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}
 	defer solverConn.Close() //nolint:errcheck // closing at exit
-	launcherConn, err := server.Dial(wf.launcherAddr, cfg.MaxMessageBytes, launcherv1.LauncherService_ServiceDesc.ServiceName)
+	launcherConn, err := cfg.Dial(wf.launcherAddr, server.IdentityLauncher, launcherv1.LauncherService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}
