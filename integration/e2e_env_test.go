@@ -19,8 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -64,8 +62,7 @@ func newE2EEnv(t *testing.T, c harness.Cluster) *e2eEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(c.Addr(harness.Watcher), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	conn, err := c.DialAs(harness.Watcher, harness.OperatorIdentity)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -231,7 +229,7 @@ func (e *e2eEnv) queueDepth(ctx context.Context) (int, error) {
 // about an instance, newest first.
 func (e *e2eEnv) interruptionEvents(ctx context.Context, t *testing.T, instanceID string) []*interruptionv1.Event {
 	t.Helper()
-	conn, err := grpc.NewClient(e.c.Addr(harness.Interruption), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := e.c.DialAs(harness.Interruption, harness.OperatorIdentity)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,11 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	harness "github.com/flotilla-io/flotilla/integration/cluster"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
+	"github.com/flotilla-io/flotilla/internal/server"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
@@ -186,7 +184,7 @@ func checkKwokDeployment(ctx context.Context, t *testing.T, kube kubernetes.Inte
 }
 
 func checkLaunchedNode(ctx context.Context, t *testing.T, c harness.Cluster) {
-	conn, err := grpc.NewClient(c.Addr(harness.Launcher), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := c.DialAs(harness.Launcher, server.IdentityWatcher)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func (c *countingSolver) Consolidate(ctx context.Context, req *solverv1.Consolid
 // and returns a client connection.
 func serveGRPC(t *testing.T, name string, register func(*grpc.Server)) *grpc.ClientConn {
 	t.Helper()
-	srv, err := server.New(server.Config{Name: name, GRPCAddr: "127.0.0.1:0", StopTimeout: time.Second, MaxMessageBytes: 64 << 20}, register)
+	srv, err := server.New(server.Config{Name: name, GRPCAddr: "127.0.0.1:0", StopTimeout: time.Second, MaxMessageBytes: 64 << 20, Insecure: true}, register)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"google.golang.org/grpc"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -32,6 +33,8 @@ import (
 	"github.com/flotilla-io/flotilla/integration/controlplane"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
 	"github.com/flotilla-io/flotilla/internal/interruption/sqstest"
+	"github.com/flotilla-io/flotilla/internal/localca"
+	"github.com/flotilla-io/flotilla/internal/server"
 )
 
 // Cluster is a running control plane with Flotilla on it.
@@ -67,6 +70,13 @@ type Cluster interface {
 	Addr(service string) string
 	// MetricsAddr is a running service's /metrics and /healthz address, or "".
 	MetricsAddr(service string) string
+	// ClientTLS issues a client certificate for identity (such as
+	// "operator", or "interruption" to act as that service) from the
+	// cluster's throwaway CA and returns its files.
+	ClientTLS(identity string) (server.TLSFiles, error)
+	// DialAs connects to a running service over mutual TLS with a client
+	// certificate for identity; the services authorize calls by it.
+	DialAs(service, identity string) (*grpc.ClientConn, error)
 	// LogDir holds one <process>.log per Flotilla process (the control
 	// plane's logs are in ControlPlane().WorkDir).
 	LogDir() string
@@ -147,6 +157,10 @@ type cluster struct {
 	sqsStop     func()
 	queueURL    string
 	sqsSkipped  string
+	// ca issues every service's certificate (mutual TLS, as in a real
+	// deployment) into tlsDir.
+	ca     *localca.CA
+	tlsDir string
 }
 
 // Start builds what is missing, starts the control plane, ec2sim and the
@@ -203,7 +217,29 @@ func (c *cluster) setup() error {
 		c.workDir, c.ownsWorkDir = dir, true
 	}
 	c.logDir = filepath.Join(c.workDir, "logs")
+	c.tlsDir = filepath.Join(c.workDir, "tls")
+	ca, err := localca.New("")
+	if err != nil {
+		return err
+	}
+	c.ca = ca
 	return os.MkdirAll(c.logDir, 0o750)
+}
+
+// OperatorIdentity is the client identity of the person at the keyboard:
+// it may call every read-only method, and nothing that changes anything.
+const OperatorIdentity = "operator"
+
+func (c *cluster) ClientTLS(identity string) (server.TLSFiles, error) {
+	return c.ca.WriteFiles(filepath.Join(c.tlsDir, "clients"), identity)
+}
+
+func (c *cluster) DialAs(service, identity string) (*grpc.ClientConn, error) {
+	files, err := c.ClientTLS(identity)
+	if err != nil {
+		return nil, err
+	}
+	return server.DialWith(c.Addr(service), server.DialOptions{TLS: files, ServerIdentity: service, MaxMessageBytes: 64 << 20})
 }
 
 func (c *cluster) buildControlPlane(ctx context.Context) error {
@@ -375,7 +411,11 @@ func (c *cluster) startService(name string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--grpc-addr=" + addrs[0], "--metrics-addr=" + addrs[1], "--drain-period=0s"}
+	files, err := c.ca.WriteFiles(c.tlsDir, name, localca.LocalHosts...)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"--grpc-addr=" + addrs[0], "--metrics-addr=" + addrs[1], "--drain-period=0s", "--reflection"}, localca.Args(files)...)
 	switch name {
 	case Launcher:
 		ca, err := os.ReadFile(filepath.Join(c.cp.WorkDir, "certs", "apiserver.crt"))
@@ -413,7 +453,12 @@ func (c *cluster) waitReady(ctx context.Context, p *process) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	if err := waitHealthy(wctx, p, c.addrs[p.name]); err != nil {
+	conn, err := c.DialAs(p.name, OperatorIdentity)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := waitHealthy(wctx, p, conn); err != nil {
 		return fmt.Errorf("%s not healthy (see %s): %w", p.name, filepath.Join(c.logDir, p.name+".log"), err)
 	}
 	return nil

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -144,14 +143,9 @@ func freeAddrs(n int) ([]string, error) {
 	return addrs, nil
 }
 
-// waitHealthy waits until the gRPC health service at addr reports the
+// waitHealthy waits until the gRPC health service over conn reports the
 // server SERVING, failing early when p exits.
-func waitHealthy(ctx context.Context, p *process, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+func waitHealthy(ctx context.Context, p *process, conn *grpc.ClientConn) error {
 	health := healthpb.NewHealthClient(conn)
 	var lastErr error
 	for {

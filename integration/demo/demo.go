@@ -171,9 +171,9 @@ func (d *demo) connect() error {
 		return fmt.Errorf("kube client: %w", err)
 	}
 	d.crc = crc
-	conn, err := dial(d.c.Addr(cluster.Watcher))
+	conn, err := d.c.DialAs(cluster.Watcher, cluster.OperatorIdentity)
 	if err != nil {
-		return err
+		return fmt.Errorf("dial the watcher: %w", err)
 	}
 	d.watcher = watcherv1.NewWatcherServiceClient(conn)
 	return nil
@@ -182,8 +182,19 @@ func (d *demo) connect() error {
 func (d *demo) printAccess() {
 	out := d.opts.Out
 	fmt.Fprintf(out, "\n  kubectl --kubeconfig %s get nodepools,nodeclaims,nodes\n", d.c.Kubeconfig())
-	for _, s := range d.c.Services() {
-		fmt.Fprintf(out, "  grpcurl -plaintext %s list    # %s\n", d.c.Addr(s), s)
+	// Every service takes only mutual TLS: the person at the keyboard gets
+	// a certificate of their own, which may call the read-only methods.
+	files, err := d.c.ClientTLS(cluster.OperatorIdentity)
+	if err != nil {
+		fmt.Fprintf(out, "  (no client certificate for grpcurl: %v)\n", err)
+	} else {
+		tlsArgs := fmt.Sprintf("-cacert %s -cert %s -key %s", files.CA, files.Cert, files.Key)
+		for _, s := range d.c.Services() {
+			fmt.Fprintf(out, "  grpcurl %s %s list    # %s\n", tlsArgs, d.c.Addr(s), s)
+		}
+		if slices.Contains(d.c.Services(), cluster.Watcher) {
+			fmt.Fprintf(out, "  grpcurl %s %s flotilla.watcher.v1.WatcherService/GetState\n", tlsArgs, d.c.Addr(cluster.Watcher))
+		}
 	}
 	fmt.Fprintf(out, "  logs: %s\n\n", d.c.LogDir())
 }
