@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,15 +71,105 @@ spec:
                   items: {type: object, x-kubernetes-preserve-unknown-fields: true}
 `
 
+// certManagerCRDs are stand-ins for cert-manager's Certificate and Issuer
+// CRDs (cert-manager.io/v1): the fields the chart uses, with cert-manager's
+// names, types and enums, and no others, so the strict server-side dry run
+// rejects a misspelt or misplaced field as cert-manager's own CRDs would.
+const certManagerCRDs = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: certificates.cert-manager.io}
+spec:
+  group: cert-manager.io
+  scope: Namespaced
+  names: {kind: Certificate, listKind: CertificateList, plural: certificates, singular: certificate}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [secretName, issuerRef]
+              properties:
+                secretName: {type: string}
+                secretTemplate:
+                  type: object
+                  properties:
+                    labels: {type: object, additionalProperties: {type: string}}
+                    annotations: {type: object, additionalProperties: {type: string}}
+                commonName: {type: string}
+                isCA: {type: boolean}
+                uris: {type: array, items: {type: string}}
+                dnsNames: {type: array, items: {type: string}}
+                duration: {type: string}
+                renewBefore: {type: string}
+                privateKey:
+                  type: object
+                  properties:
+                    algorithm: {type: string, enum: [RSA, ECDSA, Ed25519]}
+                    size: {type: integer}
+                    encoding: {type: string, enum: [PKCS1, PKCS8]}
+                    rotationPolicy: {type: string, enum: [Never, Always]}
+                usages:
+                  type: array
+                  items:
+                    type: string
+                    enum: [signing, digital signature, content commitment, key encipherment, key agreement,
+                      data encipherment, cert sign, crl sign, encipher only, decipher only, any, server auth,
+                      client auth, code signing, email protection, s/mime, ipsec end system, ipsec tunnel,
+                      ipsec user, timestamping, ocsp signing, microsoft sgc, netscape sgc]
+                issuerRef:
+                  type: object
+                  required: [name]
+                  properties:
+                    name: {type: string}
+                    kind: {type: string}
+                    group: {type: string}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: issuers.cert-manager.io}
+spec:
+  group: cert-manager.io
+  scope: Namespaced
+  names: {kind: Issuer, listKind: IssuerList, plural: issuers, singular: issuer}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                selfSigned:
+                  type: object
+                  properties:
+                    crlDistributionPoints: {type: array, items: {type: string}}
+                ca:
+                  type: object
+                  required: [secretName]
+                  properties:
+                    secretName: {type: string}
+`
+
 // TestDeployManifestsDryRun applies every object of the committed plain
 // manifests (deploy/manifests/flotilla.yaml, rendered from the Helm chart and
 // kept fresh by hack/verify-manifests.sh) and the ServiceMonitor to the real
 // API server: the CRDs and the Namespace for real, everything else with a
 // server-side dry run, which runs defaulting, validation and admission
-// without persisting. Every object must be accepted. It also checks what the
-// API server cannot: Services select their Deployments, the probes hit the
-// gRPC port, the watcher's RBAC is deploy/watcher-rbac.yaml's, IRSA roles sit
-// only on the services that call AWS.
+// without persisting (cert-manager's CRDs are stand-ins, certManagerCRDs).
+// Every object must be accepted. It also checks what the API server cannot:
+// Services select their Deployments, the probes reach /healthz, every
+// service runs with mutual TLS from a Certificate naming its identity, the
+// watcher's RBAC is deploy/watcher-rbac.yaml's and the launcher's reads
+// EC2NodeClasses only, IRSA roles sit only on the services that call AWS.
 func TestDeployManifestsDryRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -107,8 +199,16 @@ func TestDeployManifestsDryRun(t *testing.T) {
 	if err := applyCRD(ctx, dyn, fromYAML(t, serviceMonitorCRD)); err != nil {
 		t.Fatal(err)
 	}
+	for _, doc := range strings.Split(certManagerCRDs, "\n---\n") {
+		if err := applyCRD(ctx, dyn, fromYAML(t, doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rest = append(rest, monitors...)
-	mapper, err := servedMapper(ctx, t, schema.GroupKind{Group: "monitoring.coreos.com", Kind: "ServiceMonitor"})
+	mapper, err := servedMapper(ctx, t,
+		schema.GroupKind{Group: "monitoring.coreos.com", Kind: "ServiceMonitor"},
+		schema.GroupKind{Group: "cert-manager.io", Kind: "Certificate"},
+		schema.GroupKind{Group: "cert-manager.io", Kind: "Issuer"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,8 +328,8 @@ func createNamespaceOnce(ctx context.Context, t *testing.T, name string) {
 }
 
 // servedMapper is a REST mapper from the API server's discovery, built once
-// the kind (a CRD just applied) shows up in it.
-func servedMapper(ctx context.Context, t *testing.T, gk schema.GroupKind) (meta.RESTMapper, error) {
+// the kinds (of CRDs just applied) show up in it.
+func servedMapper(ctx context.Context, t *testing.T, gks ...schema.GroupKind) (meta.RESTMapper, error) {
 	t.Helper()
 	dc, err := discovery.NewDiscoveryClientForConfig(cluster.Config)
 	if err != nil {
@@ -240,11 +340,15 @@ func servedMapper(ctx context.Context, t *testing.T, gk schema.GroupKind) (meta.
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		cached.Invalidate()
 		mapper.Reset()
-		_, err := mapper.RESTMapping(gk)
-		return err == nil, nil
+		for _, gk := range gks {
+			if _, err := mapper.RESTMapping(gk); err != nil {
+				return false, nil
+			}
+		}
+		return true, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s not in discovery: %w", gk, err)
+		return nil, fmt.Errorf("%v not in discovery: %w", gks, err)
 	}
 	return mapper, nil
 }
@@ -304,6 +408,13 @@ func checkDeployConsistency(t *testing.T, objs, monitors []*unstructured.Unstruc
 		}
 		dep := convert[appsv1.Deployment](t, d)
 		checkPodSpec(t, name, &dep.Spec.Template.Spec)
+		checkServerArgs(t, name, svc, dep.Spec.Template.Spec.Containers[0].Args)
+		checkCertificate(t, idx, svc, tlsSecretOf(t, name, &dep.Spec.Template.Spec))
+		// Only the watcher and the launcher (EC2NodeClasses) talk to the API server.
+		kubeAPI := svc == "watcher" || svc == "launcher"
+		if a := dep.Spec.Template.Spec.AutomountServiceAccountToken; a == nil || *a != kubeAPI {
+			t.Errorf("%s: automountServiceAccountToken %v, want %v", name, a, kubeAPI)
+		}
 		if _, ok := idx["ServiceAccount"][dep.Spec.Template.Spec.ServiceAccountName]; !ok {
 			t.Errorf("%s: ServiceAccount %q is not in the manifests", name, dep.Spec.Template.Spec.ServiceAccountName)
 		}
@@ -326,6 +437,7 @@ func checkDeployConsistency(t *testing.T, objs, monitors []*unstructured.Unstruc
 		}
 	}
 	checkWatcherRBAC(t, idx)
+	checkLauncherRBAC(t, idx)
 	checkServiceMonitor(t, idx, monitors)
 }
 
@@ -348,20 +460,157 @@ func checkPodSpec(t *testing.T, name string, spec *corev1.PodSpec) {
 		!reflect.DeepEqual(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
 		t.Errorf("%s: container security context %+v, want read-only root, no privilege escalation, drop ALL", name, c.SecurityContext)
 	}
-	var grpcPort int32
+	// The gRPC port requires a client certificate, which the kubelet's gRPC
+	// probe cannot present: the probes ask /healthz on the metrics port.
+	metrics := false
 	for _, p := range c.Ports {
-		if p.Name == "grpc" {
-			grpcPort = p.ContainerPort
-		}
+		metrics = metrics || p.Name == "metrics"
 	}
 	for kind, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-		if p == nil || p.GRPC == nil || p.GRPC.Port != grpcPort || grpcPort == 0 {
-			t.Errorf("%s: %s probe %+v is not a gRPC health probe on the grpc port %d", name, kind, p, grpcPort)
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "metrics" || !metrics {
+			t.Errorf("%s: %s probe %+v is not GET /healthz on the metrics port", name, kind, p)
+			continue
+		}
+		if p.TimeoutSeconds < 3 {
+			t.Errorf("%s: %s probe timeout %ds, want at least 3s", name, kind, p.TimeoutSeconds)
 		}
 	}
 	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 		t.Errorf("%s: resources %+v, want cpu and memory requests and a memory limit", name, c.Resources)
 	}
+	checkGoMemLimit(t, name, c)
+}
+
+// checkGoMemLimit: GOMEMLIMIT is set, in MiB, to 80-95% of the memory limit.
+func checkGoMemLimit(t *testing.T, name string, c corev1.Container) {
+	var val string
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			val = e.Value
+		}
+	}
+	mib, ok := strings.CutSuffix(val, "MiB")
+	n, err := strconv.ParseInt(mib, 10, 64)
+	if !ok || err != nil {
+		t.Errorf("%s: GOMEMLIMIT %q, want <n>MiB", name, val)
+		return
+	}
+	limit := c.Resources.Limits.Memory().Value()
+	if got := float64(n<<20) / float64(limit); got < 0.8 || got > 0.95 {
+		t.Errorf("%s: GOMEMLIMIT %s is %.0f%% of the memory limit %s, want 80-95%%", name, val, 100*got, c.Resources.Limits.Memory())
+	}
+}
+
+// tlsDir is where every service reads its certificate, key and CA bundle.
+const tlsDir = "/etc/flotilla/tls"
+
+// checkServerArgs: mutual TLS from the mounted files, never --insecure, the
+// trust domain, an in-flight limit and a message size limit (16 MiB for
+// the solver and the watcher, which sends it the cluster-sized Solve
+// requests), reflection off.
+func checkServerArgs(t *testing.T, name, svc string, args []string) {
+	flags := map[string]string{}
+	for _, a := range args {
+		k, v, _ := strings.Cut(a, "=")
+		flags[k] = v
+	}
+	for _, f := range []string{"--insecure", "--reflection"} {
+		if _, ok := flags[f]; ok {
+			t.Errorf("%s: %s is set; the default install is mutual TLS without reflection", name, f)
+		}
+	}
+	want := map[string]string{
+		"--tls-cert": tlsDir + "/tls.crt", "--tls-key": tlsDir + "/tls.key", "--tls-ca": tlsDir + "/ca.crt",
+		"--trust-domain": "flotilla",
+	}
+	if svc == "solver" || svc == "watcher" {
+		want["--max-message-bytes"] = strconv.Itoa(16 << 20)
+	}
+	for f, v := range want {
+		if flags[f] != v {
+			t.Errorf("%s: %s=%q, want %q", name, f, flags[f], v)
+		}
+	}
+	for _, f := range []string{"--max-in-flight", "--max-message-bytes"} {
+		if n, err := strconv.Atoi(flags[f]); err != nil || n <= 0 {
+			t.Errorf("%s: %s=%q, want a positive limit", name, f, flags[f])
+		}
+	}
+}
+
+// tlsSecretOf is the Secret mounted read-only at tlsDir.
+func tlsSecretOf(t *testing.T, name string, spec *corev1.PodSpec) string {
+	var vol string
+	for _, m := range spec.Containers[0].VolumeMounts {
+		if m.MountPath == tlsDir && m.ReadOnly && m.SubPath == "" {
+			vol = m.Name
+		}
+	}
+	for _, v := range spec.Volumes {
+		if v.Name == vol && v.Secret != nil {
+			return v.Secret.SecretName
+		}
+	}
+	t.Errorf("%s: no Secret volume mounted read-only (whole, so renewals show) at %s", name, tlsDir)
+	return ""
+}
+
+// checkCertificate: a cert-manager Certificate writes the service's Secret,
+// names the service by its SPIFFE identity and its Service's DNS names,
+// serves and calls (server and client auth), and is signed by the chart's
+// CA Issuer, whose CA Certificate comes from the self-signed Issuer.
+func checkCertificate(t *testing.T, idx deployObjects, svc, secret string) {
+	if secret == "" {
+		return
+	}
+	var cert *unstructured.Unstructured
+	for _, c := range idx["Certificate"] {
+		if n, _, _ := unstructured.NestedString(c.Object, "spec", "secretName"); n == secret {
+			cert = c
+		}
+	}
+	if cert == nil {
+		t.Errorf("flotilla-%s: no Certificate writes its Secret %s", svc, secret)
+		return
+	}
+	uris, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "uris")
+	if want := []string{"spiffe://flotilla/" + svc}; !reflect.DeepEqual(uris, want) {
+		t.Errorf("Certificate %s: uris %v, want %v", cert.GetName(), uris, want)
+	}
+	dns, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
+	if host := "flotilla-" + svc + ".flotilla.svc"; !slices.Contains(dns, host) {
+		t.Errorf("Certificate %s: dnsNames %v lack %s, the address its callers dial", cert.GetName(), dns, host)
+	}
+	usages, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "usages")
+	if !slices.Contains(usages, "server auth") || !slices.Contains(usages, "client auth") {
+		t.Errorf("Certificate %s: usages %v, want server auth and client auth", cert.GetName(), usages)
+	}
+	if alg, _, _ := unstructured.NestedString(cert.Object, "spec", "privateKey", "algorithm"); alg != "ECDSA" {
+		t.Errorf("Certificate %s: key algorithm %q, want ECDSA", cert.GetName(), alg)
+	}
+	issuer, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name")
+	ca, ok := idx["Issuer"][issuer]
+	if !ok {
+		t.Errorf("Certificate %s: issuer %q is not in the manifests", cert.GetName(), issuer)
+		return
+	}
+	caSecret, _, _ := unstructured.NestedString(ca.Object, "spec", "ca", "secretName")
+	for _, c := range idx["Certificate"] {
+		if n, _, _ := unstructured.NestedString(c.Object, "spec", "secretName"); n != caSecret || caSecret == "" {
+			continue
+		}
+		isCA, _, _ := unstructured.NestedBool(c.Object, "spec", "isCA")
+		root, _, _ := unstructured.NestedString(c.Object, "spec", "issuerRef", "name")
+		selfSigned := false
+		if r, ok := idx["Issuer"][root]; ok {
+			_, selfSigned, _ = unstructured.NestedMap(r.Object, "spec", "selfSigned")
+		}
+		if !isCA || !selfSigned {
+			t.Errorf("Certificate %s (the CA of Issuer %s): isCA %v, issuer %q self-signed %v", c.GetName(), issuer, isCA, root, selfSigned)
+		}
+		return
+	}
+	t.Errorf("Issuer %s: no CA Certificate writes its Secret %q", issuer, caSecret)
 }
 
 func avoidsManagedNodes(a *corev1.Affinity) bool {
@@ -439,6 +688,31 @@ func checkWatcherRBAC(t *testing.T, idx deployObjects) {
 		}
 	}
 	t.Error("deploy/watcher-rbac.yaml has no ClusterRole")
+}
+
+// checkLauncherRBAC: the launcher may read EC2NodeClasses, and nothing else.
+func checkLauncherRBAC(t *testing.T, idx deployObjects) {
+	cr, ok := idx["ClusterRole"]["flotilla-launcher"]
+	if !ok {
+		t.Error("no ClusterRole flotilla-launcher (the launcher reads EC2NodeClasses by name)")
+		return
+	}
+	want := []rbacv1.PolicyRule{{
+		APIGroups: []string{"karpenter.k8s.aws"}, Resources: []string{"ec2nodeclasses"}, Verbs: []string{"get", "list", "watch"},
+	}}
+	if got := convert[rbacv1.ClusterRole](t, cr).Rules; !reflect.DeepEqual(got, want) {
+		t.Errorf("ClusterRole flotilla-launcher rules %+v, want %+v", got, want)
+	}
+	b, ok := idx["ClusterRoleBinding"]["flotilla-launcher"]
+	if !ok {
+		t.Error("no ClusterRoleBinding flotilla-launcher")
+		return
+	}
+	crb := convert[rbacv1.ClusterRoleBinding](t, b)
+	wantSubj := []rbacv1.Subject{{Kind: "ServiceAccount", Name: "flotilla-launcher", Namespace: "flotilla"}}
+	if crb.RoleRef.Name != "flotilla-launcher" || !reflect.DeepEqual(crb.Subjects, wantSubj) {
+		t.Errorf("ClusterRoleBinding flotilla-launcher binds %s to %+v, want flotilla-launcher to %+v", crb.RoleRef.Name, crb.Subjects, wantSubj)
+	}
 }
 
 // checkServiceMonitor: it selects the Services of all four services, each

@@ -55,14 +55,21 @@ In-cluster gRPC address of a service: the headless Service's DNS name.
 {{/*
 The Deployment of one service. Call with
 (dict "root" $ "component" "solver" "args" (list ...) "env" (list ...)).
-Every service serves gRPC health on its gRPC port (the probes) and
-/metrics on its metrics port.
+Every service serves mutual-TLS gRPC on its gRPC port and plain HTTP
+/metrics and /healthz on its metrics port. The probes use /healthz: the
+kubelet's gRPC probe cannot present a client certificate.
 */}}
 {{- define "flotilla.deployment" -}}
 {{- $root := .root -}}
 {{- $v := $root.Values -}}
 {{- $c := index $v .component -}}
 {{- $sel := include "flotilla.selectorLabels" . }}
+{{- $tls := not $v.tls.insecure }}
+{{- $env := list }}
+{{- with include "flotilla.goMemLimit" . }}
+{{- $env = append $env (dict "name" "GOMEMLIMIT" "value" .) }}
+{{- end }}
+{{- $env = concat $env (.env | default list) ($c.extraEnv | default list) }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -91,7 +98,7 @@ spec:
       {{- end }}
     spec:
       serviceAccountName: {{ include "flotilla.componentName" . }}
-      automountServiceAccountToken: {{ eq .component "watcher" }}
+      automountServiceAccountToken: {{ include "flotilla.kubeAPI" . }}
       priorityClassName: {{ $v.priorityClassName }}
       enableServiceLinks: false
       terminationGracePeriodSeconds: 30
@@ -142,13 +149,15 @@ spec:
             - --metrics-addr=:{{ $c.metricsPort }}
             - --log-format={{ $v.logFormat }}
             - --log-level={{ $v.logLevel }}
+            {{- range include "flotilla.serverArgs" . | fromJsonArray }}
+            - {{ . | quote }}
+            {{- end }}
             {{- range .args }}
             - {{ . | quote }}
             {{- end }}
             {{- range $c.extraArgs }}
             - {{ . | quote }}
             {{- end }}
-          {{- $env := concat (.env | default list) ($c.extraEnv | default list) }}
           {{- with $env }}
           env:
             {{- toYaml . | nindent 12 }}
@@ -161,15 +170,17 @@ spec:
               containerPort: {{ $c.metricsPort }}
               protocol: TCP
           startupProbe:
-            grpc: {port: {{ $c.grpcPort }}}
+            httpGet: {path: /healthz, port: metrics}
             periodSeconds: 5
+            timeoutSeconds: 3
             failureThreshold: 60
           readinessProbe:
-            grpc: {port: {{ $c.grpcPort }}}
+            httpGet: {path: /healthz, port: metrics}
             periodSeconds: 5
+            timeoutSeconds: 3
             failureThreshold: 2
           livenessProbe:
-            grpc: {port: {{ $c.grpcPort }}}
+            httpGet: {path: /healthz, port: metrics}
             periodSeconds: 20
             timeoutSeconds: 5
             failureThreshold: 3
@@ -180,10 +191,24 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if $tls }}
+            - name: tls
+              mountPath: {{ include "flotilla.tlsDir" . }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- if $tls }}
+        # The whole Secret, not subPath files: the kubelet swaps a renewed
+        # certificate in place and the service reloads it. Mode 0440 (288):
+        # readable by the pod's fsGroup only.
+        - name: tls
+          secret:
+            secretName: {{ include "flotilla.tlsSecret" . }}
+            defaultMode: 288
+        {{- end }}
 {{- end -}}
 
 {{/*
@@ -240,7 +265,16 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- end }}
-automountServiceAccountToken: {{ eq .component "watcher" }}
+automountServiceAccountToken: {{ include "flotilla.kubeAPI" . }}
+{{- end -}}
+
+{{/*
+"true" for the services that talk to the Kubernetes API (and so get a
+service account token): the watcher, and the launcher, which reads
+EC2NodeClasses by name.
+*/}}
+{{- define "flotilla.kubeAPI" -}}
+{{- has .component (list "watcher" "launcher") -}}
 {{- end -}}
 
 {{/*
@@ -274,4 +308,126 @@ Environment of the services that call AWS: the STS endpoint override.
 {{- $env = append $env (dict "name" "AWS_STS_REGIONAL_ENDPOINTS" "value" "regional") -}}
 {{- end -}}
 {{- toJson $env -}}
+{{- end -}}
+
+{{/*
+The services this release runs.
+*/}}
+{{- define "flotilla.components" -}}
+{{- $c := list "solver" "launcher" "watcher" -}}
+{{- if .Values.interruption.enabled }}{{ $c = append $c "interruption" }}{{ end -}}
+{{- toJson $c -}}
+{{- end -}}
+
+{{/*
+The names no extra client identity may take: a certificate with one of
+them would be that service (the watcher's may launch, the interruption
+service's may disrupt).
+*/}}
+{{- define "flotilla.serviceIdentities" -}}
+{{- toJson (list "solver" "launcher" "watcher" "interruption") -}}
+{{- end -}}
+
+{{/*
+The SPIFFE identity of a name: spiffe://<trustDomain>/<name>.
+Call with (dict "root" $ "name" "solver").
+*/}}
+{{- define "flotilla.spiffeID" -}}
+{{- $td := .root.Values.tls.trustDomain -}}
+{{- if not (regexMatch "^[a-z0-9._-]+$" ($td | toString)) -}}
+{{- fail (printf "tls.trustDomain %q: want lower-case letters, digits, '.', '-' and '_' (a SPIFFE trust domain)" ($td | toString)) -}}
+{{- end -}}
+{{- printf "spiffe://%s/%s" $td .name -}}
+{{- end -}}
+
+{{/*
+"true" when cert-manager issues the certificates: tls.certManager.enabled
+true, or auto (the default) and the API server serves cert-manager.io/v1.
+*/}}
+{{- define "flotilla.certManager" -}}
+{{- $e := .Values.tls.certManager.enabled -}}
+{{- if kindIs "bool" $e -}}
+{{- $e -}}
+{{- else if or (kindIs "invalid" $e) (eq (toString $e) "auto") -}}
+{{- .Capabilities.APIVersions.Has "cert-manager.io/v1" -}}
+{{- else -}}
+{{- fail (printf "tls.certManager.enabled %q: want auto, true or false" (toString $e)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Secret (tls.crt, tls.key, ca.crt) of one service: tls.existingSecrets.<component>,
+else the one its cert-manager Certificate writes; rendering fails when
+there is neither. Call with (dict "root" $ "component" "solver").
+*/}}
+{{- define "flotilla.tlsSecret" -}}
+{{- $tls := .root.Values.tls -}}
+{{- $existing := index ($tls.existingSecrets | default dict) .component | default "" -}}
+{{- if $existing -}}
+{{- $existing -}}
+{{- else if eq (include "flotilla.certManager" .root) "true" -}}
+{{- printf "%s-tls" (include "flotilla.componentName" .) -}}
+{{- else -}}
+{{- fail (printf "tls: the %[1]s service has no certificate. cert-manager.io/v1 is not served by the cluster (or tls.certManager.enabled=false) and tls.existingSecrets.%[1]s is empty. Install cert-manager (or set tls.certManager.enabled=true, e.g. for helm template), or give a Secret with tls.crt, tls.key and ca.crt in tls.existingSecrets.%[1]s. Plaintext without authentication (tls.insecure=true) is for tests only." .component) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Where every service finds its certificate, key and CA bundle.
+*/}}
+{{- define "flotilla.tlsDir" -}}/etc/flotilla/tls{{- end -}}
+
+{{/*
+The flags every service shares for mutual TLS, authorization and
+overload: a JSON list. Call with (dict "root" $ "component" "solver").
+*/}}
+{{- define "flotilla.serverArgs" -}}
+{{- $v := .root.Values -}}
+{{- $c := index $v .component -}}
+{{- $dir := include "flotilla.tlsDir" . -}}
+{{- $args := list -}}
+{{- if $v.tls.insecure -}}
+{{- $args = append $args "--insecure" -}}
+{{- else -}}
+{{- $_ := include "flotilla.tlsSecret" . -}}
+{{- $args = concat $args (list
+  (printf "--tls-cert=%s/tls.crt" $dir)
+  (printf "--tls-key=%s/tls.key" $dir)
+  (printf "--tls-ca=%s/ca.crt" $dir)) -}}
+{{- end -}}
+{{- $_ := include "flotilla.spiffeID" (dict "root" .root "name" .component) -}}
+{{- $args = append $args (printf "--trust-domain=%s" $v.tls.trustDomain) -}}
+{{- $args = append $args (printf "--max-in-flight=%d" (int64 $c.maxInFlight)) -}}
+{{- $args = append $args (printf "--max-message-bytes=%d" (int64 $c.maxMessageBytes)) -}}
+{{- if $v.reflection }}{{ $args = append $args "--reflection" }}{{ end -}}
+{{- toJson $args -}}
+{{- end -}}
+
+{{/*
+GOMEMLIMIT of one service: goMemLimitPercent of its memory limit, in MiB,
+or nothing without a limit, with goMemLimitPercent 0, or when extraEnv
+sets GOMEMLIMIT itself. Call with (dict "root" $ "component" "solver").
+*/}}
+{{- define "flotilla.goMemLimit" -}}
+{{- $v := .root.Values -}}
+{{- $c := index $v .component -}}
+{{- $limit := dig "limits" "memory" "" ($c.resources | default dict) -}}
+{{- $own := false -}}
+{{- range $c.extraEnv }}{{ if eq .name "GOMEMLIMIT" }}{{ $own = true }}{{ end }}{{ end -}}
+{{- if and $limit (gt (float64 $v.goMemLimitPercent) 0.0) (not $own) -}}
+{{- $bytes := 0.0 -}}
+{{- if or (kindIs "float64" $limit) (kindIs "int" $limit) (kindIs "int64" $limit) -}}
+{{- $bytes = float64 $limit -}}
+{{- else -}}
+{{- $q := toString $limit -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $units := dict "" 1.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "e6" 1000000.0 "e9" 1000000000.0 "E6" 1000000.0 "E9" 1000000000.0 -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- if or (not $num) (not (hasKey $units $unit)) -}}
+{{- fail (printf "%s.resources.limits.memory %q: cannot derive GOMEMLIMIT (want a number with an optional k, M, G, T, Ki, Mi, Gi, Ti, e6 or e9 suffix); set GOMEMLIMIT in %s.extraEnv or goMemLimitPercent=0" .component $q .component) -}}
+{{- end -}}
+{{- $bytes = mulf (float64 $num) (get $units $unit) -}}
+{{- end -}}
+{{- printf "%dMiB" (int64 (floor (divf (mulf $bytes (float64 $v.goMemLimitPercent)) 104857600.0))) -}}
+{{- end -}}
 {{- end -}}
