@@ -9,12 +9,15 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
+
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
 )
 
 // healthPrefix names the health service, which is never limited: probes
@@ -96,9 +99,31 @@ func (g *gate) admit(ctx context.Context, info *tap.Info) (context.Context, erro
 	if n := g.inFlight.Add(1); n > g.maxInFlight {
 		g.inFlight.Add(-1)
 		g.rejected.WithLabelValues(method).Inc()
-		return nil, status.Errorf(codes.ResourceExhausted, "%s is busy: %d calls in flight, its limit (--max-in-flight); retry later", g.service, g.maxInFlight)
+		return nil, overloaded(fmt.Sprintf("%s is busy: %d calls in flight, its limit (--max-in-flight); retry later", g.service, g.maxInFlight))
 	}
 	return context.WithValue(ctx, slotKey{}, &slot{g: g}), nil
+}
+
+// overloaded is the status of a call refused for the in-flight limit:
+// ResourceExhausted with the reason apierr.ReasonOverloaded, so that it is
+// not mistaken for a launch that found no capacity.
+func overloaded(msg string) error {
+	st, err := status.New(codes.ResourceExhausted, msg).WithDetails(&errdetails.ErrorInfo{Reason: apierr.ReasonOverloaded, Domain: apierr.ErrorDomain})
+	if err != nil {
+		return status.Error(codes.ResourceExhausted, msg)
+	}
+	return st.Err()
+}
+
+// ErrorReason is the reason of the google.rpc.ErrorInfo detail of a gRPC
+// status error in apierr.ErrorDomain, or "".
+func ErrorReason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == apierr.ErrorDomain {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // identity is the peer's identity from its verified certificate chain.

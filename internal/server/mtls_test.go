@@ -20,6 +20,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/localca"
 	"github.com/flotilla-io/flotilla/internal/server"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
@@ -308,6 +309,9 @@ func TestInFlightLimitRefusesBeforeWorkAndSparesHealth(t *testing.T) {
 	_, err := client.Solve(ctxT(t), &solverv1.SolveRequest{})
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "max-in-flight") {
 		t.Fatalf("third call with two in flight: %v, want ResourceExhausted naming the limit", err)
+	}
+	if r := server.ErrorReason(err); r != apierr.ReasonOverloaded {
+		t.Errorf("overload reason %q, want %q", r, apierr.ReasonOverloaded)
 	}
 	hc := healthpb.NewHealthClient(conn)
 	if resp, err := hc.Check(ctxT(t), &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {

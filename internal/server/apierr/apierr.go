@@ -24,3 +24,15 @@ var (
 	// (the message names the limit); it maps to codes.ResourceExhausted.
 	ErrResourceExhausted = errors.New("resource exhausted")
 )
+
+// Reasons carried in a google.rpc.ErrorInfo detail of a gRPC status, in
+// ErrorDomain, so that a caller can tell apart errors that share a code.
+// Both reasons come with codes.ResourceExhausted: a launch that found no
+// capacity (the detail's metadata "offerings" lists the
+// type/zone/capacity-type triples) must change the plan, a server that was
+// too busy to take the call must not.
+const (
+	ErrorDomain                = "flotilla.io"
+	ReasonInsufficientCapacity = "INSUFFICIENT_CAPACITY"
+	ReasonOverloaded           = "OVERLOADED"
+)
