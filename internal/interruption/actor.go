@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -53,8 +55,6 @@ type Actor struct {
 	Launcher launcherv1.LauncherServiceClient
 	// ClusterName is the cluster whose instances are ours.
 	ClusterName string
-	// Region, when set, makes events of other regions ignored.
-	Region string
 	// ActOnRebalance disrupts nodes on rebalance recommendations; otherwise
 	// they are only recorded.
 	ActOnRebalance bool
@@ -115,9 +115,6 @@ func (a *Actor) actOne(ctx context.Context, ev *Event, id string) (Outcome, erro
 	case !ev.Actionable:
 		o.Action, o.Message = ActionIgnored, ev.Note
 		return o, nil
-	case a.Region != "" && ev.Region != "" && ev.Region != a.Region:
-		o.Action, o.Message = ActionIgnored, fmt.Sprintf("event of region %s, not %s", clip(ev.Region), a.Region)
-		return o, nil
 	case ev.Kind == KindRebalanceRecommendation && !a.ActOnRebalance:
 		o.Action, o.Message = ActionObserved, "rebalance recommendation recorded; --act-on-rebalance is off"
 		return o, nil
@@ -132,9 +129,16 @@ func (a *Actor) actOne(ctx context.Context, ev *Event, id string) (Outcome, erro
 	}
 	o.Deadline = deadline
 	resp, err := a.disrupt(ctx, ev, id, deadline)
+	if code := status.Code(err); code == codes.NotFound || code == codes.FailedPrecondition {
+		// The watcher refused: no NodeClaim of its NodePools has this
+		// instance. Final, not retried.
+		o.Action, o.Message = ActionIgnored, "not a node of this cluster: "+status.Convert(err).Message()
+		return o, markErr
+	}
 	if err != nil {
-		o.Action, o.Message = ActionFailed, "Disrupt: "+err.Error()
-		return o, errors.Join(markErr, err)
+		a.countError("watcher")
+		o.Action, o.Message = ActionFailed, "Disrupt: watcher: "+err.Error()
+		return o, errors.Join(markErr, fmt.Errorf("watcher: %w", err))
 	}
 	if !resp.GetAccepted() {
 		o.Action, o.Message = ActionIgnored, "not a node of this cluster: "+resp.GetMessage()
@@ -153,14 +157,9 @@ func (a *Actor) actOne(ctx context.Context, ev *Event, id string) (Outcome, erro
 func (a *Actor) disrupt(ctx context.Context, ev *Event, id string, deadline time.Time) (*watcherv1.DisruptResponse, error) {
 	cctx, cancel := context.WithTimeout(ctx, a.CallTimeout)
 	defer cancel()
-	resp, err := a.Watcher.Disrupt(cctx, &watcherv1.DisruptRequest{
+	return a.Watcher.Disrupt(cctx, &watcherv1.DisruptRequest{
 		InstanceId: id, Reason: disruptReasons[ev.Kind], Deadline: timestamppb.New(deadline), ReplaceFirst: true,
 	})
-	if err != nil {
-		a.countError("watcher")
-		return nil, fmt.Errorf("watcher: %w", err)
-	}
-	return resp, nil
 }
 
 // markUnavailable marks the Spot offering of instance id unavailable at the

@@ -48,6 +48,16 @@ type Consumer struct {
 	// Concurrency is the most messages handled at once; 0 means 10. It
 	// also sets the number of pollers: one per 10.
 	Concurrency int
+	// Region is the service's region (required): events of another region,
+	// or naming none, are dropped.
+	Region string
+	// Account is the service's AWS account id: events of another account
+	// are dropped. Empty accepts any account, but an event must still name
+	// one.
+	Account string
+	// MaxEventAge is the oldest event acted on; 0 means DefaultMaxEventAge.
+	// Later than MaxClockSkew ahead is dropped too.
+	MaxEventAge time.Duration
 	// Actor carries out validated events.
 	Actor *Actor
 	// Dedupe remembers handled event ids; nil means a new one with the defaults.
@@ -83,6 +93,9 @@ func (c *Consumer) init() {
 		}
 		if c.Concurrency <= 0 {
 			c.Concurrency = DefaultConcurrency
+		}
+		if c.MaxEventAge <= 0 {
+			c.MaxEventAge = DefaultMaxEventAge
 		}
 		if c.Now == nil {
 			c.Now = time.Now
@@ -123,9 +136,12 @@ func (c *Consumer) QueueURL(ctx context.Context) (string, error) {
 
 // Run polls until ctx is done, with one poller per 10 of Concurrency. A
 // failed receive is retried with backoff. It returns nil when ctx ends, or
-// the error resolving the queue.
+// the error resolving the queue, or an error when Region is not set.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.init()
+	if c.Region == "" {
+		return errors.New("interruption consumer: no region: every event would be dropped")
+	}
 	if _, err := c.QueueURL(ctx); err != nil {
 		return err
 	}
@@ -232,8 +248,13 @@ func (c *Consumer) delete(ctx context.Context, url string, msgs []sqstypes.Messa
 }
 
 // Handle handles one message and reports whether it may be deleted: after
-// its action was accepted, or when it is malformed, a duplicate or needs
+// its action was accepted, or when it is malformed, dropped (too old, from
+// another account or region, without those fields), a duplicate or needs
 // nothing. A failed call leaves it on the queue.
+//
+// The event id is reserved before acting, so two copies of one event in a
+// batch, or in two pollers' batches at once, act once: the second is a
+// duplicate. A failed action releases the id for the redelivery.
 func (c *Consumer) Handle(ctx context.Context, msg *sqstypes.Message) bool {
 	c.init()
 	received := c.Now()
@@ -246,12 +267,25 @@ func (c *Consumer) Handle(ctx context.Context, msg *sqstypes.Message) bool {
 		return true
 	}
 	c.count(ev.Kind, "")
-	if c.Dedupe.Seen(ev.ID) {
+	o := origin{account: c.Account, region: c.Region, maxAge: c.MaxEventAge}
+	if d := o.check(ev, received); d != nil {
+		c.dropped(ev, received, d)
+		return true
+	}
+	if !c.Dedupe.Reserve(ev.ID) {
 		for _, id := range ev.InstanceIDs {
-			c.record(ev, received, Outcome{InstanceID: id, Action: ActionDuplicate, Message: "event already handled"})
+			c.record(ev, received, Outcome{InstanceID: id, Action: ActionDuplicate, Message: "event already handled or being handled"})
 		}
 		return true
 	}
+	final := false
+	defer func() {
+		if final {
+			c.Dedupe.Commit(ev.ID)
+		} else {
+			c.Dedupe.Release(ev.ID)
+		}
+	}()
 	outcomes, err := c.Actor.Act(ctx, ev)
 	for _, o := range outcomes {
 		c.record(ev, received, o)
@@ -261,8 +295,32 @@ func (c *Consumer) Handle(ctx context.Context, msg *sqstypes.Message) bool {
 			slog.String("event", ev.ID), slog.String("kind", ev.Kind), slog.String("error", clipN(err.Error(), maxLoggedError)))
 		return false
 	}
-	c.Dedupe.Add(ev.ID)
+	final = true
 	return true
+}
+
+// dropped counts, records and logs (once per event id) an event dropped
+// before any action.
+func (c *Consumer) dropped(ev *Event, received time.Time, d *drop) {
+	c.count(ev.Kind, ActionDropped)
+	if c.Metrics != nil {
+		c.Metrics.Dropped.WithLabelValues(d.reason).Inc()
+	}
+	r := Record{ID: ev.ID, Kind: ev.Kind, DetailType: ev.DetailType, EventTime: ev.Time, Received: received, Handled: c.Now(),
+		Action: ActionDropped, Message: "dropped (" + d.reason + "): " + d.detail}
+	if len(ev.InstanceIDs) > 0 {
+		r.InstanceID = ev.InstanceIDs[0]
+		if n := len(ev.InstanceIDs); n > 1 {
+			r.Message += fmt.Sprintf(" (and %d more instances)", n-1)
+		}
+	}
+	c.Journal.Add(r)
+	if key := "event:" + ev.ID; !c.logged.Seen(key) {
+		c.logged.Add(key)
+		c.Log.Warn("interruption event dropped, not acted on", slog.String("event", clip(ev.ID)), slog.String("kind", ev.Kind),
+			slog.String("reason", d.reason), slog.String("detail", d.detail), slog.String("account", clip(ev.Account)),
+			slog.String("region", clip(ev.Region)))
+	}
 }
 
 func (c *Consumer) malformed(msg *sqstypes.Message, received time.Time, err error) {
@@ -290,7 +348,8 @@ func (c *Consumer) record(ev *Event, received time.Time, o Outcome) {
 	}
 }
 
-// count counts a received message (action "") or an action.
+// count counts a received message (action "") or an action (Dropped once
+// per event, the others once per instance).
 func (c *Consumer) count(kind, action string) {
 	if c.Metrics == nil {
 		return

@@ -39,7 +39,8 @@ func newQueueHarness(tb testing.TB, srv *sqstest.Server, instances int, visibili
 	actor.Metrics = h.metrics
 	actor.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h.consumer = &Consumer{
-		SQS: srv.Client, Queue: name, WaitTime: -1, Actor: actor, Journal: h.journal, Metrics: h.metrics, Log: actor.Log,
+		SQS: srv.Client, Queue: name, WaitTime: -1, Region: testRegion, Account: testAccount, Actor: actor, Journal: h.journal,
+		Metrics: h.metrics, Log: actor.Log,
 	}
 	return h
 }
@@ -214,6 +215,45 @@ func TestConsumer(t *testing.T) {
 		}
 	})
 
+	t.Run("the same event twice in one batch acts once", func(t *testing.T) {
+		h := newQueueHarness(t, srv, 3, 30*time.Second)
+		body := spotEvent("ev-twice", instanceID(1), now)
+		h.send(t, body, body, body)
+		h.pollAll(t)
+		if d := h.fakes.watcher.Disrupts(); len(d) != 1 {
+			t.Fatalf("Disrupt calls %v: want one", d)
+		}
+		if m := h.fakes.launcher.Marked(); len(m) != 1 {
+			t.Fatalf("MarkUnavailable calls %v: want one", m)
+		}
+		if h.left(t) != 0 {
+			t.Fatal("messages left")
+		}
+		got := strings.Join(h.actions(), " ")
+		if strings.Count(got, "SpotInterruption/Duplicate") != 2 || strings.Count(got, "SpotInterruption/Disrupted") != 1 {
+			t.Fatalf("journal %q: want one Disrupted and two Duplicate", got)
+		}
+	})
+
+	t.Run("events from elsewhere or too old are dropped and deleted", func(t *testing.T) {
+		h := newQueueHarness(t, srv, 3, 30*time.Second)
+		h.send(t, spotEvent("ev-old", instanceID(1), now.Add(-11*time.Minute)),
+			strings.Replace(spotEvent("ev-acct", instanceID(1), now), testAccount, "210987654321", 1),
+			strings.Replace(spotEvent("ev-region", instanceID(1), now), `"region":"us-east-1"`, `"region":"eu-west-1"`, 1))
+		h.pollAll(t)
+		if len(h.fakes.watcher.Disrupts()) != 0 || len(h.fakes.launcher.Marked()) != 0 {
+			t.Fatal("a dropped event was acted on")
+		}
+		if h.left(t) != 0 {
+			t.Fatal("messages left")
+		}
+		for _, reason := range []string{DropStale, DropOtherAccount, DropOtherRegion} {
+			if got := testutil.ToFloat64(h.metrics.Dropped.WithLabelValues(reason)); got != 1 {
+				t.Errorf("dropped{reason=%q} = %v, want 1", reason, got)
+			}
+		}
+	})
+
 	t.Run("rebalance: observed unless configured", func(t *testing.T) {
 		h := newQueueHarness(t, srv, 3, 30*time.Second)
 		h.send(t, eventJSON("ev-rb1", SourceEC2, DetailTypeRebalance, now, `{"instance-id":"`+instanceID(1)+`"}`))
@@ -264,7 +304,7 @@ func TestConsumer(t *testing.T) {
 
 func TestConsumerUnknownQueue(t *testing.T) {
 	srv := sqstest.Start(t)
-	c := &Consumer{SQS: srv.Client, Queue: "no-such-queue", Actor: &Actor{}}
+	c := &Consumer{SQS: srv.Client, Queue: "no-such-queue", Region: testRegion, Actor: &Actor{}}
 	if err := c.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "no-such-queue") {
 		t.Fatalf("Run = %v, want an error naming the queue", err)
 	}

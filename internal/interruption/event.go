@@ -72,9 +72,9 @@ type Event struct {
 	Kind string
 	// Source and DetailType are the EventBridge envelope's.
 	Source, DetailType string
-	// Account and Region are the envelope's.
+	// Account and Region are the envelope's; empty when it has none.
 	Account, Region string
-	// Time is when AWS emitted the event.
+	// Time is when AWS emitted the event; zero when the envelope has none.
 	Time time.Time
 	// InstanceIDs are the instances the event is about (one, except for
 	// AWS Health events).
@@ -150,9 +150,15 @@ func parseEnvelope(env *envelope) (*Event, error) {
 	if p == nil {
 		return nil, fmt.Errorf("no parser for source %q detail-type %q", clip(env.Source), clip(env.DetailType))
 	}
-	t, err := time.Parse(time.RFC3339, env.Time)
-	if err != nil {
-		return nil, fmt.Errorf("time %q: not RFC 3339", clip(env.Time))
+	// A missing time, account or region is not malformed: the consumer
+	// drops such events with a reason of their own (origin.check).
+	var t time.Time
+	if env.Time != "" {
+		parsed, err := time.Parse(time.RFC3339, env.Time)
+		if err != nil {
+			return nil, fmt.Errorf("time %q: not RFC 3339", clip(env.Time))
+		}
+		t = parsed.UTC()
 	}
 	if len(env.Region) > maxRegionLength || len(env.Account) > maxAcctLength {
 		return nil, errors.New("region or account too long")
@@ -160,7 +166,7 @@ func parseEnvelope(env *envelope) (*Event, error) {
 	if len(env.Detail) == 0 || env.Detail[0] != '{' {
 		return nil, errors.New("detail: missing or not an object")
 	}
-	ev := &Event{ID: env.ID, Source: env.Source, DetailType: env.DetailType, Account: env.Account, Region: env.Region, Time: t.UTC(), Actionable: true}
+	ev := &Event{ID: env.ID, Source: env.Source, DetailType: env.DetailType, Account: env.Account, Region: env.Region, Time: t, Actionable: true}
 	if err := p(env, ev); err != nil {
 		return nil, fmt.Errorf("%s: %w", env.DetailType, err)
 	}

@@ -34,9 +34,15 @@ func startFakes(tb testing.TB, n int) *fakes {
 func (f *fakes) actor() *Actor {
 	return &Actor{
 		Watcher: watcherv1.NewWatcherServiceClient(f.conn), Launcher: launcherv1.NewLauncherServiceClient(f.conn),
-		ClusterName: interruptiontest.Cluster, Region: "us-east-1", CallTimeout: 5 * time.Second,
+		ClusterName: interruptiontest.Cluster, CallTimeout: 5 * time.Second,
 	}
 }
+
+// The account and region of the events the tests send, and of the consumers.
+const (
+	testAccount = "123456789012"
+	testRegion  = "us-east-1"
+)
 
 func instanceID(i int) string { return interruptiontest.InstanceID(i) }
 

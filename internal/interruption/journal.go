@@ -12,6 +12,7 @@ const (
 	ActionObserved  = "Observed"
 	ActionIgnored   = "Ignored"
 	ActionDuplicate = "Duplicate"
+	ActionDropped   = "Dropped"
 	ActionMalformed = "Malformed"
 	ActionFailed    = "Failed"
 )

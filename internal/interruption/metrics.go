@@ -8,6 +8,10 @@ type Metrics struct {
 	Received *prometheus.CounterVec
 	// Actions counts what was done, by kind and action.
 	Actions *prometheus.CounterVec
+	// Dropped counts valid events dropped before any action, by reason
+	// (the Drop constants): too old, from another account or region, or
+	// without those fields.
+	Dropped *prometheus.CounterVec
 	// Errors counts failures, by stage: receive, parse, launcher, watcher, delete.
 	Errors *prometheus.CounterVec
 	// Deleted counts messages deleted from the queue.
@@ -18,15 +22,20 @@ type Metrics struct {
 	HandleDuration prometheus.Histogram
 }
 
-// NewMetrics makes the metrics (unregistered; see Collectors).
+// NewMetrics makes the metrics (unregistered; see Collectors). Every drop
+// reason starts at zero, so alerts on it need no absent().
 func NewMetrics() *Metrics {
-	return &Metrics{
+	m := &Metrics{
 		Received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flotilla_interruption_messages_received_total", Help: "SQS messages received, by event kind (Unknown: could not be parsed).",
 		}, []string{"kind"}),
 		Actions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flotilla_interruption_actions_total", Help: "Actions taken on events, by kind and action (Disrupted, Observed, Ignored, Duplicate, Malformed, Failed).",
+			Name: "flotilla_interruption_actions_total", Help: "Actions taken on events, by kind and action (Disrupted, Observed, Ignored, Duplicate, Dropped, Malformed, Failed).",
 		}, []string{"kind", "action"}),
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flotilla_interruption_events_dropped_total",
+			Help: "Events dropped without action, by reason (stale, future, other_account, other_region, missing_time, missing_account, missing_region).",
+		}, []string{"reason"}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flotilla_interruption_errors_total", Help: "Errors, by stage (receive, parse, launcher, watcher, delete).",
 		}, []string{"stage"}),
@@ -44,9 +53,13 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 		}),
 	}
+	for _, r := range DropReasons {
+		m.Dropped.WithLabelValues(r)
+	}
+	return m
 }
 
 // Collectors lists the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Received, m.Actions, m.Errors, m.Deleted, m.DisruptDelay, m.HandleDuration}
+	return []prometheus.Collector{m.Received, m.Actions, m.Dropped, m.Errors, m.Deleted, m.DisruptDelay, m.HandleDuration}
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// GCInterval and GCGrace drive garbage collection of leaked instances;
 	// zero means 1m and 2m.
 	GCInterval, GCGrace time.Duration
+	// DisruptMinGrace is the least time a Disrupt leaves for evictions
+	// before pods may be deleted; zero means 30s.
+	DisruptMinGrace time.Duration
 	// InstanceTypeTTL is how long the instance types of a class are reused;
 	// zero means 30s.
 	InstanceTypeTTL time.Duration
@@ -96,6 +99,7 @@ func (c *Config) defaults() error {
 	def(&c.GCInterval, time.Minute)
 	def(&c.GCGrace, 2*time.Minute)
 	def(&c.InstanceTypeTTL, 30*time.Second)
+	def(&c.DisruptMinGrace, termination.DefaultMinGrace)
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -132,7 +136,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 	term := &termination.Controller{
 		Client: kube, Clientset: clientset, Launcher: cfg.Launcher, Recorder: rec, Metrics: cfg.Metrics, Journal: j,
 		Drainer: &drain.Drainer{Client: clientset, Log: cfg.Log.With("controller", "drain"), Metrics: cfg.DrainMetrics},
-		Log:     cfg.Log.With("controller", "nodeclaim.termination"),
+		Log:     cfg.Log.With("controller", "nodeclaim.termination"), MinGrace: cfg.DisruptMinGrace,
 	}
 	gc := &lifecycle.GarbageCollector{
 		Client: kube, Launcher: cfg.Launcher, Recorder: rec, ClusterName: cfg.ClusterName, Interval: cfg.GCInterval,
@@ -164,6 +168,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 	svc := &service.Service{
 		Client: kube, Reader: kube, Clientset: clientset, Solver: solverClient{c: cfg.Solver}, Types: types, Provisioner: prov, Recorder: rec,
 		Journal: j, Metrics: cfg.Metrics, Log: cfg.Log.With("component", "service"), Elected: mgr.Elected(), Ctx: ctx,
+		MinGrace: cfg.DisruptMinGrace,
 	}
 	// On the leader, finish the disruptions a previous watcher accepted.
 	if err := mgr.Add(manager.RunnableFunc(svc.Resume)); err != nil {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -51,6 +52,7 @@ func main() {
 // interruptionFlags are the service's own flags.
 type interruptionFlags struct {
 	queue, sqsEndpoint, region, cluster string
+	accountID                           string
 	watcherAddr, launcherAddr           string
 	concurrency, maxMessages            int
 	actOnRebalance                      bool
@@ -61,7 +63,9 @@ func addFlags(fs *flag.FlagSet) *interruptionFlags {
 	f := &interruptionFlags{}
 	fs.StringVar(&f.queue, "interruption-queue", "", "SQS queue of the EventBridge interruption events: a name or a URL (required)")
 	fs.StringVar(&f.sqsEndpoint, "sqs-endpoint", "", "SQS endpoint override (a VPC endpoint, or an emulator in tests)")
-	fs.StringVar(&f.region, "region", "us-east-1", "AWS region of the queue and the cluster; events of other regions are ignored")
+	fs.StringVar(&f.region, "region", "us-east-1", "AWS region of the queue and the cluster; events of other regions are dropped")
+	fs.StringVar(&f.accountID, "account-id", "",
+		"AWS account id (12 digits) of the cluster; events of other accounts are dropped. Empty: any account is accepted (a warning is logged)")
 	fs.StringVar(&f.cluster, "cluster-name", "", "cluster name; only this cluster's instances are acted on (required)")
 	fs.StringVar(&f.watcherAddr, "watcher-addr", "localhost:50053", "watcher gRPC address (Disrupt)")
 	fs.StringVar(&f.launcherAddr, "launcher-addr", "localhost:50052", "launcher gRPC address (ListInstances, MarkUnavailable)")
@@ -83,6 +87,9 @@ func (f *interruptionFlags) check() error {
 	}
 	if f.region == "" {
 		errs = append(errs, errors.New("--region: must not be empty"))
+	}
+	if f.accountID != "" && !accountIDPattern.MatchString(f.accountID) {
+		errs = append(errs, fmt.Errorf("--account-id: %q is not a 12-digit AWS account id", f.accountID))
 	}
 	if f.watcherAddr == "" || f.launcherAddr == "" {
 		errs = append(errs, errors.New("--watcher-addr and --launcher-addr: must not be empty"))
@@ -152,13 +159,17 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer launcherConn.Close() //nolint:errcheck // closing at exit
 
+	if f.accountID == "" {
+		cfg.Logger.Warn("--account-id is not set: events of any AWS account are accepted; only their region is checked")
+	}
 	m := interruption.NewMetrics()
 	journal := interruption.NewJournal(interruption.JournalSize)
 	consumer := &interruption.Consumer{
 		SQS: client, Queue: f.queue, MaxMessages: f.maxMessages, WaitTime: waitTime(f.waitTime), Concurrency: f.concurrency,
+		Region: f.region, Account: f.accountID,
 		Actor: &interruption.Actor{
 			Watcher: watcherv1.NewWatcherServiceClient(watcherConn), Launcher: launcherv1.NewLauncherServiceClient(launcherConn),
-			ClusterName: f.cluster, Region: f.region, ActOnRebalance: f.actOnRebalance, UnavailableTTL: f.unavailableTTL,
+			ClusterName: f.cluster, ActOnRebalance: f.actOnRebalance, UnavailableTTL: f.unavailableTTL,
 			Metrics: m, Log: cfg.Logger,
 		},
 		Journal: journal, Metrics: m, Log: cfg.Logger,
@@ -187,6 +198,9 @@ func run(ctx context.Context, args []string) error {
 		return errors.Join(err, <-consumerDone)
 	}
 }
+
+// accountIDPattern is an AWS account id.
+var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // waitTime maps the flag (0 meaning no wait) to Consumer.WaitTime (0 meaning
 // the default, negative meaning no wait).

@@ -32,11 +32,17 @@ func TestFlags(t *testing.T) {
 	if f.maxMessages != 10 || f.waitTime != 20*time.Second || f.concurrency != 10 || f.actOnRebalance || f.unavailableTTL != 3*time.Minute {
 		t.Errorf("defaults: %+v", f)
 	}
-	if err := fs.Parse([]string{"--max-messages=11", "--wait-time=21s", "--concurrency=0"}); err != nil {
+	if err := fs.Parse([]string{"--account-id=123456789012"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.check(); err != nil {
+		t.Fatalf("an account id rejected: %v", err)
+	}
+	if err := fs.Parse([]string{"--max-messages=11", "--wait-time=21s", "--concurrency=0", "--account-id=12345"}); err != nil {
 		t.Fatal(err)
 	}
 	err := f.check()
-	for _, want := range []string{"--max-messages", "--wait-time", "--concurrency"} {
+	for _, want := range []string{"--max-messages", "--wait-time", "--concurrency", "--account-id"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("check() = %v, want an error naming %s", err, want)
 		}
@@ -78,6 +84,7 @@ func TestService(t *testing.T) {
 	}
 	send(spotEvent("ev-1", interruptiontest.InstanceID(1)))
 	send(`{"not":"an event"}`)
+	send(strings.Replace(spotEvent("ev-foreign", interruptiontest.InstanceID(2)), "123456789012", "210987654321", 1))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -86,6 +93,7 @@ func TestService(t *testing.T) {
 			"--grpc-addr=" + grpcAddr, "--metrics-addr=" + metricsAddr, "--drain-period=0", "--log-format=text", "--log-level=warn", "--insecure",
 			"--interruption-queue=flotilla-interruption", "--sqs-endpoint=" + q.Endpoint, "--region=us-east-1",
 			"--cluster-name=" + interruptiontest.Cluster, "--watcher-addr=" + fakes.Addr, "--launcher-addr=" + fakes.Addr, "--wait-time=1s",
+			"--account-id=123456789012",
 		})
 	}()
 	waitFor(t, "the Disrupt", func() bool { return len(fakes.Watcher.Disrupts()) == 1 })
@@ -100,10 +108,10 @@ func TestService(t *testing.T) {
 	defer conn.Close()
 	client := interruptionv1.NewInterruptionServiceClient(conn)
 	var events []*interruptionv1.Event
-	waitFor(t, "both events listed", func() bool {
+	waitFor(t, "the three events listed", func() bool {
 		resp, err := client.ListRecentEvents(context.Background(), &interruptionv1.ListRecentEventsRequest{})
 		events = resp.GetEvents()
-		return err == nil && len(events) == 2
+		return err == nil && len(events) == 3
 	})
 	actions := map[string]*interruptionv1.Event{}
 	for _, e := range events {
@@ -115,6 +123,9 @@ func TestService(t *testing.T) {
 	}
 	if actions["Malformed"] == nil {
 		t.Fatalf("no Malformed event: %v", events)
+	}
+	if e := actions["Dropped"]; e == nil || !strings.Contains(e.GetMessage(), "other_account") {
+		t.Fatalf("the other account's event is not Dropped: %v", events)
 	}
 
 	// Redelivering the event changes nothing.
@@ -137,10 +148,12 @@ func TestService(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	for _, want := range []string{
-		`flotilla_interruption_messages_received_total{kind="SpotInterruption"} 2`,
+		`flotilla_interruption_messages_received_total{kind="SpotInterruption"} 3`,
+		`flotilla_interruption_events_dropped_total{reason="other_account"} 1`,
+		`flotilla_interruption_events_dropped_total{reason="stale"} 0`,
 		`flotilla_interruption_actions_total{action="Disrupted",kind="SpotInterruption"} 1`,
 		`flotilla_interruption_disrupt_delay_seconds_count{kind="SpotInterruption"} 1`,
-		`flotilla_interruption_messages_deleted_total 3`,
+		`flotilla_interruption_messages_deleted_total 4`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)

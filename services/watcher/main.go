@@ -47,7 +47,7 @@ func main() {
 type watcherFlags struct {
 	kubeconfig, cluster, solverAddr, launcherAddr           string
 	batchIdle, batchMax, launchTimeout, registrationTimeout time.Duration
-	disruptionInterval                                      time.Duration
+	disruptionInterval, disruptMinGrace                     time.Duration
 	leaderElect                                             bool
 	leaderElectionNamespace, leaderElectionID               string
 	controllerMetricsAddr                                   string
@@ -66,6 +66,8 @@ func addFlags(fs *flag.FlagSet) *watcherFlags {
 	fs.DurationVar(&f.launchTimeout, "launch-timeout", 5*time.Minute, "a NodeClaim not launched within this is deleted")
 	fs.DurationVar(&f.registrationTimeout, "registration-timeout", 15*time.Minute, "a NodeClaim whose node did not register within this is deleted")
 	fs.DurationVar(&f.disruptionInterval, "disruption-interval", 10*time.Second, "how often disruption (emptiness, consolidation, drift, expiration) runs")
+	fs.DurationVar(&f.disruptMinGrace, "disrupt-min-grace", 30*time.Second,
+		"least time a Disrupt leaves for evictions (PodDisruptionBudgets, do-not-disrupt) before pods may be deleted; an earlier deadline is moved to now plus this")
 	fs.BoolVar(&f.leaderElect, "leader-elect", true, "elect a leader on a Lease so only one replica acts")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "kube-system", "namespace of the leader Lease")
 	fs.StringVar(&f.leaderElectionID, "leader-election-id", "flotilla-watcher", "name of the leader Lease")
@@ -87,6 +89,7 @@ func (f *watcherFlags) check() error {
 	for name, d := range map[string]time.Duration{
 		"--batch-idle-duration": f.batchIdle, "--batch-max-duration": f.batchMax, "--launch-timeout": f.launchTimeout,
 		"--registration-timeout": f.registrationTimeout, "--disruption-interval": f.disruptionInterval,
+		"--disrupt-min-grace": f.disruptMinGrace,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %s is not positive", name, d))
@@ -164,7 +167,7 @@ func run(args []string) error {
 	w, err := watcher.Setup(ctx, mgr, watcher.Config{
 		ClusterName: wf.cluster, Solver: solverv1.NewSolverServiceClient(solverConn), Launcher: launcherv1.NewLauncherServiceClient(launcherConn),
 		BatchIdle: wf.batchIdle, BatchMax: wf.batchMax, LaunchTimeout: wf.launchTimeout, RegistrationTimeout: wf.registrationTimeout,
-		DisruptionInterval: wf.disruptionInterval, Metrics: m, DrainMetrics: dm, DisruptMetrics: drm, Log: cfg.Logger,
+		DisruptionInterval: wf.disruptionInterval, DisruptMinGrace: wf.disruptMinGrace, Metrics: m, DrainMetrics: dm, DisruptMetrics: drm, Log: cfg.Logger,
 	})
 	if err != nil {
 		return err

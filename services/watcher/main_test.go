@@ -28,3 +28,20 @@ func TestFlagsRejectBadValues(t *testing.T) {
 		}
 	}
 }
+
+func TestDisruptMinGraceFlag(t *testing.T) {
+	fs := flag.NewFlagSet("watcher", flag.ContinueOnError)
+	f := addFlags(fs)
+	if err := fs.Parse([]string{"--cluster-name=test"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.disruptMinGrace.String() != "30s" {
+		t.Errorf("--disrupt-min-grace default %s, want 30s", f.disruptMinGrace)
+	}
+	if err := fs.Parse([]string{"--disrupt-min-grace=0s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.check(); err == nil || !strings.Contains(err.Error(), "--disrupt-min-grace") {
+		t.Errorf("check() = %v, want an error naming --disrupt-min-grace", err)
+	}
+}

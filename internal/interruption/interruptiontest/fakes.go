@@ -32,7 +32,8 @@ type Watcher struct {
 	failures int
 }
 
-// Disrupt accepts instances it knows, refuses others, and fails while failures are pending.
+// Disrupt accepts instances it knows, refuses others with NotFound as the
+// watcher does, and fails while failures are pending.
 func (f *Watcher) Disrupt(_ context.Context, req *watcherv1.DisruptRequest) (*watcherv1.DisruptResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -43,7 +44,7 @@ func (f *Watcher) Disrupt(_ context.Context, req *watcherv1.DisruptRequest) (*wa
 	f.calls = append(f.calls, req)
 	node, ok := f.nodes[req.GetInstanceId()]
 	if !ok {
-		return &watcherv1.DisruptResponse{Message: "no NodeClaim of this cluster has that node or instance"}, nil
+		return nil, status.Errorf(codes.NotFound, "instance_id %q: no NodeClaim of this cluster has that instance id", req.GetInstanceId())
 	}
 	return &watcherv1.DisruptResponse{Accepted: true, NodeName: node, Message: "disruption started"}, nil
 }

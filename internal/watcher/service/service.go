@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,12 @@ type Service struct {
 	Elected <-chan struct{}
 	// Ctx bounds the background work Disrupt starts (the process's context).
 	Ctx context.Context
+	// MinGrace is the least time a disruption leaves before pods may be
+	// deleted instead of evicted: a Disrupt deadline earlier than now plus
+	// MinGrace is moved to it. 0 means termination.DefaultMinGrace.
+	MinGrace time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 
 	mu       sync.Mutex
 	inFlight map[string]bool // NodeClaims being disrupted (begin, done)
@@ -64,10 +71,20 @@ func (s *Service) leader() bool {
 	}
 }
 
+// DefaultDisruptDeadline is the deadline of a Disrupt request that gives none.
+const DefaultDisruptDeadline = 2 * time.Minute
+
+// reasonPattern is what a Disrupt reason may look like: it is written into an
+// annotation (after which a ";" would add a flag) and into events.
+var reasonPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
 // Disrupt starts disrupting a node of ours; repeating it changes nothing.
+// The request must name, by instance_id or node_name, a NodeClaim of one of
+// this cluster's NodePools; the deadline is moved to now plus MinGrace when
+// it is earlier. A refused request changes nothing.
 func (s *Service) Disrupt(ctx context.Context, req *watcherv1.DisruptRequest) (*watcherv1.DisruptResponse, error) {
-	if req.GetInstanceId() == "" && req.GetNodeName() == "" {
-		return nil, fmt.Errorf("%w: instance_id or node_name is required", apierr.ErrInvalidArgument)
+	if err := checkDisrupt(req); err != nil {
+		return nil, err
 	}
 	if !s.leader() {
 		return nil, fmt.Errorf("%w: this replica is not the leader", apierr.ErrUnavailable)
@@ -76,9 +93,9 @@ func (s *Service) Disrupt(ctx context.Context, req *watcherv1.DisruptRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	claim, node := find(snap, req.GetInstanceId(), req.GetNodeName())
-	if claim == nil {
-		return &watcherv1.DisruptResponse{Accepted: false, NodeName: req.GetNodeName(), Message: "no NodeClaim of this cluster has that node or instance"}, nil
+	claim, node, err := managedClaim(snap, req.GetInstanceId(), req.GetNodeName())
+	if err != nil {
+		return nil, err
 	}
 	name := claim.Status.NodeName
 	if node != nil {
@@ -93,10 +110,12 @@ func (s *Service) Disrupt(ctx context.Context, req *watcherv1.DisruptRequest) (*
 		resp.Message = "already under way"
 		return resp, nil
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	now := s.now()
+	requested := now.Add(DefaultDisruptDeadline)
 	if req.GetDeadline() != nil {
-		deadline = req.GetDeadline().AsTime()
+		requested = req.GetDeadline().AsTime()
 	}
+	deadline := s.floor(requested, now)
 	reason := req.GetReason()
 	if reason == "" {
 		reason = "Interrupted"
@@ -118,7 +137,82 @@ func (s *Service) Disrupt(ctx context.Context, req *watcherv1.DisruptRequest) (*
 	s.Recorder.Eventf(claim, nil, corev1.EventTypeWarning, "Disrupting", "Interrupt", "%s: the node must be gone by %s", reason, deadline.Format(time.RFC3339))
 	go s.run(claim.Name, name, reason, deadline, req.GetReplaceFirst()) //nolint:gosec // outlives the request on purpose: bounded by s.Ctx and the deadline
 	resp.Message = "disruption started"
+	if deadline.After(requested) {
+		resp.Message = fmt.Sprintf("disruption started; deadline %s moved to %s, the minimum grace of %s for evictions",
+			requested.UTC().Format(time.RFC3339), deadline.UTC().Format(time.RFC3339), s.minGrace())
+	}
 	return resp, nil
+}
+
+// checkDisrupt validates the request's fields on their own.
+func checkDisrupt(req *watcherv1.DisruptRequest) error {
+	if req.GetInstanceId() == "" && req.GetNodeName() == "" {
+		return fmt.Errorf("%w: instance_id or node_name is required", apierr.ErrInvalidArgument)
+	}
+	if d := req.GetDeadline(); d != nil {
+		if err := d.CheckValid(); err != nil {
+			return fmt.Errorf("%w: deadline: %w", apierr.ErrInvalidArgument, err)
+		}
+	}
+	if r := req.GetReason(); r != "" && !reasonPattern.MatchString(r) {
+		return fmt.Errorf("%w: reason %q: want up to 63 letters, digits, '.', '_' or '-'", apierr.ErrInvalidArgument, clip(r))
+	}
+	return nil
+}
+
+// managedClaim finds the NodeClaim the request names and checks that this
+// watcher manages it: it carries karpenter.sh/nodepool naming an existing
+// NodePool. Errors name the request field.
+func managedClaim(snap *state.Snapshot, instanceID, nodeName string) (*karpv1.NodeClaim, *corev1.Node, error) {
+	field, value := "instance_id", instanceID
+	if nodeName != "" {
+		field, value = "node_name", nodeName
+	}
+	claim, node := find(snap, instanceID, nodeName)
+	if claim == nil {
+		return nil, nil, fmt.Errorf("%w: %s %q: no NodeClaim of this cluster has that %s", apierr.ErrNotFound, field, clip(value), strings.ReplaceAll(field, "_", " "))
+	}
+	if instanceID != "" && nodeName != "" && !hasInstance(claim, instanceID) {
+		return nil, nil, fmt.Errorf("%w: node_name %q is NodeClaim %s, whose instance is not instance_id %q", apierr.ErrInvalidArgument,
+			clip(nodeName), claim.Name, clip(instanceID))
+	}
+	pool := claim.Labels[karpv1.NodePoolLabelKey]
+	if pool == "" {
+		return nil, nil, fmt.Errorf("%w: %s %q: NodeClaim %s has no %s label, so no NodePool of this watcher owns it", apierr.ErrFailedPrecondition,
+			field, clip(value), claim.Name, karpv1.NodePoolLabelKey)
+	}
+	if snap.NodePool(pool) == nil {
+		return nil, nil, fmt.Errorf("%w: %s %q: NodeClaim %s belongs to NodePool %q, which does not exist", apierr.ErrFailedPrecondition,
+			field, clip(value), claim.Name, clip(pool))
+	}
+	return claim, node, nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) minGrace() time.Duration {
+	if s.MinGrace > 0 {
+		return s.MinGrace
+	}
+	return termination.DefaultMinGrace
+}
+
+// floor returns the deadline, or now plus the minimum grace when that is
+// later, rounded up to the second the annotation records.
+func (s *Service) floor(deadline, now time.Time) time.Time {
+	least := now.Add(s.minGrace())
+	if r := least.Truncate(time.Second); r.Before(least) {
+		least = r.Add(time.Second)
+	}
+	if deadline.Before(least) {
+		return least
+	}
+	return deadline
 }
 
 // DisruptionAnnotationKey records on a NodeClaim that Disrupt accepted it,
@@ -165,10 +259,14 @@ func (s *Service) Resume(ctx context.Context) error {
 			continue
 		}
 		reason, flag, _ := strings.Cut(value, ";")
+		// The recorded deadline may have passed while no watcher led, and
+		// an unreadable one counts as past: either way the pods still get
+		// the minimum grace of evictions.
 		deadline, err := time.Parse(time.RFC3339, c.Annotations[termination.DeadlineAnnotationKey])
 		if err != nil {
-			deadline = time.Now() // an unreadable deadline: drain now
+			deadline = time.Time{}
 		}
+		deadline = s.floor(deadline, s.now())
 		if !s.begin(c.Name) {
 			continue
 		}
@@ -295,7 +393,8 @@ func (s *Service) deleteWithDeadline(ctx context.Context, name string, deadline 
 	return client.IgnoreNotFound(s.Client.Delete(ctx, claim))
 }
 
-// find returns the claim (and node) for an instance id or node name.
+// find returns the claim (and node) for a node name or, without one, an
+// instance id.
 func find(snap *state.Snapshot, instanceID, nodeName string) (*karpv1.NodeClaim, *corev1.Node) {
 	if nodeName != "" {
 		if n := snap.Node(nodeName); n != nil {
@@ -303,16 +402,28 @@ func find(snap *state.Snapshot, instanceID, nodeName string) (*karpv1.NodeClaim,
 				return c, n
 			}
 		}
-	}
-	if instanceID == "" {
 		return nil, nil
 	}
 	for _, c := range snap.NodeClaims {
-		if state.InstanceID(c.Status.ProviderID) == instanceID || strings.HasSuffix(c.Status.ProviderID, "/"+instanceID) {
+		if hasInstance(c, instanceID) {
 			return c, snap.NodeFor(c)
 		}
 	}
 	return nil, nil
+}
+
+// hasInstance reports whether the claim's provider id names the instance.
+func hasInstance(c *karpv1.NodeClaim, instanceID string) bool {
+	return instanceID != "" && (state.InstanceID(c.Status.ProviderID) == instanceID || strings.HasSuffix(c.Status.ProviderID, "/"+instanceID))
+}
+
+// clip shortens a caller's string quoted in an error.
+func clip(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	return strings.ToValidUTF8(s[:limit], "") + "…"
 }
 
 var errNoReader = errors.New("service has no reader")

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	"github.com/flotilla-io/flotilla/internal/watcher/journal"
 	"github.com/flotilla-io/flotilla/internal/watcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/watcher/termination"
@@ -37,8 +39,15 @@ func claimAndNode(name, instance string, annotations map[string]string) (*karpv1
 	return claim, node
 }
 
+// pool is the NodePool the claims of claimAndNode belong to.
+func pool() *karpv1.NodePool {
+	return &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "general"}}
+}
+
+// newService serves objs, plus the NodePool "general".
 func newService(t *testing.T, objs ...client.Object) (*Service, client.Client, *kubefake.Clientset) {
 	t.Helper()
+	objs = append(objs, pool())
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, karpv1.AddToScheme, awsv1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -107,10 +116,10 @@ func TestDisruptRecordsTaintsAndDeletes(t *testing.T) {
 	if err != nil || !resp.GetAccepted() || resp.GetMessage() != "already terminating" {
 		t.Errorf("second Disrupt = %v, %v", resp, err)
 	}
-	// An instance that is not ours is refused, not an error.
+	// An instance that is not ours is refused.
 	resp, err = s.Disrupt(context.Background(), &watcherv1.DisruptRequest{InstanceId: "i-0other"})
-	if err != nil || resp.GetAccepted() {
-		t.Errorf("Disrupt of a stranger = %v, %v", resp, err)
+	if !errors.Is(err, apierr.ErrNotFound) || resp != nil {
+		t.Errorf("Disrupt of a stranger = %v, %v; want NotFound", resp, err)
 	}
 }
 

@@ -33,9 +33,16 @@ import (
 )
 
 // DeadlineAnnotationKey is an annotation that, set on a NodeClaim (RFC
-// 3339), forces its drain at that time even without a terminationGracePeriod: the WatcherService's
-// Disrupt sets it to the interruption deadline.
+// 3339), bounds its drain as a terminationGracePeriod would, even without
+// one: the WatcherService's Disrupt sets it to the interruption deadline.
+// Until then pods leave only through the Eviction API; after it, what is left
+// is deleted. The deadline never counts earlier than the NodeClaim's deletion
+// plus the minimum grace (see ForceAfter), whatever the annotation says.
 const DeadlineAnnotationKey = "flotilla.io/drain-deadline"
+
+// DefaultMinGrace is the least time a Disrupt deadline leaves for evictions
+// (the watcher's --disrupt-min-grace).
+const DefaultMinGrace = 30 * time.Second
 
 // drainRecheck is how often a drain pass is repeated while pods remain.
 const drainRecheck = 2 * time.Second
@@ -50,6 +57,10 @@ type Controller struct {
 	Metrics   *metrics.Metrics
 	Journal   *journal.Journal
 	Log       *slog.Logger
+	// MinGrace is the least time after a NodeClaim's deletion during which
+	// its pods are only evicted, whatever its DeadlineAnnotationKey says;
+	// 0 means DefaultMinGrace.
+	MinGrace time.Duration
 }
 
 // SetupWithManager registers the NodeClaim termination controller and the
@@ -130,7 +141,7 @@ func (c *Controller) drain(ctx context.Context, claim *karpv1.NodeClaim, node *c
 	for i := range pods.Items {
 		list = append(list, &pods.Items[i])
 	}
-	res, err := c.Drainer.Drain(ctx, node, list, ForceAfter(claim))
+	res, err := c.Drainer.Drain(ctx, node, list, ForceAfter(claim, c.minGrace()))
 	if err != nil {
 		return false, fmt.Errorf("drain %s: %w", node.Name, err)
 	}
@@ -162,21 +173,50 @@ func blockedText(res drain.Result) string {
 	return "blocked: " + strings.Join(parts, "; ")
 }
 
-// ForceAfter is when the claim's pods are deleted outright: the deletion
-// time plus terminationGracePeriod, or the Disrupt deadline, whichever is
-// earlier; nil when neither applies.
-func ForceAfter(claim *karpv1.NodeClaim) *time.Time {
+func (c *Controller) minGrace() time.Duration {
+	if c.MinGrace > 0 {
+		return c.MinGrace
+	}
+	return DefaultMinGrace
+}
+
+// ForceAfter is when the pods left on a deleting claim's node are deleted
+// instead of evicted (PodDisruptionBudgets and do-not-disrupt no longer hold
+// them): the deletion time plus the NodePool's terminationGracePeriod, or the
+// Disrupt deadline, whichever is earlier; nil when neither applies or the
+// claim is not being deleted.
+//
+// The Disrupt deadline counts no earlier than the deletion time plus
+// minGrace: a deadline already past (a late request, a watcher resumed after
+// a restart, an annotation written by hand) still leaves minGrace of
+// eviction-only drain, as a terminationGracePeriod of minGrace would in
+// Karpenter. An unreadable deadline is ignored.
+func ForceAfter(claim *karpv1.NodeClaim, minGrace time.Duration) *time.Time {
+	if claim.DeletionTimestamp == nil {
+		return nil
+	}
+	deleted := claim.DeletionTimestamp.Time
 	var at *time.Time
-	if tgp := claim.Spec.TerminationGracePeriod; tgp != nil && claim.DeletionTimestamp != nil {
-		t := claim.DeletionTimestamp.Add(tgp.Duration)
+	if tgp := claim.Spec.TerminationGracePeriod; tgp != nil {
+		t := deleted.Add(tgp.Duration)
 		at = &t
 	}
 	if v := claim.Annotations[DeadlineAnnotationKey]; v != "" {
-		if t, err := time.Parse(time.RFC3339, v); err == nil && (at == nil || t.Before(*at)) {
-			at = &t
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			t = later(t, deleted.Add(minGrace))
+			if at == nil || t.Before(*at) {
+				at = &t
+			}
 		}
 	}
 	return at
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // terminate terminates the claim's instance, if it has one.
