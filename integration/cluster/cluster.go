@@ -431,7 +431,7 @@ func (c *cluster) startService(name string) (*process, error) {
 			"--solver-addr="+c.addrs[Solver], "--launcher-addr="+c.addrs[Launcher], "--leader-elect=false")
 	case Interruption:
 		args = append(args, "--interruption-queue="+c.queueURL, "--sqs-endpoint="+c.sqs.Endpoint,
-			"--region="+region, "--cluster-name="+c.opts.Name,
+			"--region="+region, "--cluster-name="+c.opts.Name, "--account-id="+ec2sim.AccountID,
 			"--watcher-addr="+c.addrs[Watcher], "--launcher-addr="+c.addrs[Launcher], "--wait-time=1s")
 	}
 	args = append(args, c.opts.ExtraArgs[name]...)
