@@ -60,6 +60,7 @@ func TestHarness(t *testing.T) {
 		}
 		checkLaunchedNode(ctx, t, c)
 	})
+	t.Run("mutual TLS between real processes", func(t *testing.T) { checkMutualTLS(ctx, t, c) })
 	t.Run("kill and restart a service", func(t *testing.T) {
 		if c.Addr(harness.Solver) == "" {
 			t.Skip("no solver in this checkout")
