@@ -9,8 +9,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
+	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
-	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
@@ -26,7 +26,7 @@ func exampleNodeClass(t *testing.T) *launcherv1.NodeClass {
 	if err := yaml.UnmarshalStrict(b, &nc); err != nil {
 		t.Fatal(err)
 	}
-	out := nodeclass.ToLauncher(&nc)
+	out := nodeclass.FromEC2NodeClass(&nc)
 	sim := nodeClass("al2023@latest")
 	out.SubnetSelectorTerms, out.SecurityGroupSelectorTerms, out.AmiSelectorTerms, out.Role =
 		sim.SubnetSelectorTerms, sim.SecurityGroupSelectorTerms, sim.AmiSelectorTerms, sim.Role

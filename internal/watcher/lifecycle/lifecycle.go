@@ -28,6 +28,7 @@ import (
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/kubeyaml"
+	launchernc "github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/journal"
 	"github.com/flotilla-io/flotilla/internal/watcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
@@ -231,7 +232,7 @@ func (c *Controller) classOf(ctx context.Context, claim *karpv1.NodeClaim) (*aws
 func (c *Controller) launchRequest(claim *karpv1.NodeClaim, class *awsv1.EC2NodeClass) (*launcherv1.LaunchRequest, error) {
 	req := &launcherv1.LaunchRequest{
 		Cluster: c.ClusterName, NodeClaim: claim.Name, NodePool: claim.Labels[karpv1.NodePoolLabelKey],
-		NodeClass: nodeclass.ToLauncher(class), Labels: state.ClaimLabels(claim), NodeClaimUid: string(claim.UID),
+		NodeClass: launchernc.FromEC2NodeClass(class), Labels: state.ClaimLabels(claim), NodeClaimUid: string(claim.UID),
 	}
 	for _, r := range claim.Spec.Requirements {
 		tr := &typesv1.Requirement{Key: r.Key, Operator: string(r.Operator), Values: r.Values}

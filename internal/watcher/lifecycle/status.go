@@ -18,6 +18,7 @@ import (
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/kubeyaml"
+	launchernc "github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/provisioning"
@@ -197,7 +198,7 @@ func (s *NodeClassStatus) Reconcile(ctx context.Context, req reconcile.Request) 
 	}
 	patch := client.MergeFrom(nc.DeepCopy())
 	was := nodeclass.IsReady(nc)
-	resp, err := s.Launcher.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClass: nodeclass.ToLauncher(nc)})
+	resp, err := s.Launcher.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClass: launchernc.FromEC2NodeClass(nc)})
 	ready := false
 	msg := ""
 	if err != nil {

@@ -10,9 +10,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
-	launchernc "github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
+	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
-	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 )
 
 func example(t *testing.T) *awsv1.EC2NodeClass {
@@ -28,8 +27,8 @@ func example(t *testing.T) *awsv1.EC2NodeClass {
 	return nc
 }
 
-func TestToLauncherCarriesExampleLaunchSettings(t *testing.T) {
-	out := nodeclass.ToLauncher(example(t))
+func TestFromEC2NodeClassCarriesExampleLaunchSettings(t *testing.T) {
+	out := nodeclass.FromEC2NodeClass(example(t))
 	if len(out.GetBlockDeviceMappings()) != 1 {
 		t.Fatalf("mappings %v", out.GetBlockDeviceMappings())
 	}
@@ -48,15 +47,15 @@ func TestToLauncherCarriesExampleLaunchSettings(t *testing.T) {
 	if out.GetDetailedMonitoring() || out.AssociatePublicIpAddress != nil {
 		t.Errorf("monitoring %v public ip %v", out.GetDetailedMonitoring(), out.AssociatePublicIpAddress)
 	}
-	if err := launchernc.Validate(out); err != nil {
+	if err := nodeclass.Validate(out); err != nil {
 		t.Errorf("the launcher rejects the example: %v", err)
 	}
 }
 
-func TestToLauncherOptionalSettings(t *testing.T) {
+func TestFromEC2NodeClassOptionalSettings(t *testing.T) {
 	nc := example(t)
 	nc.Spec.BlockDeviceMappings, nc.Spec.MetadataOptions = nil, nil
-	out := nodeclass.ToLauncher(nc)
+	out := nodeclass.FromEC2NodeClass(nc)
 	if out.BlockDeviceMappings != nil || out.MetadataOptions != nil || out.AssociatePublicIpAddress != nil {
 		t.Errorf("unset settings converted to %v", out)
 	}
@@ -65,7 +64,7 @@ func TestToLauncherOptionalSettings(t *testing.T) {
 	nc.Spec.BlockDeviceMappings = []*awsv1.BlockDeviceMapping{{
 		RootVolume: true, EBS: &awsv1.BlockDevice{SnapshotID: &snap, KMSKeyID: &key},
 	}}
-	out = nodeclass.ToLauncher(nc)
+	out = nodeclass.FromEC2NodeClass(nc)
 	if !out.GetDetailedMonitoring() || out.AssociatePublicIpAddress == nil || out.GetAssociatePublicIpAddress() {
 		t.Errorf("monitoring %v public ip %v", out.GetDetailedMonitoring(), out.AssociatePublicIpAddress)
 	}
@@ -74,7 +73,7 @@ func TestToLauncherOptionalSettings(t *testing.T) {
 		t.Errorf("mapping %v", m)
 	}
 	// No device name: carried over empty, and the launcher names the field.
-	err := launchernc.Validate(out)
+	err := nodeclass.Validate(out)
 	if !errors.Is(err, apierr.ErrInvalidArgument) || !strings.Contains(err.Error(), "block_device_mappings[0].device_name") {
 		t.Errorf("Validate: %v", err)
 	}
@@ -109,7 +108,7 @@ func TestBadValuesFailValidation(t *testing.T) {
 	} {
 		nc := example(t)
 		mutate(nc)
-		err := launchernc.Validate(nodeclass.ToLauncher(nc))
+		err := nodeclass.Validate(nodeclass.FromEC2NodeClass(nc))
 		if !errors.Is(err, apierr.ErrInvalidArgument) || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: %v", field, err)
 		}
