@@ -91,7 +91,7 @@ spec:
       {{- end }}
     spec:
       serviceAccountName: {{ include "flotilla.componentName" . }}
-      automountServiceAccountToken: {{ eq .component "watcher" }}
+      automountServiceAccountToken: {{ has .component (list "watcher" "launcher") }}
       priorityClassName: {{ $v.priorityClassName }}
       enableServiceLinks: false
       terminationGracePeriodSeconds: 30
@@ -240,7 +240,7 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- end }}
-automountServiceAccountToken: {{ eq .component "watcher" }}
+automountServiceAccountToken: {{ has .component (list "watcher" "launcher") }}
 {{- end -}}
 
 {{/*
