@@ -203,7 +203,7 @@ func (s *NodeClassStatus) Reconcile(ctx context.Context, req reconcile.Request) 
 	patch := client.MergeFrom(nc.DeepCopy())
 	was := nodeclass.IsReady(nc)
 	resp, err := s.Launcher.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClassName: nc.Name})
-	if err == nil && resp.GetNodeClassGeneration() < nc.Generation {
+	if g := resp.GetNodeClassGeneration(); err == nil && g > 0 && g < nc.Generation {
 		// The launcher's copy of the class lags this one: its answer is
 		// about the older spec, so it is not written; ask again shortly.
 		s.Log.Debug("launcher resolved an older ec2nodeclass generation", "class", nc.Name,
