@@ -144,10 +144,36 @@ func (r *Resolver) Resolve(ctx context.Context, nc *launcherv1.NodeClass) (*Reso
 			delete(r.cache, key)
 		} else {
 			r.cache[key] = cached{at: now, r: res}
+			r.trimLocked(now)
 		}
 		r.mu.Unlock()
 		close(done)
 		return res, err
+	}
+}
+
+// maxCached bounds the resolutions kept: a cluster has a handful of
+// classes, but ListInstanceTypes takes inline classes from any caller.
+const maxCached = 1024
+
+// trimLocked keeps the cache within maxCached: expired resolutions go
+// first, then, if need be, any finished one. Call with r.mu held.
+func (r *Resolver) trimLocked(now time.Time) {
+	if len(r.cache) <= maxCached {
+		return
+	}
+	for k, c := range r.cache {
+		if c.done == nil && now.Sub(c.at) >= r.o.TTL {
+			delete(r.cache, k)
+		}
+	}
+	for k, c := range r.cache {
+		if len(r.cache) <= maxCached {
+			return
+		}
+		if c.done == nil {
+			delete(r.cache, k)
+		}
 	}
 }
 
