@@ -17,8 +17,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	harness "github.com/flotilla-io/flotilla/integration/cluster"
+	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
+	"github.com/flotilla-io/flotilla/internal/launcher/classes"
 	"github.com/flotilla-io/flotilla/internal/server"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -191,22 +197,41 @@ func checkLaunchedNode(ctx context.Context, t *testing.T, c harness.Cluster) {
 	}
 	defer conn.Close()
 	launcher := launcherv1.NewLauncherServiceClient(conn)
-	nodeClass := &launcherv1.NodeClass{
-		Name:                       "default",
-		SubnetSelectorTerms:        []*launcherv1.SelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: c.Name()}}},
-		SecurityGroupSelectorTerms: []*launcherv1.SelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: c.Name()}}},
-		AmiSelectorTerms:           []*launcherv1.SelectorTerm{{Alias: "al2023@latest"}},
-		InstanceProfile:            "KarpenterNodeInstanceProfile",
-	}
-	begin := time.Now()
-	resp, err := launcher.Launch(ctx, &launcherv1.LaunchRequest{
-		Cluster: c.Name(), NodeClaim: "harness-claim", NodeClaimUid: "0b5e7b2c-harness", NodePool: "default",
-		NodeClass: nodeClass, InstanceTypeOptions: []string{"m5.large", "m5.xlarge"},
-		Labels: map[string]string{"karpenter.sh/nodepool": "default"},
-	})
+	// The launcher reads the class by name from the API server.
+	crc, err := client.New(c.RESTConfig(), client.Options{Scheme: classes.Scheme()})
 	if err != nil {
-		t.Fatalf("launch: %v", err)
+		t.Fatal(err)
 	}
+	profile := "KarpenterNodeInstanceProfile"
+	nodeClass := &awsv1.EC2NodeClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "harness"},
+		Spec: awsv1.EC2NodeClassSpec{
+			SubnetSelectorTerms:        []awsv1.SubnetSelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: c.Name()}}},
+			SecurityGroupSelectorTerms: []awsv1.SecurityGroupSelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: c.Name()}}},
+			AMISelectorTerms:           []awsv1.AMISelectorTerm{{Alias: "al2023@latest"}},
+			InstanceProfile:            &profile,
+		},
+	}
+	if err := crc.Create(ctx, nodeClass); err != nil {
+		t.Fatalf("create EC2NodeClass: %v", err)
+	}
+	t.Cleanup(func() { _ = crc.Delete(context.Background(), nodeClass) })
+	begin := time.Now()
+	var resp *launcherv1.LaunchResponse
+	waitFor(ctx, t, "a launch with EC2NodeClass harness", func() (bool, error) {
+		resp, err = launcher.Launch(ctx, &launcherv1.LaunchRequest{
+			NodeClaim: "harness-claim", NodeClaimUid: "0b5e7b2c-harness", NodePool: "default",
+			NodeClassName: nodeClass.Name, InstanceTypeOptions: []string{"m5.large", "m5.xlarge"},
+			Labels: map[string]string{"karpenter.sh/nodepool": "default"},
+		})
+		if status.Code(err) == codes.NotFound { // the launcher's informer has not seen the class yet
+			return false, err
+		}
+		if err != nil {
+			t.Fatalf("launch: %v", err)
+		}
+		return true, nil
+	})
 	inst := resp.GetInstance()
 	t.Logf("launched %s (%s in %s) in %s", inst.GetId(), inst.GetInstanceType(), inst.GetZone(), time.Since(begin).Round(time.Millisecond))
 	kube := c.Kube()
@@ -240,7 +265,7 @@ func checkLaunchedNode(ctx context.Context, t *testing.T, c harness.Cluster) {
 	}
 
 	begin = time.Now()
-	if _, err := launcher.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: inst.GetId()}); err != nil {
+	if _, err := launcher.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: inst.GetId(), NodeClaim: "harness-claim"}); err != nil {
 		t.Fatalf("terminate: %v", err)
 	}
 	waitFor(ctx, t, "node "+node.Name+" deleted after termination", func() (bool, error) {

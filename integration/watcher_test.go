@@ -39,6 +39,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
 	"github.com/flotilla-io/flotilla/internal/launcher"
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
+	"github.com/flotilla-io/flotilla/internal/launcher/classes"
 	"github.com/flotilla-io/flotilla/internal/server"
 	"github.com/flotilla-io/flotilla/internal/solverapi"
 	"github.com/flotilla-io/flotilla/internal/watcher"
@@ -232,7 +233,21 @@ func startWatcher(t *testing.T, ctx context.Context) *watcherEnv {
 	}
 	installCRDs(ctx, t, kube)
 	reg := newRegion(t)
-	svc, err := launcher.New(ctx, launcher.Config{AWS: reg.aws, ClusterName: ec2sim.DefaultCluster, KubernetesVersion: "1.31"})
+	// The launcher reads EC2NodeClasses by name from the API server, through
+	// the informer the service uses.
+	classCtx, stopClasses := context.WithCancel(context.Background())
+	t.Cleanup(stopClasses)
+	nodeClasses, err := classes.NewCache(classCtx, cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = nodeClasses.Run(classCtx) }()
+	syncCtx, cancelSync := context.WithTimeout(ctx, time.Minute)
+	defer cancelSync()
+	if err := nodeClasses.WaitForSync(syncCtx); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := launcher.New(ctx, launcher.Config{AWS: reg.aws, Classes: nodeClasses, ClusterName: ec2sim.DefaultCluster, KubernetesVersion: "1.31"})
 	if err != nil {
 		t.Fatal(err)
 	}

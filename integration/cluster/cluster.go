@@ -422,7 +422,7 @@ func (c *cluster) startService(name string) (*process, error) {
 		if err != nil {
 			return nil, fmt.Errorf("API server CA for the launcher: %w", err)
 		}
-		args = append(args, "--cluster-name="+c.opts.Name, "--region="+region,
+		args = append(args, "--kubeconfig="+c.cp.Kubeconfig, "--cluster-name="+c.opts.Name, "--region="+region,
 			"--ec2-endpoint="+c.ec2URL, "--ssm-endpoint="+c.ec2URL, "--pricing-endpoint="+c.ec2URL,
 			"--cluster-endpoint="+c.cp.Config.Host, "--cluster-ca-bundle="+base64.StdEncoding.EncodeToString(ca),
 			"--cluster-cidr=10.0.0.0/24")

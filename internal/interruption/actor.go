@@ -53,7 +53,8 @@ type Actor struct {
 	Watcher watcherv1.WatcherServiceClient
 	// Launcher lists the cluster's instances and receives MarkUnavailable.
 	Launcher launcherv1.LauncherServiceClient
-	// ClusterName is the cluster whose instances are ours.
+	// ClusterName is the cluster whose instances are ours. The launcher
+	// lists only its own cluster's (its --cluster-name), so it is not sent.
 	ClusterName string
 	// ActOnRebalance disrupts nodes on rebalance recommendations; otherwise
 	// they are only recorded.
@@ -88,7 +89,7 @@ func (a *Actor) init() {
 		if a.Log == nil {
 			a.Log = slog.Default()
 		}
-		a.instances = &instanceCache{launcher: a.Launcher, cluster: a.ClusterName, now: a.Now, timeout: a.CallTimeout}
+		a.instances = &instanceCache{launcher: a.Launcher, now: a.Now, timeout: a.CallTimeout}
 	})
 }
 
@@ -202,7 +203,6 @@ func (a *Actor) countError(stage string) {
 // refresh under way instead of starting their own.
 type instanceCache struct {
 	launcher launcherv1.LauncherServiceClient
-	cluster  string
 	now      func() time.Time
 	timeout  time.Duration
 
@@ -223,7 +223,8 @@ func (c *instanceCache) lookup(ctx context.Context, id string) (*launcherv1.Inst
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.launcher.ListInstances(cctx, &launcherv1.ListInstancesRequest{Cluster: c.cluster})
+	// The launcher lists its own cluster's (--cluster-name) instances.
+	resp, err := c.launcher.ListInstances(cctx, &launcherv1.ListInstancesRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("launcher ListInstances: %w", err)
 	}

@@ -9,13 +9,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
-func teamRequest(claim, team string) *launcherv1.LaunchRequest {
+// teamRequest launches claim with a class of its own whose tags name team.
+func teamRequest(t *testing.T, e *env, claim, team string) *launcherv1.LaunchRequest {
 	r := launchRequest(claim, "m5.large")
-	r.NodeClass.Tags = map[string]string{"team": team}
+	r.NodeClassName = e.classWith(t, "team-"+team, func(nc *awsv1.EC2NodeClass) { nc.Spec.Tags = map[string]string{"team": team} })
 	return r
 }
 
@@ -42,12 +44,12 @@ func TestUnusedLaunchTemplatesAreDeleted(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Launch(ctx, teamRequest("lt-a", "infra")); err != nil {
+	if _, err := svc.Launch(ctx, teamRequest(t, e, "lt-a", "infra")); err != nil {
 		t.Fatal(err)
 	}
 	infra := templateNames(e)
 	e.clock.Advance(30 * time.Minute)
-	if _, err := svc.Launch(ctx, teamRequest("lt-b", "web")); err != nil {
+	if _, err := svc.Launch(ctx, teamRequest(t, e, "lt-b", "web")); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(templateNames(e)); n != 3 {
@@ -71,7 +73,7 @@ func TestUnusedLaunchTemplatesAreDeleted(t *testing.T) {
 		t.Fatalf("after restart deleted %v, %v", deleted, err)
 	}
 	// Needed again: the launcher recreates it.
-	if _, err := svc.Launch(ctx, teamRequest("lt-c", "infra")); err != nil {
+	if _, err := svc.Launch(ctx, teamRequest(t, e, "lt-c", "infra")); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(templateNames(e)); n != 3 {

@@ -12,6 +12,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
@@ -21,6 +27,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
 	"github.com/flotilla-io/flotilla/internal/launcher"
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
+	"github.com/flotilla-io/flotilla/internal/launcher/classes"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
@@ -40,8 +47,11 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// env is a simulated region (EC2, SSM, Pricing) on a loopback HTTP server.
+// env is a simulated region (EC2, SSM, Pricing, IAM) on a loopback HTTP
+// server, and the cluster's EC2NodeClasses in a fake API client read
+// through classes.Reader, as the service reads its informer.
 type env struct {
+	kube    client.Client
 	sim     *ec2sim.Sim
 	ssm     *ssmsim.Handler
 	pricing *pricingsim.Handler
@@ -67,6 +77,7 @@ func newEnv(t testing.TB) *env {
 		iam:     iamsim.New(ec2sim.AccountID, nil),
 		clock:   &fakeClock{t: time.Now()},
 		fleets:  &recorder{},
+		kube:    fake.NewClientBuilder().WithScheme(classes.Scheme()).Build(),
 	}
 	e.sim.JSONHandlers["AmazonSSM"] = e.ssm
 	e.sim.JSONHandlers[pricingsim.TargetPrefix] = e.pricing
@@ -76,6 +87,7 @@ func newEnv(t testing.TB) *env {
 	srv := httptest.NewServer(e.sim)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
+	e.putClass(t, ec2NodeClass("default", "al2023@latest"))
 	return e
 }
 
@@ -95,7 +107,7 @@ func (e *env) awsConfig() awsclient.Config {
 // service starts a launcher against the simulator; each call is a fresh
 // process as far as the launcher knows.
 func (e *env) service(t testing.TB, mods ...func(*launcher.Config)) *launcher.Service {
-	cfg := launcher.Config{AWS: e.awsConfig(), ClusterName: cluster, KubernetesVersion: "1.31", Now: e.clock.Now}
+	cfg := launcher.Config{AWS: e.awsConfig(), Classes: classes.Reader{Client: e.kube}, ClusterName: cluster, KubernetesVersion: "1.31", Now: e.clock.Now}
 	for _, m := range mods {
 		m(&cfg)
 	}
@@ -106,6 +118,52 @@ func (e *env) service(t testing.TB, mods ...func(*launcher.Config)) *launcher.Se
 	return svc
 }
 
+// ec2NodeClass is an EC2NodeClass of the simulated region's subnets,
+// security groups and node role.
+func ec2NodeClass(name, alias string) *awsv1.EC2NodeClass {
+	return &awsv1.EC2NodeClass{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: awsv1.EC2NodeClassSpec{
+			SubnetSelectorTerms:        []awsv1.SubnetSelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: cluster}}},
+			SecurityGroupSelectorTerms: []awsv1.SecurityGroupSelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: cluster}}},
+			AMISelectorTerms:           []awsv1.AMISelectorTerm{{Alias: alias}},
+			Role:                       "KarpenterNodeRole",
+			Tags:                       map[string]string{"team": "infra"},
+		},
+	}
+}
+
+// putClass creates or replaces an EC2NodeClass, counting generations as
+// the API server does, and returns its name.
+func (e *env) putClass(t testing.TB, nc *awsv1.EC2NodeClass) string {
+	t.Helper()
+	nc = nc.DeepCopy()
+	cur := &awsv1.EC2NodeClass{}
+	err := e.kube.Get(context.Background(), client.ObjectKey{Name: nc.Name}, cur)
+	switch {
+	case apierrors.IsNotFound(err):
+		nc.Generation = 1
+		err = e.kube.Create(context.Background(), nc)
+	case err == nil:
+		nc.ResourceVersion, nc.Generation = cur.ResourceVersion, cur.Generation+1
+		err = e.kube.Update(context.Background(), nc)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc.Name
+}
+
+// classWith puts a class called name: the default class changed by mutate.
+func (e *env) classWith(t testing.TB, name string, mutate func(*awsv1.EC2NodeClass)) string {
+	t.Helper()
+	nc := ec2NodeClass(name, "al2023@latest")
+	mutate(nc)
+	return e.putClass(t, nc)
+}
+
+// nodeClass is ec2NodeClass("default", alias) in the launcher's message,
+// for ListInstanceTypes with an inline class.
 func nodeClass(alias string) *launcherv1.NodeClass {
 	return &launcherv1.NodeClass{
 		Name:                       "default",
@@ -119,7 +177,7 @@ func nodeClass(alias string) *launcherv1.NodeClass {
 
 func launchRequest(claim string, options ...string) *launcherv1.LaunchRequest {
 	return &launcherv1.LaunchRequest{
-		Cluster: cluster, NodeClaim: claim, NodePool: "default", NodeClass: nodeClass("al2023@latest"),
+		NodeClaim: claim, NodePool: "default", NodeClassName: "default",
 		InstanceTypeOptions: options,
 		Labels:              map[string]string{"karpenter.sh/nodepool": "default"},
 	}

@@ -109,7 +109,7 @@ func TestBatchRecoversUntaggedInstancesAfterRestart(t *testing.T) {
 	}
 	e.sim.ClearFaults()
 	restarted := e.service(t, wideWindow)
-	list, err := restarted.ListInstances(ctx, &launcherv1.ListInstancesRequest{Cluster: cluster})
+	list, err := restarted.ListInstances(ctx, &launcherv1.ListInstancesRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,11 +128,11 @@ func TestGRPC(t *testing.T) {
 	if info == nil || info.Reason != launcher.ErrorReasonInsufficientCapacity || info.Metadata["offerings"] == "" {
 		t.Fatalf("details %v", st.Details())
 	}
-	term, err := client.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: resp.Instance.Id})
+	term, err := client.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: resp.Instance.Id, NodeClaim: "grpc-1"})
 	if err != nil || term.State == "" {
 		t.Fatalf("terminate: %v %v", term, err)
 	}
-	list, err := client.ListInstances(ctx, &launcherv1.ListInstancesRequest{Cluster: cluster})
+	list, err := client.ListInstances(ctx, &launcherv1.ListInstancesRequest{})
 	if err != nil || len(list.Instances) != 0 {
 		t.Fatalf("list after terminate: %v %v", list, err)
 	}

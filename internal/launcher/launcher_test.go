@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
 	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
 	"github.com/flotilla-io/flotilla/internal/launcher"
@@ -25,7 +26,7 @@ var ctx = context.Background()
 func TestListInstanceTypes(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service(t)
-	resp, err := svc.ListInstanceTypes(ctx, &launcherv1.ListInstanceTypesRequest{NodeClass: nodeClass("al2023@latest")})
+	resp, err := svc.ListInstanceTypes(ctx, &launcherv1.ListInstanceTypesRequest{NodeClassName: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,15 +284,29 @@ func TestValidationBeforeLaunchCalls(t *testing.T) {
 		}(),
 		func() *launcherv1.LaunchRequest {
 			r := launchRequest("v-3", "m5.large")
-			r.NodeClass.AmiSelectorTerms[0].Alias = "al2023@yesterday"
+			r.NodeClassName = e.classWith(t, "yesterday", func(nc *awsv1.EC2NodeClass) { nc.Spec.AMISelectorTerms[0].Alias = "al2023@yesterday" })
 			return r
 		}(),
 		launchRequest("", "m5.large"),
+		func() *launcherv1.LaunchRequest {
+			r := launchRequest("v-5", "m5.large")
+			r.NodeClassName = ""
+			return r
+		}(),
 	}
 	for i, r := range bad {
 		if _, err := svc.Launch(ctx, r); !errors.Is(err, apierr.ErrInvalidArgument) {
 			t.Errorf("request %d: err %v, want invalid argument", i, err)
 		}
+	}
+	if _, err := svc.Launch(ctx, launchRequest("v-6", "m5.large")); err != nil {
+		t.Fatalf("the valid request after the refusals: %v", err)
+	}
+	e.sim.ResetCalls()
+	r := launchRequest("v-7", "m5.large")
+	r.NodeClassName = "missing"
+	if _, err := svc.Launch(ctx, r); !errors.Is(err, apierr.ErrNotFound) || !strings.Contains(err.Error(), `EC2NodeClass "missing"`) {
+		t.Errorf("missing class: err %v, want not found naming it", err)
 	}
 	for _, op := range []string{"CreateFleet", "DescribeInstances", "CreateLaunchTemplate", "DescribeLaunchTemplates"} {
 		if n := e.sim.Calls()[op]; n != 0 {
@@ -312,7 +327,7 @@ func TestTerminateAndGarbageCollection(t *testing.T) {
 	// no NodePool tag: it is not ours, and never listed (so never
 	// garbage-collected).
 	launchTagged(t, e, map[string]string{launch.ClusterTag(cluster): "owned"})
-	list, err := svc.ListInstances(ctx, &launcherv1.ListInstancesRequest{Cluster: cluster})
+	list, err := svc.ListInstances(ctx, &launcherv1.ListInstancesRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,16 +339,16 @@ func TestTerminateAndGarbageCollection(t *testing.T) {
 		t.Fatalf("instances %v, want %s (gc-1) and orphan %s", claims, resp.Instance.Id, orphan)
 	}
 	for i := 0; i < 2; i++ {
-		if _, err := svc.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: orphan}); err != nil {
+		if _, err := svc.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: resp.Instance.Id, NodeClaim: "gc-1"}); err != nil {
 			t.Fatalf("terminate %d: %v", i, err)
 		}
 	}
-	if _, err := svc.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: "i-0123456789abcdef0"}); err != nil {
+	if _, err := svc.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: "i-0123456789abcdef0", NodeClaim: "gc-2"}); err != nil {
 		t.Fatalf("terminate unknown: %v", err)
 	}
-	list, err = svc.ListInstances(ctx, &launcherv1.ListInstancesRequest{Cluster: cluster})
-	if err != nil || len(list.Instances) != 1 {
-		t.Fatalf("after terminate: %v %v", list, err)
+	list, err = svc.ListInstances(ctx, &launcherv1.ListInstancesRequest{})
+	if err != nil || len(list.Instances) != 1 || list.Instances[0].Id != orphan {
+		t.Fatalf("after terminate: %v %v, want only the orphan %s", list, err, orphan)
 	}
 }
 
@@ -342,7 +357,8 @@ func TestAliasPinnedAndLatest(t *testing.T) {
 	svc := e.service(t)
 	resolve := func(alias string) string {
 		t.Helper()
-		res, err := svc.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClass: nodeClass(alias)})
+		name := e.putClass(t, ec2NodeClass(strings.NewReplacer("@", "-", ".", "-").Replace(alias), alias))
+		res, err := svc.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClassName: name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,9 +405,10 @@ func TestAliasPinnedAndLatest(t *testing.T) {
 func TestResolveConditionsWhenNothingMatches(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service(t)
-	nc := nodeClass("al2023@latest")
-	nc.SubnetSelectorTerms = []*launcherv1.SelectorTerm{{Tags: map[string]string{"nope": "*"}}}
-	res, err := svc.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClass: nc})
+	name := e.classWith(t, "nomatch", func(nc *awsv1.EC2NodeClass) {
+		nc.Spec.SubnetSelectorTerms = []awsv1.SubnetSelectorTerm{{Tags: map[string]string{"nope": "*"}}}
+	})
+	res, err := svc.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClassName: name})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
+	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
-	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
-// exampleNodeClass is examples/karpenter/ec2nodeclass.yaml as the watcher
-// sends it, pointed at the simulator's subnets, groups and role.
-func exampleNodeClass(t *testing.T) *launcherv1.NodeClass {
+// exampleNodeClass is examples/karpenter/ec2nodeclass.yaml, called
+// "example" and pointed at the simulator's subnets, groups and role.
+func exampleNodeClass(t *testing.T) *awsv1.EC2NodeClass {
 	t.Helper()
 	b, err := os.ReadFile("../../examples/karpenter/ec2nodeclass.yaml")
 	if err != nil {
@@ -26,11 +26,11 @@ func exampleNodeClass(t *testing.T) *launcherv1.NodeClass {
 	if err := yaml.UnmarshalStrict(b, &nc); err != nil {
 		t.Fatal(err)
 	}
-	out := nodeclass.ToLauncher(&nc)
-	sim := nodeClass("al2023@latest")
-	out.SubnetSelectorTerms, out.SecurityGroupSelectorTerms, out.AmiSelectorTerms, out.Role =
-		sim.SubnetSelectorTerms, sim.SecurityGroupSelectorTerms, sim.AmiSelectorTerms, sim.Role
-	return out
+	sim := ec2NodeClass("example", "al2023@latest")
+	nc.ObjectMeta = sim.ObjectMeta
+	nc.Spec.SubnetSelectorTerms, nc.Spec.SecurityGroupSelectorTerms, nc.Spec.AMISelectorTerms, nc.Spec.Role =
+		sim.Spec.SubnetSelectorTerms, sim.Spec.SecurityGroupSelectorTerms, sim.Spec.AMISelectorTerms, sim.Spec.Role
+	return &nc
 }
 
 // TestExampleNodeClassReachesLaunchTemplate launches with the example
@@ -40,7 +40,7 @@ func TestExampleNodeClassReachesLaunchTemplate(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service(t)
 	req := launchRequest("example-1", "m5.large")
-	req.NodeClass = exampleNodeClass(t)
+	req.NodeClassName = e.putClass(t, exampleNodeClass(t))
 	if _, err := svc.Launch(ctx, req); err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +82,12 @@ func TestPublicIPAndMonitoringReachLaunchTemplate(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service(t)
 	req := launchRequest("public-1", "m5.large")
-	public := true
-	req.NodeClass.AssociatePublicIpAddress = &public
-	req.NodeClass.DetailedMonitoring = true
-	hops := int32(2)
-	req.NodeClass.MetadataOptions = &launcherv1.MetadataOptions{HttpPutResponseHopLimit: &hops}
+	req.NodeClassName = e.classWith(t, "public", func(nc *awsv1.EC2NodeClass) {
+		public, hops := true, int64(2)
+		nc.Spec.AssociatePublicIPAddress = &public
+		nc.Spec.DetailedMonitoring = &public
+		nc.Spec.MetadataOptions = &awsv1.MetadataOptions{HTTPPutResponseHopLimit: &hops}
+	})
 	if _, err := svc.Launch(ctx, req); err != nil {
 		t.Fatal(err)
 	}
@@ -113,13 +114,15 @@ func TestBadLaunchSettingsAreInvalidArgument(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service(t)
 	req := launchRequest("bad-1", "m5.large")
-	req.NodeClass = exampleNodeClass(t)
-	req.NodeClass.BlockDeviceMappings[0].Ebs.VolumeType = "gp2"
+	bad := exampleNodeClass(t)
+	gp2 := "gp2"
+	bad.Spec.BlockDeviceMappings[0].EBS.VolumeType = &gp2
+	req.NodeClassName = e.putClass(t, bad)
 	_, err := svc.Launch(ctx, req)
 	if !errors.Is(err, apierr.ErrInvalidArgument) || !strings.Contains(err.Error(), "node_class.block_device_mappings[0].ebs.iops") {
 		t.Fatalf("Launch: %v", err)
 	}
-	_, err = svc.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClass: req.NodeClass})
+	_, err = svc.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClassName: req.NodeClassName})
 	if !errors.Is(err, apierr.ErrInvalidArgument) {
 		t.Fatalf("ResolveNodeClass: %v", err)
 	}
@@ -137,7 +140,7 @@ func TestExampleNodeClassEphemeralStorage(t *testing.T) {
 	for _, tc := range []struct {
 		nc   *launcherv1.NodeClass
 		want string
-	}{{exampleNodeClass(t), "100Gi"}, {nodeClass("al2023@latest"), "20Gi"}} {
+	}{{nodeclass.FromEC2NodeClass(exampleNodeClass(t)), "100Gi"}, {nodeClass("al2023@latest"), "20Gi"}} {
 		resp, err := svc.ListInstanceTypes(ctx, &launcherv1.ListInstanceTypesRequest{NodeClass: tc.nc})
 		if err != nil || len(resp.GetInstanceTypes()) == 0 {
 			t.Fatalf("ListInstanceTypes: %v", err)

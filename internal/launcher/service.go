@@ -1,9 +1,17 @@
 // Package launcher serves flotilla.launcher.v1.LauncherService: instance
 // types (instancetype), node class resolution (nodeclass) and launches
-// (launch), all through aws-sdk-go-v2 clients (awsclient). Domain errors
-// wrap apierr sentinels and are mapped by internal/server; an insufficient
+// (launch), all through aws-sdk-go-v2 clients (awsclient), with node
+// classes read by name from the API server (classes). Domain errors wrap
+// apierr sentinels and are mapped by internal/server; an insufficient
 // capacity error becomes codes.ResourceExhausted here, with an ErrorInfo
 // detail listing the offerings.
+//
+// The service refuses what is not its job, whoever calls: node-class
+// content never comes over the wire for a launch or a resolution (only a
+// name), the cluster is Config.ClusterName and never a request's, Terminate
+// only terminates an instance tagged for this cluster, a NodePool and the
+// NodeClaim named, and MarkUnavailable only takes short marks of offerings
+// the catalog has.
 package launcher
 
 import (
@@ -21,6 +29,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
+	"github.com/flotilla-io/flotilla/internal/launcher/classes"
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
 	"github.com/flotilla-io/flotilla/internal/launcher/launch"
 	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
@@ -41,7 +50,11 @@ const (
 // Config configures a Service.
 type Config struct {
 	AWS awsclient.Config
-	// ClusterName is the default cluster of requests that name none.
+	// Classes reads EC2NodeClasses by name (classes.Cache in the service);
+	// required.
+	Classes classes.Getter
+	// ClusterName is the launcher's cluster (--cluster-name); a request
+	// naming another one is refused.
 	ClusterName string
 	// KubernetesVersion picks the AMI alias SSM parameters.
 	KubernetesVersion string
@@ -80,6 +93,12 @@ type Service struct {
 
 // New builds the AWS clients and the service.
 func New(ctx context.Context, c Config) (*Service, error) {
+	switch {
+	case c.Classes == nil:
+		return nil, errors.New("launcher: Config.Classes is required")
+	case c.ClusterName == "":
+		return nil, errors.New("launcher: Config.ClusterName is required")
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -126,9 +145,24 @@ func (s *Service) RunCleanup(ctx context.Context) {
 	s.Launcher.RunCleanup(ctx, s.cfg.CleanupInterval, s.cfg.TemplateGrace)
 }
 
-// ListInstanceTypes lists the types the node class can launch in its zones.
+// ListInstanceTypes lists the types the node class can launch in its
+// zones: the EC2NodeClass named, or the inline class (no side effects, so
+// any class may be asked about).
 func (s *Service) ListInstanceTypes(ctx context.Context, req *launcherv1.ListInstanceTypesRequest) (*launcherv1.ListInstanceTypesResponse, error) {
-	res, err := s.NodeClasses.Resolve(ctx, req.GetNodeClass())
+	nc := req.GetNodeClass()
+	switch {
+	case req.GetNodeClassName() != "" && nc != nil:
+		return nil, fmt.Errorf("%w: node_class and node_class_name: set one", apierr.ErrInvalidArgument)
+	case req.GetNodeClassName() == "" && nc == nil:
+		return nil, fmt.Errorf("%w: node_class_name: empty (name an EC2NodeClass, or send one in node_class)", apierr.ErrInvalidArgument)
+	case req.GetNodeClassName() != "":
+		read, _, err := s.classNamed(ctx, req.GetNodeClassName())
+		if err != nil {
+			return nil, err
+		}
+		nc = read
+	}
+	res, err := s.NodeClasses.Resolve(ctx, nc)
 	if err != nil {
 		return nil, err
 	}
@@ -136,30 +170,83 @@ func (s *Service) ListInstanceTypes(ctx context.Context, req *launcherv1.ListIns
 	if len(res.Images) > 0 {
 		family = res.Images[0].Family
 	}
-	root := nodeclass.RootVolumeGi(req.GetNodeClass(), family)
-	types, err := s.Types.List(ctx, res.Zones(), req.GetNodeClass().GetKubelet(), root)
+	root := nodeclass.RootVolumeGi(nc, family)
+	types, err := s.Types.List(ctx, res.Zones(), nc.GetKubelet(), root)
 	if err != nil {
 		return nil, err
 	}
 	return &launcherv1.ListInstanceTypesResponse{InstanceTypes: types}, nil
 }
 
-// ResolveNodeClass resolves the node class.
+// ResolveNodeClass resolves the EC2NodeClass named. It only reads: a
+// managed instance profile not in place yet is reported, not made.
 func (s *Service) ResolveNodeClass(ctx context.Context, req *launcherv1.ResolveNodeClassRequest) (*launcherv1.ResolveNodeClassResponse, error) {
-	res, err := s.NodeClasses.Resolve(ctx, req.GetNodeClass())
+	if err := refuseInline(req.GetNodeClass()); err != nil { //nolint:staticcheck // read to refuse it
+		return nil, err
+	}
+	nc, generation, err := s.classNamed(ctx, req.GetNodeClassName())
 	if err != nil {
 		return nil, err
 	}
-	return res.Proto(), nil
+	res, err := s.NodeClasses.Resolve(ctx, nc)
+	if err != nil {
+		return nil, err
+	}
+	out := res.Proto()
+	out.NodeClassGeneration = generation
+	return out, nil
 }
 
-// Launch launches (or finds) the NodeClaim's instance.
+// Launch launches (or finds) the NodeClaim's instance with the EC2NodeClass
+// named.
 func (s *Service) Launch(ctx context.Context, req *launcherv1.LaunchRequest) (*launcherv1.LaunchResponse, error) {
-	inst, err := s.Launcher.Launch(ctx, req)
+	if err := refuseInline(req.GetNodeClass()); err != nil { //nolint:staticcheck // read to refuse it
+		return nil, err
+	}
+	if err := s.checkCluster(req.GetCluster()); err != nil { //nolint:staticcheck // read to refuse another cluster
+		return nil, err
+	}
+	nc, _, err := s.classNamed(ctx, req.GetNodeClassName())
+	if err != nil {
+		return nil, err
+	}
+	inst, err := s.Launcher.Launch(ctx, req, nc)
 	if err != nil {
 		return nil, capacityStatus(err)
 	}
 	return &launcherv1.LaunchResponse{Instance: inst}, nil
+}
+
+// classNamed reads the EC2NodeClass name and converts it; it returns the
+// class's generation too.
+func (s *Service) classNamed(ctx context.Context, name string) (*launcherv1.NodeClass, int64, error) {
+	if name == "" {
+		return nil, 0, fmt.Errorf("%w: node_class_name: empty", apierr.ErrInvalidArgument)
+	}
+	obj, err := s.cfg.Classes.Get(ctx, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return nodeclass.FromEC2NodeClass(obj), obj.Generation, nil
+}
+
+// refuseInline refuses a node class sent over the wire: launch settings
+// (AMIs, user data, metadata options, network, role) come only from
+// EC2NodeClass objects, which only those allowed to write them can change.
+func refuseInline(nc *launcherv1.NodeClass) error {
+	if nc != nil {
+		return fmt.Errorf("%w: node_class: inline node classes are refused; name the EC2NodeClass in node_class_name", apierr.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// checkCluster refuses a request naming a cluster other than the
+// launcher's; an empty name means the launcher's.
+func (s *Service) checkCluster(cluster string) error {
+	if cluster != "" && cluster != s.cfg.ClusterName {
+		return fmt.Errorf("%w: cluster: %q is not this launcher's cluster %q", apierr.ErrInvalidArgument, cluster, s.cfg.ClusterName)
+	}
+	return nil
 }
 
 // capacityStatus turns an insufficient-capacity error into
@@ -183,9 +270,9 @@ func capacityStatus(err error) error {
 	return st.Err()
 }
 
-// Terminate terminates an instance.
+// Terminate terminates a NodeClaim's instance after checking its tags.
 func (s *Service) Terminate(ctx context.Context, req *launcherv1.TerminateRequest) (*launcherv1.TerminateResponse, error) {
-	state, err := s.Launcher.Terminate(ctx, req.GetInstanceId())
+	state, err := s.Launcher.Terminate(ctx, req.GetInstanceId(), req.GetNodeClaim())
 	if err != nil {
 		return nil, err
 	}
@@ -194,15 +281,19 @@ func (s *Service) Terminate(ctx context.Context, req *launcherv1.TerminateReques
 
 // ListInstances lists the cluster's live instances.
 func (s *Service) ListInstances(ctx context.Context, req *launcherv1.ListInstancesRequest) (*launcherv1.ListInstancesResponse, error) {
-	insts, err := s.Launcher.ListInstances(ctx, req.GetCluster())
+	if err := s.checkCluster(req.GetCluster()); err != nil { //nolint:staticcheck // read to refuse another cluster
+		return nil, err
+	}
+	insts, err := s.Launcher.ListInstances(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return &launcherv1.ListInstancesResponse{Instances: insts}, nil
 }
 
-// MarkUnavailable marks an offering unavailable.
-func (s *Service) MarkUnavailable(_ context.Context, req *launcherv1.MarkUnavailableRequest) (*launcherv1.MarkUnavailableResponse, error) {
+// MarkUnavailable marks an offering of the catalog unavailable for at most
+// launch.MaxUnavailableTTL.
+func (s *Service) MarkUnavailable(ctx context.Context, req *launcherv1.MarkUnavailableRequest) (*launcherv1.MarkUnavailableResponse, error) {
 	var ttl time.Duration
 	if req.GetTtl() != nil {
 		if err := req.GetTtl().CheckValid(); err != nil {
@@ -210,7 +301,7 @@ func (s *Service) MarkUnavailable(_ context.Context, req *launcherv1.MarkUnavail
 		}
 		ttl = req.GetTtl().AsDuration()
 	}
-	until, err := s.Launcher.MarkUnavailable(launch.Offering{
+	until, err := s.Launcher.MarkUnavailable(ctx, launch.Offering{
 		InstanceType: req.GetInstanceType(), Zone: req.GetZone(), CapacityType: req.GetCapacityType(),
 	}, ttl)
 	if err != nil {

@@ -39,8 +39,11 @@ func (r Remote) Consolidate(ctx context.Context, req *solverv1.ConsolidateReques
 }
 
 // LauncherTypes lists instance types through the launcher at addr with
-// ListInstanceTypes per EC2NodeClass, as the watcher does. A launcher that
-// does not answer makes Plan fail with ErrUnreachable.
+// ListInstanceTypes per EC2NodeClass. Unlike the watcher, which names its
+// classes, it sends each class inline: ListInstanceTypes has no side
+// effects, and a plan's classes may come from files the launcher's cluster
+// does not hold. A launcher that does not answer makes Plan fail with
+// ErrUnreachable.
 func LauncherTypes(c launcherv1.LauncherServiceClient, addr string) state.InstanceTypeSource {
-	return launcherTypes{src: &nodeclass.Types{Launcher: c, TTL: time.Hour}, addr: addr}
+	return launcherTypes{src: &nodeclass.Types{Launcher: c, ByName: false, TTL: time.Hour}, addr: addr}
 }

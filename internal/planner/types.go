@@ -17,7 +17,6 @@ import (
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
 	launchernodeclass "github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
-	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/state"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 )
@@ -57,7 +56,7 @@ func (c *CatalogTypes) InstanceTypes(_ context.Context, nc *awsv1.EC2NodeClass) 
 		return nil, errors.New("the instance type catalog is empty")
 	}
 	zones := c.zonesOf(nc)
-	lnc := nodeclass.ToLauncher(nc)
+	lnc := launchernodeclass.FromEC2NodeClass(nc)
 	kubelet := lnc.GetKubelet()
 	family := ""
 	for _, t := range nc.Spec.AMISelectorTerms {

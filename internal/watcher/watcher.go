@@ -121,7 +121,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 	}
 	rec := mgr.GetEventRecorder("flotilla-watcher")
 	j := journal.New(200, nil)
-	types := &nodeclass.Types{Launcher: cfg.Launcher, TTL: cfg.InstanceTypeTTL}
+	types := &nodeclass.Types{Launcher: cfg.Launcher, ByName: true, TTL: cfg.InstanceTypeTTL}
 	kube := mgr.GetClient()
 	batcher := provisioning.NewBatcher(cfg.BatchIdle, cfg.BatchMax)
 	prov := &provisioning.Provisioner{
@@ -129,7 +129,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 		Informers: mgr.GetCache(), Metrics: cfg.Metrics, Journal: j, Log: cfg.Log.With("controller", "provisioning"),
 	}
 	life := &lifecycle.Controller{
-		Client: kube, Launcher: cfg.Launcher, Types: types, Recorder: rec, ClusterName: cfg.ClusterName,
+		Client: kube, Launcher: cfg.Launcher, Types: types, Recorder: rec,
 		LaunchTimeout: cfg.LaunchTimeout, RegistrationTimeout: cfg.RegistrationTimeout, OnCapacityError: batcher.Trigger,
 		Metrics: cfg.Metrics, Journal: j, Log: cfg.Log.With("controller", "nodeclaim.lifecycle"),
 	}
@@ -139,7 +139,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 		Log:     cfg.Log.With("controller", "nodeclaim.termination"), MinGrace: cfg.DisruptMinGrace,
 	}
 	gc := &lifecycle.GarbageCollector{
-		Client: kube, Launcher: cfg.Launcher, Recorder: rec, ClusterName: cfg.ClusterName, Interval: cfg.GCInterval,
+		Client: kube, Launcher: cfg.Launcher, Recorder: rec, Interval: cfg.GCInterval,
 		Grace: cfg.GCGrace, Journal: j, Log: cfg.Log.With("controller", "garbagecollection"),
 	}
 	runner := &disrupt.Runner{

@@ -3,7 +3,10 @@
 // resolution, and launches and terminations through aws-sdk-go-v2.
 //
 // AWS credentials come from the SDK's default chain (environment, shared
-// config, IRSA web identity, instance metadata). Every flag falls back to an
+// config, IRSA web identity, instance metadata). EC2NodeClasses are read by
+// name from the Kubernetes API server (--kubeconfig, or the in-cluster
+// configuration): get, list and watch of ec2nodeclasses.karpenter.k8s.aws,
+// nothing else. Every flag falls back to an
 // environment variable named FLOTILLA_<FLAG> (FLOTILLA_REGION,
 // FLOTILLA_CLUSTER_NAME, FLOTILLA_EC2_ENDPOINT, ...); a flag given on the
 // command line wins.
@@ -14,15 +17,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/flotilla-io/flotilla/internal/launcher"
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
+	"github.com/flotilla-io/flotilla/internal/launcher/classes"
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
 	"github.com/flotilla-io/flotilla/internal/launcher/launch"
 	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
@@ -40,6 +49,8 @@ func main() {
 
 // launcherFlags are the launcher's own flags.
 type launcherFlags struct {
+	kubeconfig                                         string
+	kubeSyncTimeout                                    time.Duration
 	region, cluster, k8sVersion                        string
 	ec2Endpoint, ssmEndpoint, pricingEndpoint          string
 	iamEndpoint                                        string
@@ -53,6 +64,8 @@ type launcherFlags struct {
 
 func addFlags(fs *flag.FlagSet) *launcherFlags {
 	f := &launcherFlags{}
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file for reading EC2NodeClasses; empty means the in-cluster configuration")
+	fs.DurationVar(&f.kubeSyncTimeout, "kube-sync-timeout", time.Minute, "how long to wait at start for the first list of EC2NodeClasses")
 	fs.StringVar(&f.region, "region", "us-east-1", "AWS region")
 	fs.StringVar(&f.cluster, "cluster-name", "", "cluster name, for tags and user data (required)")
 	fs.StringVar(&f.k8sVersion, "kubernetes-version", "1.31", "Kubernetes minor version of nodes, for AMI alias resolution")
@@ -105,8 +118,13 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	classCache, err := startClasses(ctx, lf, cfg.Logger)
+	if err != nil {
+		return err
+	}
 	m := metrics.New()
 	svc, err := launcher.New(ctx, launcher.Config{
+		Classes: classCache,
 		AWS: awsclient.Config{
 			Region: lf.region, EC2Endpoint: lf.ec2Endpoint, SSMEndpoint: lf.ssmEndpoint, PricingEndpoint: lf.pricingEndpoint, IAMEndpoint: lf.iamEndpoint,
 			IsolatedVPC: lf.isolatedVPC, MaxAttempts: lf.maxAttempts, MaxBackoff: lf.maxBackoff,
@@ -135,4 +153,34 @@ func run(args []string) error {
 		stop()
 	}()
 	return srv.Serve(ctx)
+}
+
+// startClasses starts the EC2NodeClass informer and waits for its first
+// list, so the launcher serves only once it knows the cluster's classes.
+func startClasses(ctx context.Context, lf *launcherFlags, log *slog.Logger) (*classes.Cache, error) {
+	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+	kcfg, err := restConfig(lf.kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes config: %w", err)
+	}
+	kcfg.UserAgent = "flotilla-launcher"
+	c, err := classes.NewCache(ctx, kcfg)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := c.Run(ctx); err != nil {
+			log.Error("EC2NodeClass informer stopped", slog.Any("error", err))
+		}
+	}()
+	sctx, cancel := context.WithTimeout(ctx, lf.kubeSyncTimeout)
+	defer cancel()
+	return c, c.WaitForSync(sctx)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return rest.InClusterConfig()
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }

@@ -14,6 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	crfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
@@ -23,6 +26,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/ec2sim/ssmsim"
 	"github.com/flotilla-io/flotilla/internal/launcher"
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
+	"github.com/flotilla-io/flotilla/internal/launcher/classes"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
@@ -58,7 +62,9 @@ func newEnv(t *testing.T) *env {
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	creds := credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")
+	kube := crfake.NewClientBuilder().WithScheme(classes.Scheme()).WithObjects(ec2NodeClass()).Build()
 	svc, err := launcher.New(context.Background(), launcher.Config{
+		Classes: classes.Reader{Client: kube},
 		AWS: awsclient.Config{
 			Region: "us-east-1", EC2Endpoint: srv.URL, SSMEndpoint: srv.URL, PricingEndpoint: srv.URL,
 			Credentials: creds, MaxBackoff: 20 * time.Millisecond, HTTPClient: ec2sim.HTTPClient(),
@@ -85,20 +91,25 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func nodeClass() *launcherv1.NodeClass {
-	return &launcherv1.NodeClass{
-		Name:                       "default",
-		SubnetSelectorTerms:        []*launcherv1.SelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: cluster}}},
-		SecurityGroupSelectorTerms: []*launcherv1.SelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: cluster}}},
-		AmiSelectorTerms:           []*launcherv1.SelectorTerm{{Alias: "al2023@latest"}},
-		InstanceProfile:            "KarpenterNodeInstanceProfile",
+// ec2NodeClass is the cluster's EC2NodeClass "default", which the
+// launcher reads by name.
+func ec2NodeClass() *awsv1.EC2NodeClass {
+	profile := "KarpenterNodeInstanceProfile"
+	return &awsv1.EC2NodeClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "default", Generation: 1},
+		Spec: awsv1.EC2NodeClassSpec{
+			SubnetSelectorTerms:        []awsv1.SubnetSelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: cluster}}},
+			SecurityGroupSelectorTerms: []awsv1.SecurityGroupSelectorTerm{{Tags: map[string]string{ec2sim.DiscoveryTag: cluster}}},
+			AMISelectorTerms:           []awsv1.AMISelectorTerm{{Alias: "al2023@latest"}},
+			InstanceProfile:            &profile,
+		},
 	}
 }
 
 func (e *env) launch(t *testing.T, claim, instanceType string) *launcherv1.Instance {
 	t.Helper()
 	resp, err := e.launcher.Launch(context.Background(), &launcherv1.LaunchRequest{
-		Cluster: cluster, NodeClaim: claim, NodePool: "general", NodeClass: nodeClass(),
+		NodeClaim: claim, NodePool: "general", NodeClassName: "default",
 		InstanceTypeOptions: []string{instanceType},
 	})
 	if err != nil {
@@ -173,7 +184,7 @@ func TestRegistersNodeLikeAKubelet(t *testing.T) {
 // the same type, which is what the solver plans with.
 func checkAllocatable(t *testing.T, e *env, n corev1.Node) {
 	t.Helper()
-	types, err := e.launcher.ListInstanceTypes(context.Background(), &launcherv1.ListInstanceTypesRequest{NodeClass: nodeClass()})
+	types, err := e.launcher.ListInstanceTypes(context.Background(), &launcherv1.ListInstanceTypesRequest{NodeClassName: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +237,7 @@ func TestDeletesNodeOfTerminatedInstance(t *testing.T) {
 	if got := len(e.nodes(t)); got != 3 {
 		t.Fatalf("%d nodes, want 3", got)
 	}
-	if _, err := e.launcher.Terminate(context.Background(), &launcherv1.TerminateRequest{InstanceId: gone.Id}); err != nil {
+	if _, err := e.launcher.Terminate(context.Background(), &launcherv1.TerminateRequest{InstanceId: gone.Id, NodeClaim: "gone"}); err != nil {
 		t.Fatal(err)
 	}
 	e.sync(t)

@@ -72,12 +72,13 @@ type Launcher struct {
 	failures  int
 }
 
-// ListInstances lists the instances for Cluster, none for another cluster.
+// ListInstances lists the instances of Cluster; as the launcher does, it
+// refuses a request naming another cluster.
 func (f *Launcher) ListInstances(_ context.Context, req *launcherv1.ListInstancesRequest) (*launcherv1.ListInstancesResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if req.GetCluster() != Cluster {
-		return &launcherv1.ListInstancesResponse{}, nil
+	if c := req.GetCluster(); c != "" && c != Cluster { //nolint:staticcheck // read to refuse another cluster, as the launcher does
+		return nil, status.Errorf(codes.InvalidArgument, "cluster: %q is not this launcher's cluster %q", c, Cluster)
 	}
 	return &launcherv1.ListInstancesResponse{Instances: f.instances}, nil
 }

@@ -31,6 +31,10 @@ const (
 const (
 	CapacityTypeSpot     = "spot"
 	CapacityTypeOnDemand = "on-demand"
+	// CapacityTypeReserved is capacity reserved ahead (On-Demand Capacity
+	// Reservations, Capacity Blocks); the launcher offers none yet, but
+	// callers may mark it unavailable.
+	CapacityTypeReserved = "reserved"
 )
 
 // Info is what DescribeInstanceTypes says about a type that matters here.

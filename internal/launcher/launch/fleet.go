@@ -69,12 +69,13 @@ type memberResult struct {
 // createFleet ensures the launch templates of the plan and launches one
 // instance with an instant fleet, shared with concurrent launches of the
 // same spec when batching is on.
-func (l *Launcher) createFleet(ctx context.Context, cluster string, req *launcherv1.LaunchRequest, res *nodeclass.Resolved, p *launchPlan) (*launcherv1.Instance, error) {
-	configs, err := l.templateConfigs(ctx, cluster, req, res, p)
+func (l *Launcher) createFleet(ctx context.Context, in launchInput, res *nodeclass.Resolved, p *launchPlan) (*launcherv1.Instance, error) {
+	req := in.req
+	configs, err := l.templateConfigs(ctx, in, res, p)
 	if err != nil {
 		return nil, err
 	}
-	spec := &fleetSpec{cluster: cluster, capacityType: p.capacityType, configs: configs, shared: sharedTags(cluster, req)}
+	spec := &fleetSpec{cluster: in.cluster, capacityType: p.capacityType, configs: configs, shared: sharedTags(in)}
 	m := &fleetMember{claim: req.GetNodeClaim(), uid: req.GetNodeClaimUid(), nodePool: req.GetNodePool(), done: make(chan memberResult, 1)}
 	var r memberResult
 	if l.fleets != nil && batchable(spec, m.claim) {
@@ -187,13 +188,13 @@ func writeConfigs(h interface{ Write([]byte) (int, error) }, configs []ec2types.
 
 // templateConfigs groups the overrides by launch template (one per image)
 // and makes sure each template exists.
-func (l *Launcher) templateConfigs(ctx context.Context, cluster string, req *launcherv1.LaunchRequest, res *nodeclass.Resolved, p *launchPlan) ([]ec2types.FleetLaunchTemplateConfigRequest, error) {
+func (l *Launcher) templateConfigs(ctx context.Context, in launchInput, res *nodeclass.Resolved, p *launchPlan) ([]ec2types.FleetLaunchTemplateConfigRequest, error) {
 	var out []ec2types.FleetLaunchTemplateConfigRequest
 	index := map[string]int{} // image id → position in out
 	for _, o := range p.overrides {
 		i, ok := index[o.image.ID]
 		if !ok {
-			name, err := l.ensureTemplate(ctx, l.templateConfig(cluster, req, res, o.image))
+			name, err := l.ensureTemplate(ctx, l.templateConfig(in, res, o.image))
 			if err != nil {
 				return nil, err
 			}
@@ -213,8 +214,8 @@ func (l *Launcher) templateConfigs(ctx context.Context, cluster string, req *lau
 	return out, nil
 }
 
-func (l *Launcher) templateConfig(cluster string, req *launcherv1.LaunchRequest, res *nodeclass.Resolved, im *nodeclass.Image) templateConfig {
-	nc := req.GetNodeClass()
+func (l *Launcher) templateConfig(in launchInput, res *nodeclass.Resolved, im *nodeclass.Image) templateConfig {
+	cluster, req, nc := in.cluster, in.req, in.nc
 	tags := maps.Clone(nc.GetTags())
 	if tags == nil {
 		tags = map[string]string{}
@@ -232,16 +233,16 @@ func (l *Launcher) templateConfig(cluster string, req *launcherv1.LaunchRequest,
 	}
 }
 
-// sharedTags are the tags every instance of a fleet for req gets,
+// sharedTags are the tags every instance of a fleet for in gets,
 // whichever NodeClaim it is for.
-func sharedTags(cluster string, req *launcherv1.LaunchRequest) map[string]string {
-	m := maps.Clone(req.GetNodeClass().GetTags())
+func sharedTags(in launchInput) map[string]string {
+	m := maps.Clone(in.nc.GetTags())
 	if m == nil {
 		m = map[string]string{}
 	}
-	m[ClusterTag(cluster)] = "owned"
-	m[TagNodePool] = req.GetNodePool()
-	m[TagNodeClass] = req.GetNodeClass().GetName()
+	m[ClusterTag(in.cluster)] = "owned"
+	m[TagNodePool] = in.req.GetNodePool()
+	m[TagNodeClass] = in.nc.GetName()
 	return m
 }
 

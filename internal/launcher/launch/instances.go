@@ -91,15 +91,14 @@ func (l *Launcher) describe(ctx context.Context, filters []ec2types.Filter, each
 	return nil
 }
 
-// ListInstances lists the live instances NodePools launched for the cluster
-// (tagged both kubernetes.io/cluster/<cluster> and karpenter.sh/nodepool),
-// with or without a NodeClaim tag, for garbage collection.
-func (l *Launcher) ListInstances(ctx context.Context, cluster string) ([]*launcherv1.Instance, error) {
+// ListInstances lists the live instances NodePools launched for the
+// launcher's cluster (tagged both kubernetes.io/cluster/<cluster> and
+// karpenter.sh/nodepool), with or without a NodeClaim, for garbage
+// collection.
+func (l *Launcher) ListInstances(ctx context.Context) ([]*launcherv1.Instance, error) {
+	cluster := l.o.Cluster
 	if cluster == "" {
-		cluster = l.o.Cluster
-	}
-	if cluster == "" {
-		return nil, fmt.Errorf("%w: cluster: empty and no default cluster is configured", apierr.ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: the launcher has no cluster name", apierr.ErrFailedPrecondition)
 	}
 	snap, err := l.o.Types.Snapshot(ctx)
 	if err != nil {
@@ -126,18 +125,38 @@ func (l *Launcher) ListInstances(ctx context.Context, cluster string) ([]*launch
 	return out, nil
 }
 
-// Terminate terminates an instance; an unknown or terminated one is a
-// success. It returns the state after the call.
-func (l *Launcher) Terminate(ctx context.Context, id string) (string, error) {
-	if id == "" {
+// Terminate terminates the instance id of NodeClaim claim and returns its
+// state after the call. It first describes the instance and refuses
+// (apierr.ErrFailedPrecondition, nothing terminated) one that is not
+// provably the claim's in this cluster: it must carry the cluster's tag, a
+// karpenter.sh/nodepool tag, and karpenter.sh/nodeclaim = claim (or, for an
+// instance of a shared fleet not tagged yet, the claim's place in its
+// launch batch). An unknown or terminated instance is a success.
+func (l *Launcher) Terminate(ctx context.Context, id, claim string) (string, error) {
+	switch {
+	case id == "":
 		return "", fmt.Errorf("%w: instance_id: empty", apierr.ErrInvalidArgument)
+	case claim == "":
+		return "", fmt.Errorf("%w: node_claim: empty", apierr.ErrInvalidArgument)
+	case l.o.Cluster == "":
+		return "", fmt.Errorf("%w: the launcher has no cluster name", apierr.ErrFailedPrecondition)
+	}
+	in, found, err := l.describeOne(ctx, id)
+	switch {
+	case err != nil:
+		return "", err
+	case !found || in.State == nil || in.State.Name == ec2types.InstanceStateNameTerminated:
+		return string(ec2types.InstanceStateNameTerminated), nil
+	}
+	if err := l.owned(ctx, in, claim); err != nil {
+		l.o.Metrics.TerminateRefused()
+		l.o.Logger.Warn("terminate refused", slog.String("instance", id), slog.String("node_claim", claim), slog.Any("error", err))
+		return "", err
 	}
 	out, err := l.o.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
 	switch {
 	case awsclient.HasCode(err, "InvalidInstanceID.NotFound"):
-		return "terminated", nil
-	case awsclient.HasCode(err, "InvalidInstanceID.Malformed"):
-		return "", fmt.Errorf("%w: instance_id: %q is malformed", apierr.ErrInvalidArgument, id)
+		return string(ec2types.InstanceStateNameTerminated), nil
 	case err != nil:
 		return "", fmt.Errorf("terminate %s: %w", id, err)
 	}
@@ -146,7 +165,72 @@ func (l *Launcher) Terminate(ctx context.Context, id string) (string, error) {
 			return string(c.CurrentState.Name), nil
 		}
 	}
-	return "shutting-down", nil
+	return string(ec2types.InstanceStateNameShuttingDown), nil
+}
+
+// describeOne describes instance id; found is false for an instance EC2
+// does not know (any more).
+func (l *Launcher) describeOne(ctx context.Context, id string) (ec2types.Instance, bool, error) {
+	out, err := l.o.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	switch {
+	case awsclient.HasCode(err, "InvalidInstanceID.NotFound"):
+		return ec2types.Instance{}, false, nil
+	case awsclient.HasCode(err, "InvalidInstanceID.Malformed"):
+		return ec2types.Instance{}, false, fmt.Errorf("%w: instance_id: %q is malformed", apierr.ErrInvalidArgument, id)
+	case err != nil:
+		return ec2types.Instance{}, false, fmt.Errorf("describe %s: %w", id, err)
+	}
+	for _, r := range out.Reservations {
+		for _, in := range r.Instances {
+			if aws.ToString(in.InstanceId) == id {
+				return in, true, nil
+			}
+		}
+	}
+	return ec2types.Instance{}, false, nil
+}
+
+// owned returns nil when in is claim's instance in this cluster, and an
+// error wrapping apierr.ErrFailedPrecondition saying which tag is missing
+// or wrong otherwise.
+func (l *Launcher) owned(ctx context.Context, in ec2types.Instance, claim string) error {
+	id := aws.ToString(in.InstanceId)
+	refuse := func(why string) error {
+		return fmt.Errorf("%w: instance %s is not NodeClaim %s's in cluster %s: %s", apierr.ErrFailedPrecondition, id, claim, l.o.Cluster, why)
+	}
+	if !hasTag(in.Tags, ClusterTag(l.o.Cluster)) {
+		return refuse("no " + ClusterTag(l.o.Cluster) + " tag")
+	}
+	if !hasTag(in.Tags, TagNodePool) {
+		return refuse("no " + TagNodePool + " tag")
+	}
+	got := tagValue(in.Tags, TagNodeClaim)
+	if got == "" && tagValue(in.Tags, TagLaunchBatch) != "" {
+		owner, err := l.batchOwner(ctx, in)
+		if err != nil {
+			return err
+		}
+		got = owner
+	}
+	switch {
+	case got == "":
+		return refuse("no " + TagNodeClaim + " tag")
+	case got != claim:
+		return refuse(fmt.Sprintf("its %s tag is %q", TagNodeClaim, got))
+	}
+	return nil
+}
+
+// batchOwner is the NodeClaim a shared fleet launched in for, by its place
+// in the batch (see claimsOf), or "".
+func (l *Launcher) batchOwner(ctx context.Context, in ec2types.Instance) (string, error) {
+	var batch []ec2types.Instance
+	err := l.describe(ctx, []ec2types.Filter{{Name: aws.String("tag:" + TagLaunchBatch), Values: []string{tagValue(in.Tags, TagLaunchBatch)}}},
+		func(b ec2types.Instance) { batch = append(batch, b) })
+	if err != nil {
+		return "", fmt.Errorf("launch batch of %s: %w", aws.ToString(in.InstanceId), err)
+	}
+	return claimsOf(batch)[aws.ToString(in.InstanceId)], nil
 }
 
 // toInstance converts an EC2 instance of claim ("" for none).
@@ -176,6 +260,10 @@ func toInstance(in ec2types.Instance, snap *instancetype.Snapshot, claim string)
 		}
 	}
 	return out
+}
+
+func hasTag(tags []ec2types.Tag, key string) bool {
+	return slices.ContainsFunc(tags, func(t ec2types.Tag) bool { return aws.ToString(t.Key) == key })
 }
 
 func tagValue(tags []ec2types.Tag, key string) string {

@@ -10,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -53,7 +55,9 @@ type Options struct {
 	Types       *instancetype.Provider
 	NodeClasses *nodeclass.Resolver
 	Unavailable *unavailable.Cache
-	// Cluster is the default cluster name, for requests that give none.
+	// Cluster is the launcher's cluster (--cluster-name): the ownership tag
+	// of everything it launches and the only cluster whose instances it
+	// lists and terminates. Requests never choose it.
 	Cluster string
 	// ClusterEndpoint, ClusterCA (base64 PEM) and ClusterCIDR go into
 	// user data when set.
@@ -102,14 +106,17 @@ func New(o Options) *Launcher {
 	return l
 }
 
-// Launch returns the instance of req's NodeClaim, launching one when none
-// exists. Errors: apierr.ErrInvalidArgument for a bad request (checked
-// before any launch call), apierr.ErrFailedPrecondition for a node class
-// that is not ready or allows no offering, *InsufficientCapacityError when
-// every allowed offering lacks capacity.
-func (l *Launcher) Launch(ctx context.Context, req *launcherv1.LaunchRequest) (*launcherv1.Instance, error) {
+// Launch returns the instance of req's NodeClaim, launching one with node
+// class nc (the EC2NodeClass req names, as the caller read it from the API
+// server) when none exists. The managed instance profile of nc's role is
+// made here when missing, and nowhere else. Errors:
+// apierr.ErrInvalidArgument for a bad request (checked before any launch
+// call), apierr.ErrFailedPrecondition for a node class that is not ready,
+// whose instance profile cannot be made, or that allows no offering,
+// *InsufficientCapacityError when every allowed offering lacks capacity.
+func (l *Launcher) Launch(ctx context.Context, req *launcherv1.LaunchRequest, nc *launcherv1.NodeClass) (*launcherv1.Instance, error) {
 	start := time.Now()
-	inst, result, err := l.launch(ctx, req)
+	inst, result, err := l.launch(ctx, req, nc)
 	switch {
 	case IsInsufficientCapacity(err):
 		result = "insufficient_capacity"
@@ -123,8 +130,8 @@ func (l *Launcher) Launch(ctx context.Context, req *launcherv1.LaunchRequest) (*
 	return inst, nil
 }
 
-func (l *Launcher) launch(ctx context.Context, req *launcherv1.LaunchRequest) (*launcherv1.Instance, string, error) {
-	cluster, err := l.validate(req)
+func (l *Launcher) launch(ctx context.Context, req *launcherv1.LaunchRequest, nc *launcherv1.NodeClass) (*launcherv1.Instance, string, error) {
+	cluster, err := l.validate(req, nc)
 	if err != nil {
 		return nil, "", err
 	}
@@ -140,14 +147,17 @@ func (l *Launcher) launch(ctx context.Context, req *launcherv1.LaunchRequest) (*
 	if inst, err := l.existing(ctx, cluster, req.GetNodeClaim(), snap); err != nil || inst != nil {
 		return inst, "existing", err
 	}
-	res, err := l.o.NodeClasses.Resolve(ctx, req.GetNodeClass())
+	res, err := l.o.NodeClasses.Resolve(ctx, nc)
 	if err != nil {
-		return nil, "", fmt.Errorf("node class %s: %w", req.GetNodeClass().GetName(), err)
+		return nil, "", fmt.Errorf("node class %s: %w", nc.GetName(), err)
 	}
 	if !res.Ready() {
-		return nil, "", fmt.Errorf("%w: node class %s is not ready: %v", apierr.ErrFailedPrecondition, req.GetNodeClass().GetName(), res.Conditions)
+		return nil, "", fmt.Errorf("%w: node class %s is not ready: %v", apierr.ErrFailedPrecondition, nc.GetName(), res.Conditions)
 	}
-	inst, err := l.planAndLaunch(ctx, cluster, req, snap, res)
+	if err := l.o.NodeClasses.EnsureInstanceProfile(ctx, nc); err != nil {
+		return nil, "", fmt.Errorf("node class %s: %w", nc.GetName(), err)
+	}
+	inst, err := l.planAndLaunch(ctx, launchInput{cluster: cluster, req: req, nc: nc}, snap, res)
 	return inst, "launched", err
 }
 
@@ -157,15 +167,23 @@ func (l *Launcher) launch(ctx context.Context, req *launcherv1.LaunchRequest) (*
 // type), and only when none is left does the caller get the typed error.
 const launchAttempts = 2
 
-func (l *Launcher) planAndLaunch(ctx context.Context, cluster string, req *launcherv1.LaunchRequest, snap *instancetype.Snapshot, res *nodeclass.Resolved) (*launcherv1.Instance, error) {
+// launchInput is what one launch is for: the cluster, the request and the
+// node class read for it.
+type launchInput struct {
+	cluster string
+	req     *launcherv1.LaunchRequest
+	nc      *launcherv1.NodeClass
+}
+
+func (l *Launcher) planAndLaunch(ctx context.Context, in launchInput, snap *instancetype.Snapshot, res *nodeclass.Resolved) (*launcherv1.Instance, error) {
 	var err error
 	for range launchAttempts {
 		var p *launchPlan
-		if p, err = l.plan(req, snap, res); err != nil {
+		if p, err = l.plan(in, snap, res); err != nil {
 			return nil, err
 		}
 		var inst *launcherv1.Instance
-		inst, err = l.createFleet(ctx, cluster, req, res, p)
+		inst, err = l.createFleet(ctx, in, res, p)
 		if !IsInsufficientCapacity(err) {
 			return inst, err
 		}
@@ -173,22 +191,19 @@ func (l *Launcher) planAndLaunch(ctx context.Context, cluster string, req *launc
 	return nil, err
 }
 
-// validate checks the request without calling AWS and returns the cluster.
-func (l *Launcher) validate(req *launcherv1.LaunchRequest) (string, error) {
-	cluster := req.GetCluster()
-	if cluster == "" {
-		cluster = l.o.Cluster
-	}
+// validate checks the request and its node class without calling AWS and
+// returns the cluster.
+func (l *Launcher) validate(req *launcherv1.LaunchRequest, nc *launcherv1.NodeClass) (string, error) {
 	switch {
-	case cluster == "":
-		return "", fmt.Errorf("%w: cluster: empty and no default cluster is configured", apierr.ErrInvalidArgument)
+	case l.o.Cluster == "":
+		return "", fmt.Errorf("%w: the launcher has no cluster name", apierr.ErrFailedPrecondition)
 	case req.GetNodeClaim() == "":
 		return "", fmt.Errorf("%w: node_claim: empty", apierr.ErrInvalidArgument)
 	}
-	if err := nodeclass.Validate(req.GetNodeClass()); err != nil {
+	if err := nodeclass.Validate(nc); err != nil {
 		return "", err
 	}
-	return cluster, checkRequirements(req.GetRequirements())
+	return l.o.Cluster, checkRequirements(req.GetRequirements())
 }
 
 // validateAgainst rejects instance types and zones the region does not have.
@@ -211,14 +226,41 @@ func validateAgainst(req *launcherv1.LaunchRequest, snap *instancetype.Snapshot)
 	return nil
 }
 
-// MarkUnavailable marks an offering unavailable for ttl (3 minutes when
-// ttl <= 0) and returns when it expires.
-func (l *Launcher) MarkUnavailable(o Offering, ttl time.Duration) (time.Time, error) {
-	if o.InstanceType == "" || o.Zone == "" {
-		return time.Time{}, fmt.Errorf("%w: instance_type and zone are required", apierr.ErrInvalidArgument)
+// MaxUnavailableTTL is the longest a caller may mark an offering
+// unavailable: long enough to ride out a capacity shortage, short enough
+// that a wrong or hostile mark heals by itself.
+const MaxUnavailableTTL = 30 * time.Minute
+
+// MarkUnavailable marks an offering of the catalog unavailable for ttl
+// (unavailable.DefaultTTL when 0, at most MaxUnavailableTTL) and returns
+// when it expires. The instance type must be in the catalog, the zone in
+// the region, the capacity type spot, on-demand or reserved; anything else
+// wraps apierr.ErrInvalidArgument naming the field, and marks nothing.
+func (l *Launcher) MarkUnavailable(ctx context.Context, o Offering, ttl time.Duration) (time.Time, error) {
+	switch {
+	case ttl < 0:
+		return time.Time{}, fmt.Errorf("%w: ttl: %s is negative", apierr.ErrInvalidArgument, ttl)
+	case ttl > MaxUnavailableTTL:
+		return time.Time{}, fmt.Errorf("%w: ttl: %s is longer than %s", apierr.ErrInvalidArgument, ttl, MaxUnavailableTTL)
+	case o.InstanceType == "":
+		return time.Time{}, fmt.Errorf("%w: instance_type: empty", apierr.ErrInvalidArgument)
+	case o.Zone == "":
+		return time.Time{}, fmt.Errorf("%w: zone: empty", apierr.ErrInvalidArgument)
+	case !slices.Contains(capacityTypes, o.CapacityType):
+		return time.Time{}, fmt.Errorf("%w: capacity_type: %q is none of %s", apierr.ErrInvalidArgument, o.CapacityType, strings.Join(capacityTypes, ", "))
 	}
-	if o.CapacityType != instancetype.CapacityTypeSpot && o.CapacityType != instancetype.CapacityTypeOnDemand {
-		return time.Time{}, fmt.Errorf("%w: capacity_type: %q is neither spot nor on-demand", apierr.ErrInvalidArgument, o.CapacityType)
+	snap, err := l.o.Types.Snapshot(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("instance types: %w", err)
+	}
+	if _, ok := snap.Types[o.InstanceType]; !ok {
+		return time.Time{}, fmt.Errorf("%w: instance_type: %q is not in the catalog", apierr.ErrInvalidArgument, o.InstanceType)
+	}
+	if !snap.AllZones[o.Zone] {
+		return time.Time{}, fmt.Errorf("%w: zone: %q is not a zone of the region", apierr.ErrInvalidArgument, o.Zone)
 	}
 	return l.o.Unavailable.Mark(unavailable.Key(o), ttl), nil
 }
+
+// capacityTypes are the capacity types an offering can have.
+var capacityTypes = []string{instancetype.CapacityTypeSpot, instancetype.CapacityTypeOnDemand, instancetype.CapacityTypeReserved}

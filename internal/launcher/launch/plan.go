@@ -31,7 +31,8 @@ type launchPlan struct {
 
 // plan picks the capacity type (spot when any spot offering is allowed and
 // available) and the cheapest MaxOverrides (type, subnet) pairs of it.
-func (l *Launcher) plan(req *launcherv1.LaunchRequest, snap *instancetype.Snapshot, res *nodeclass.Resolved) (*launchPlan, error) {
+func (l *Launcher) plan(in launchInput, snap *instancetype.Snapshot, res *nodeclass.Resolved) (*launchPlan, error) {
+	req := in.req
 	avail, unavail := compatible(req, snap, res)
 	if len(avail) == 0 && len(unavail) > 0 {
 		e := &InsufficientCapacityError{NodeClaim: req.GetNodeClaim()}
@@ -42,7 +43,7 @@ func (l *Launcher) plan(req *launcherv1.LaunchRequest, snap *instancetype.Snapsh
 	}
 	if len(avail) == 0 {
 		return nil, fmt.Errorf("%w: no offering of the instance type options satisfies the requirements in zones %v of node class %s",
-			apierr.ErrFailedPrecondition, res.Zones(), req.GetNodeClass().GetName())
+			apierr.ErrFailedPrecondition, res.Zones(), in.nc.GetName())
 	}
 	ct := instancetype.CapacityTypeOnDemand
 	for _, c := range avail {

@@ -21,6 +21,9 @@ type Metrics struct {
 	FleetBatchSize prometheus.Histogram
 	// LaunchTemplatesDeleted counts unused launch templates deleted.
 	LaunchTemplatesDeleted prometheus.Counter
+	// TerminationsRefused counts Terminate calls refused because the
+	// instance was not the NodeClaim's in this cluster.
+	TerminationsRefused prometheus.Counter
 }
 
 // New makes unregistered collectors.
@@ -53,12 +56,16 @@ func New() *Metrics {
 			Namespace: "flotilla", Subsystem: "launcher", Name: "launch_templates_deleted_total",
 			Help: "Launch templates the launcher created and deleted after they went unused.",
 		}),
+		TerminationsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "flotilla", Subsystem: "launcher", Name: "terminations_refused_total",
+			Help: "Terminate calls refused: the instance lacked this cluster's tag, a NodePool tag or the NodeClaim tag asked for.",
+		}),
 	}
 }
 
 // Collectors lists the collectors, for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.APICalls, m.APIDuration, m.Launches, m.LaunchDuration, m.FleetBatchSize, m.LaunchTemplatesDeleted}
+	return []prometheus.Collector{m.APICalls, m.APIDuration, m.Launches, m.LaunchDuration, m.FleetBatchSize, m.LaunchTemplatesDeleted, m.TerminationsRefused}
 }
 
 // Launch records one Launch call.
@@ -93,4 +100,12 @@ func (m *Metrics) TemplateDeleted() {
 		return
 	}
 	m.LaunchTemplatesDeleted.Inc()
+}
+
+// TerminateRefused records one refused Terminate.
+func (m *Metrics) TerminateRefused() {
+	if m == nil {
+		return
+	}
+	m.TerminationsRefused.Inc()
 }

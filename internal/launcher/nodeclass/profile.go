@@ -14,10 +14,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
 )
 
 // IAMAPI is the part of the IAM client the resolver uses to manage the
-// instance profile of a node class that names a role.
+// instance profile of a node class that names a role: Resolve only reads
+// (GetInstanceProfile); EnsureInstanceProfile, on a launch, writes.
 type IAMAPI interface {
 	GetInstanceProfile(ctx context.Context, in *iam.GetInstanceProfileInput, opts ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
 	CreateInstanceProfile(ctx context.Context, in *iam.CreateInstanceProfileInput, opts ...func(*iam.Options)) (*iam.CreateInstanceProfileOutput, error)
@@ -61,48 +64,108 @@ func roleName(role string) string {
 	return role
 }
 
-// profileProblem is why an instance profile is not ready: a condition
-// reason and message.
-type profileProblem struct{ reason, message string }
+// profileProblem is why an instance profile is not ready, or (pending)
+// what the first launch will do about it: a condition reason and message.
+type profileProblem struct {
+	reason, message string
+	pending         bool
+}
 
-// instanceProfile returns the instance profile for nc: its instanceProfile
-// as given, or the managed profile of its role (made when missing). A
-// setup problem (the role does not exist, access is denied) comes back as
-// a problem for the status condition; other failures as the error.
-func (r *Resolver) instanceProfile(ctx context.Context, nc interface {
-	GetRole() string
-	GetInstanceProfile() string
-}) (string, *profileProblem, error) {
-	if p := nc.GetInstanceProfile(); p != "" || nc.GetRole() == "" {
-		return p, nil, nil
-	}
-	if r.o.IAM == nil || r.o.Cluster == "" {
-		// Without IAM (isolated VPC) the role's same-named instance
-		// profile, the EKS console's convention, is used.
-		return roleName(nc.GetRole()), nil, nil
-	}
-	name := InstanceProfileName(r.o.Cluster, nc.GetRole())
-	r.mu.Lock()
-	at, ok := r.profiles[name]
-	r.mu.Unlock()
-	if ok && r.o.Now().Sub(at) < profileTTL {
+func (p *profileProblem) Error() string { return p.reason + ": " + p.message }
+
+// instanceProfile returns the instance profile nodes of nc get: its
+// instanceProfile as given, or the managed profile of its role. It only
+// reads IAM: a managed profile not in place yet comes back with a pending
+// note (EnsureInstanceProfile, called by Launch, makes it); a setup problem
+// (access denied) comes back as a problem for the status condition; other
+// failures as the error.
+func (r *Resolver) instanceProfile(ctx context.Context, nc profileSource) (string, *profileProblem, error) {
+	name, managed := r.profileName(nc)
+	if !managed || r.profileChecked(name) {
 		return name, nil, nil
+	}
+	role := roleName(nc.GetRole())
+	got, err := r.o.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
+	switch {
+	case hasCode(err, "NoSuchEntity"):
+		return name, &profileProblem{"InstanceProfilePending", fmt.Sprintf("instance profile %s for role %s is created by the first launch", name, role), true}, nil
+	case err != nil:
+		var problem *profileProblem
+		if err = classify(fmt.Errorf("get instance profile %s: %w", name, err)); errors.As(err, &problem) {
+			return "", problem, nil
+		}
+		return "", nil, err
+	}
+	if roles := got.InstanceProfile.Roles; len(roles) != 1 || aws.ToString(roles[0].RoleName) != role {
+		return name, &profileProblem{"InstanceProfilePending", fmt.Sprintf("instance profile %s gets role %s at the next launch", name, role), true}, nil
+	}
+	r.markProfile(name)
+	return name, nil, nil
+}
+
+// EnsureInstanceProfile makes the managed instance profile of nc's role
+// exist, tagged for the cluster, with the role (only) in it. Launch calls
+// it, and only Launch: the role comes from an EC2NodeClass object, so
+// profiles are made for roles a cluster administrator named, on a launch
+// the caller was allowed to ask for. A class with an instanceProfile, or
+// a launcher without IAM, needs nothing. A setup problem (the role does
+// not exist, access is denied) wraps apierr.ErrFailedPrecondition.
+func (r *Resolver) EnsureInstanceProfile(ctx context.Context, nc profileSource) error {
+	name, managed := r.profileName(nc)
+	if !managed || r.profileChecked(name) {
+		return nil
+	}
+	r.ensureMu.Lock() // rare (once per role and profileTTL): one at a time
+	defer r.ensureMu.Unlock()
+	if r.profileChecked(name) {
+		return nil
 	}
 	err := r.ensureProfile(ctx, name, roleName(nc.GetRole()))
 	var problem *profileProblem
 	switch {
 	case errors.As(err, &problem):
-		return "", problem, nil
+		return fmt.Errorf("%w: instance profile %s: %s", apierr.ErrFailedPrecondition, name, problem.message)
 	case err != nil:
-		return "", nil, err
+		return err
 	}
-	r.mu.Lock()
-	r.profiles[name] = r.o.Now()
-	r.mu.Unlock()
-	return name, nil, nil
+	r.markProfile(name)
+	return nil
 }
 
-func (p *profileProblem) Error() string { return p.reason + ": " + p.message }
+// profileSource is the part of a node class that decides its profile.
+type profileSource interface {
+	GetRole() string
+	GetInstanceProfile() string
+}
+
+// profileName is the instance profile of nc, and whether the launcher
+// manages it (a role, with IAM and a cluster name).
+func (r *Resolver) profileName(nc profileSource) (string, bool) {
+	switch {
+	case nc.GetInstanceProfile() != "" || nc.GetRole() == "":
+		return nc.GetInstanceProfile(), false
+	case r.o.IAM == nil || r.o.Cluster == "":
+		// Without IAM (isolated VPC) the role's same-named instance
+		// profile, the EKS console's convention, is used.
+		return roleName(nc.GetRole()), false
+	}
+	return InstanceProfileName(r.o.Cluster, nc.GetRole()), true
+}
+
+// profileChecked reports whether the managed profile name was found in
+// place within profileTTL.
+func (r *Resolver) profileChecked(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.profiles[name]
+	return ok && r.o.Now().Sub(at) < profileTTL
+}
+
+func (r *Resolver) markProfile(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.profiles[name] = r.o.Now()
+}
 
 // ensureProfile makes sure instance profile name exists, tagged for the
 // cluster, with role (only) in it.
@@ -126,7 +189,7 @@ func (r *Resolver) ensureProfile(ctx context.Context, name, role string) error {
 	_, err = r.o.IAM.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String(name), RoleName: aws.String(role)})
 	switch {
 	case hasCode(err, "NoSuchEntity"):
-		return &profileProblem{"RoleNotFound", fmt.Sprintf("role %s does not exist", role)}
+		return &profileProblem{reason: "RoleNotFound", message: fmt.Sprintf("role %s does not exist", role)}
 	case hasCode(err, "LimitExceeded"): // added concurrently
 		return nil
 	case err != nil:
@@ -164,7 +227,7 @@ func (r *Resolver) getOrCreateProfile(ctx context.Context, name string) (*iamtyp
 // classify turns a permission error into a problem for the condition.
 func classify(err error) error {
 	if hasCode(err, "AccessDenied", "AccessDeniedException", "UnauthorizedOperation") {
-		return &profileProblem{"InstanceProfileAccessDenied", err.Error()}
+		return &profileProblem{reason: "InstanceProfileAccessDenied", message: err.Error()}
 	}
 	return err
 }

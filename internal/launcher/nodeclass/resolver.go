@@ -41,8 +41,8 @@ type Options struct {
 	// KubernetesVersion (such as 1.31) picks the alias SSM parameters.
 	KubernetesVersion string
 	// IAM and Cluster let the resolver manage the instance profile of a
-	// node class that names a role; without IAM, the role's same-named
-	// profile is used.
+	// node class that names a role (Resolve reads it, EnsureInstanceProfile
+	// makes it); without IAM, the role's same-named profile is used.
 	IAM     IAMAPI
 	Cluster string
 	// TTL is how long a resolution is reused; 0 means DefaultTTL.
@@ -82,7 +82,8 @@ type Resolver struct {
 	o        Options
 	mu       sync.Mutex
 	cache    map[string]cached
-	profiles map[string]time.Time // managed instance profile → when checked
+	profiles map[string]time.Time // managed instance profile → when found in place
+	ensureMu sync.Mutex           // serializes EnsureInstanceProfile
 }
 
 // cached is a resolution, or (done != nil) one in progress.
@@ -109,7 +110,8 @@ func New(o Options) *Resolver {
 // Resolve validates nc (an error wrapping apierr.ErrInvalidArgument names
 // the bad field) and resolves it, reusing a resolution younger than the
 // TTL. A selector that matches nothing is not an error: its condition is
-// False with a reason.
+// False with a reason. Resolve only reads AWS; it never makes an instance
+// profile.
 func (r *Resolver) Resolve(ctx context.Context, nc *launcherv1.NodeClass) (*Resolved, error) {
 	if err := Validate(nc); err != nil {
 		return nil, err
@@ -142,10 +144,36 @@ func (r *Resolver) Resolve(ctx context.Context, nc *launcherv1.NodeClass) (*Reso
 			delete(r.cache, key)
 		} else {
 			r.cache[key] = cached{at: now, r: res}
+			r.trimLocked(now)
 		}
 		r.mu.Unlock()
 		close(done)
 		return res, err
+	}
+}
+
+// maxCached bounds the resolutions kept: a cluster has a handful of
+// classes, but ListInstanceTypes takes inline classes from any caller.
+const maxCached = 1024
+
+// trimLocked keeps the cache within maxCached: expired resolutions go
+// first, then, if need be, any finished one. Call with r.mu held.
+func (r *Resolver) trimLocked(now time.Time) {
+	if len(r.cache) <= maxCached {
+		return
+	}
+	for k, c := range r.cache {
+		if c.done == nil && now.Sub(c.at) >= r.o.TTL {
+			delete(r.cache, k)
+		}
+	}
+	for k, c := range r.cache {
+		if len(r.cache) <= maxCached {
+			return
+		}
+		if c.done == nil {
+			delete(r.cache, k)
+		}
 	}
 }
 

@@ -98,7 +98,10 @@ func conditions(r *Resolved, nc *launcherv1.NodeClass) []*launcherv1.Condition {
 		cond("InstanceProfileReady", r.InstanceProfile != "", "InstanceProfileNotFound", "neither role nor instanceProfile is set"),
 	}
 	if p := r.profileProblem; p != nil {
-		out[3] = cond("InstanceProfileReady", false, p.reason, p.message)
+		out[3] = cond("InstanceProfileReady", p.pending, p.reason, p.message)
+		if p.pending { // ready to launch: the launch makes the profile
+			out[3].Reason, out[3].Message = p.reason, p.message
+		}
 	}
 	var notReady []string
 	for _, c := range out {

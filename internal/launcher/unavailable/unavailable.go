@@ -1,6 +1,8 @@
 // Package unavailable remembers offerings (instance type, zone, capacity
 // type) that recently lacked capacity, so plans and launches avoid them until
-// the mark expires. Time comes from an injected clock.
+// the mark expires. Time comes from an injected clock. The cache is bounded:
+// expired marks are swept as time passes, and when it is full a new mark
+// replaces the one closest to expiry.
 package unavailable
 
 import (
@@ -12,6 +14,14 @@ import (
 // unavailable, as in Karpenter.
 const DefaultTTL = 3 * time.Minute
 
+// DefaultMaxEntries bounds the marks held at once. Validated keys (catalog
+// types × the region's zones × capacity types) stay well below it in
+// practice; the bound keeps memory flat whatever callers send.
+const DefaultMaxEntries = 10_000
+
+// sweepEvery is how often Mark drops expired marks.
+const sweepEvery = time.Minute
+
 // Key names an offering.
 type Key struct {
 	InstanceType string
@@ -22,33 +32,95 @@ type Key struct {
 // Cache is a set of offerings with expiry times. It is safe for concurrent
 // use.
 type Cache struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[Key]time.Time
+	now       func() time.Time
+	max       int
+	mu        sync.Mutex
+	m         map[Key]time.Time
+	lastSweep time.Time
 }
 
-// New makes an empty cache reading time from now (time.Now when nil).
+// New makes an empty cache of at most DefaultMaxEntries marks, reading time
+// from now (time.Now when nil).
 func New(now func() time.Time) *Cache {
+	return NewBounded(now, DefaultMaxEntries)
+}
+
+// NewBounded makes an empty cache holding at most maxEntries marks
+// (DefaultMaxEntries when maxEntries <= 0).
+func NewBounded(now func() time.Time, maxEntries int) *Cache {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cache{now: now, m: map[Key]time.Time{}}
+	if maxEntries <= 0 {
+		maxEntries = DefaultMaxEntries
+	}
+	return &Cache{now: now, max: maxEntries, m: map[Key]time.Time{}, lastSweep: now()}
 }
 
 // Mark makes k unavailable for ttl (DefaultTTL when ttl <= 0) and returns
 // when it becomes available again. A later expiry already recorded wins.
+// Callers bound ttl; the cache only bounds how many marks it holds.
 func (c *Cache) Mark(k Key, ttl time.Duration) time.Time {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	until := c.now().Add(ttl)
+	now := c.now()
+	until := now.Add(ttl)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur, ok := c.m[k]; ok && cur.After(until) {
-		return cur
+	if now.Sub(c.lastSweep) >= sweepEvery {
+		c.sweepLocked(now)
+	}
+	if cur, ok := c.m[k]; ok {
+		if cur.After(until) {
+			return cur
+		}
+		c.m[k] = until
+		return until
+	}
+	if len(c.m) >= c.max {
+		c.sweepLocked(now)
+	}
+	if len(c.m) >= c.max {
+		c.evictSoonestLocked()
 	}
 	c.m[k] = until
 	return until
+}
+
+// sweepLocked drops expired marks. Call with c.mu held.
+func (c *Cache) sweepLocked(now time.Time) {
+	for k, until := range c.m {
+		if !now.Before(until) {
+			delete(c.m, k)
+		}
+	}
+	c.lastSweep = now
+}
+
+// evictSoonestLocked drops the mark that expires first, the one that
+// would have told plans the least. Call with c.mu held.
+func (c *Cache) evictSoonestLocked() {
+	var (
+		victim Key
+		first  time.Time
+		found  bool
+	)
+	for k, until := range c.m {
+		if !found || until.Before(first) {
+			victim, first, found = k, until, true
+		}
+	}
+	if found {
+		delete(c.m, victim)
+	}
+}
+
+// Len is the number of marks held, expired ones not yet swept included.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 // Unavailable reports whether k is marked and the mark has not expired.

@@ -1,6 +1,7 @@
 package unavailable
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -36,5 +37,45 @@ func TestLongerMarkWins(t *testing.T) {
 	c.Mark(k, time.Hour)
 	if got := c.Mark(k, time.Minute); !got.Equal(now.Add(time.Hour)) {
 		t.Fatalf("shorter mark replaced longer one: %v", got)
+	}
+}
+
+func TestExpiredMarksAreSwept(t *testing.T) {
+	now := time.Unix(0, 0)
+	c := New(func() time.Time { return now })
+	for i := range 100 {
+		c.Mark(Key{fmt.Sprintf("t%d.large", i), "us-east-1a", "spot"}, time.Minute)
+	}
+	if c.Len() != 100 {
+		t.Fatalf("%d marks, want 100", c.Len())
+	}
+	// Nobody asks about the 100 again; the next mark after they expired
+	// sweeps them.
+	now = now.Add(2 * time.Minute)
+	c.Mark(Key{"m5.large", "us-east-1a", "spot"}, time.Minute)
+	if c.Len() != 1 {
+		t.Fatalf("%d marks after expiry, want 1", c.Len())
+	}
+}
+
+func TestBoundedEvictsSoonestExpiry(t *testing.T) {
+	now := time.Unix(0, 0)
+	c := NewBounded(func() time.Time { return now }, 3)
+	long := Key{"m5.large", "us-east-1a", "spot"}
+	c.Mark(long, 20*time.Minute)
+	soon := Key{"m5.large", "us-east-1b", "spot"}
+	c.Mark(soon, time.Minute)
+	c.Mark(Key{"m5.large", "us-east-1c", "spot"}, 10*time.Minute)
+	for i := range 1000 {
+		c.Mark(Key{fmt.Sprintf("t%d.large", i), "us-east-1a", "on-demand"}, 5*time.Minute)
+		if c.Len() > 3 {
+			t.Fatalf("mark %d: %d marks held, bound 3", i, c.Len())
+		}
+	}
+	if !c.Unavailable(long) {
+		t.Error("the mark expiring last was evicted")
+	}
+	if c.Unavailable(soon) {
+		t.Error("the mark expiring first was kept")
 	}
 }

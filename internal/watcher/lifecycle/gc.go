@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -17,19 +18,22 @@ import (
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
-// GarbageCollector terminates the cluster's instances that have had no
-// NodeClaim for Grace, and deletes launched NodeClaims whose instance is
-// gone. It runs on the leader every Interval.
+// GarbageCollector terminates the cluster's instances whose NodeClaim has
+// been gone for Grace, and deletes launched NodeClaims whose instance is
+// gone. It runs on the leader every Interval. An instance without a
+// NodeClaim tag is reported, not terminated: the launcher terminates only
+// an instance it can tell is a NodeClaim's.
 type GarbageCollector struct {
-	Client      client.Client
-	Launcher    launcherv1.LauncherServiceClient
-	Recorder    provisioning.Recorder
-	ClusterName string
-	Interval    time.Duration
-	Grace       time.Duration
-	Journal     *journal.Journal
-	Log         *slog.Logger
-	Now         func() time.Time
+	Client   client.Client
+	Launcher launcherv1.LauncherServiceClient
+	Recorder provisioning.Recorder
+	Interval time.Duration
+	Grace    time.Duration
+	Journal  *journal.Journal
+	Log      *slog.Logger
+	Now      func() time.Time
+
+	reported map[string]bool // instances without a NodeClaim tag, logged once
 }
 
 // Start runs collections until ctx ends.
@@ -55,9 +59,10 @@ func (g *GarbageCollector) now() time.Time {
 	return g.Now()
 }
 
-// Collect makes one pass.
+// Collect makes one pass. A termination that fails does not stop the
+// pass; the failures come back joined.
 func (g *GarbageCollector) Collect(ctx context.Context) error {
-	resp, err := g.Launcher.ListInstances(ctx, &launcherv1.ListInstancesRequest{Cluster: g.ClusterName})
+	resp, err := g.Launcher.ListInstances(ctx, &launcherv1.ListInstancesRequest{})
 	if err != nil {
 		return fmt.Errorf("list instances: %w", err)
 	}
@@ -75,6 +80,8 @@ func (g *GarbageCollector) Collect(ctx context.Context) error {
 	}
 	live := map[string]bool{}
 	now := g.now()
+	var errs []error
+	untagged := map[string]bool{}
 	for _, inst := range resp.GetInstances() {
 		live[inst.GetProviderId()] = true
 		if byName[inst.GetNodeClaim()] || byProvider[inst.GetProviderId()] {
@@ -83,11 +90,22 @@ func (g *GarbageCollector) Collect(ctx context.Context) error {
 		if inst.GetLaunchTime() != nil && now.Sub(inst.GetLaunchTime().AsTime()) < g.Grace {
 			continue
 		}
-		if _, err := g.Launcher.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: inst.GetId()}); err != nil {
-			return fmt.Errorf("terminate leaked instance %s: %w", inst.GetId(), err)
+		if inst.GetNodeClaim() == "" {
+			untagged[inst.GetId()] = true
+			g.reportUntagged(inst)
+			continue
 		}
-		g.Journal.Add("GarbageCollect", "instance/"+inst.GetId(), fmt.Sprintf("no NodeClaim (tag %q) for %s: terminated", inst.GetNodeClaim(), g.Grace))
+		if _, err := g.Launcher.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: inst.GetId(), NodeClaim: inst.GetNodeClaim()}); err != nil {
+			errs = append(errs, fmt.Errorf("terminate leaked instance %s of nodeclaim %s: %w", inst.GetId(), inst.GetNodeClaim(), err))
+			continue
+		}
+		g.Journal.Add("GarbageCollect", "instance/"+inst.GetId(), fmt.Sprintf("NodeClaim %s gone for %s: terminated", inst.GetNodeClaim(), g.Grace))
 		g.Log.Info("terminated instance without nodeclaim", "instance", inst.GetId(), "nodeclaim_tag", inst.GetNodeClaim())
+	}
+	for id := range g.reported {
+		if !untagged[id] {
+			delete(g.reported, id) // gone, or tagged since
+		}
 	}
 	for i := range claims.Items {
 		c := &claims.Items[i]
@@ -101,8 +119,23 @@ func (g *GarbageCollector) Collect(ctx context.Context) error {
 		g.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "InstanceGone", "Delete", "instance %s no longer exists", c.Status.ProviderID)
 		g.Journal.Add("GarbageCollect", "nodeclaim/"+c.Name, "its instance no longer exists")
 		if err := g.Client.Delete(ctx, c); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete nodeclaim %s: %w", c.Name, err)
+			errs = append(errs, fmt.Errorf("delete nodeclaim %s: %w", c.Name, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// reportUntagged logs, once per instance, an instance tagged for the
+// cluster and a NodePool but with no NodeClaim: made outside Flotilla (or
+// with its tags edited), it is left for a person to look at.
+func (g *GarbageCollector) reportUntagged(inst *launcherv1.Instance) {
+	if g.reported[inst.GetId()] {
+		return
+	}
+	if g.reported == nil {
+		g.reported = map[string]bool{}
+	}
+	g.reported[inst.GetId()] = true
+	g.Journal.Add("GarbageCollect", "instance/"+inst.GetId(), "tagged for the cluster and a NodePool but without a NodeClaim tag: not terminated")
+	g.Log.Warn("instance without a nodeclaim tag is not collected; terminate it by hand if it is not needed", "instance", inst.GetId())
 }

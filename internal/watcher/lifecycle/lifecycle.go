@@ -60,7 +60,6 @@ type Controller struct {
 	Launcher            launcherv1.LauncherServiceClient
 	Types               *nodeclass.Types
 	Recorder            provisioning.Recorder
-	ClusterName         string
 	LaunchTimeout       time.Duration
 	RegistrationTimeout time.Duration
 	// OnCapacityError runs after a NodeClaim was deleted for lack of
@@ -206,7 +205,7 @@ func (c *Controller) launch(ctx context.Context, claim *karpv1.NodeClaim) (recon
 // launch ran; otherwise it would run, unowned, until garbage collection.
 func (c *Controller) terminateOrphan(ctx context.Context, claim *karpv1.NodeClaim, inst *launcherv1.Instance) error {
 	c.Log.Info("nodeclaim deleted during its launch: terminating the instance", "nodeclaim", claim.Name, "instance", inst.GetId())
-	if _, err := c.Launcher.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: inst.GetId()}); err != nil {
+	if _, err := c.Launcher.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: inst.GetId(), NodeClaim: claim.Name}); err != nil {
 		return fmt.Errorf("terminate %s of deleted nodeclaim %s: %w", inst.GetId(), claim.Name, err)
 	}
 	c.Journal.Add("Terminate", "instance/"+inst.GetId(), "its NodeClaim "+claim.Name+" was deleted during the launch")
@@ -225,13 +224,14 @@ func (c *Controller) classOf(ctx context.Context, claim *karpv1.NodeClaim) (*aws
 	return class, nil
 }
 
-// launchRequest turns the claim into the launcher's request. The node
+// launchRequest turns the claim into the launcher's request; the launcher
+// reads the EC2NodeClass named from the API server itself. The node
 // registers with the claim's taints, startup taints and the unregistered
 // taint, as a kubelet started from the launch's user data would.
 func (c *Controller) launchRequest(claim *karpv1.NodeClaim, class *awsv1.EC2NodeClass) (*launcherv1.LaunchRequest, error) {
 	req := &launcherv1.LaunchRequest{
-		Cluster: c.ClusterName, NodeClaim: claim.Name, NodePool: claim.Labels[karpv1.NodePoolLabelKey],
-		NodeClass: nodeclass.ToLauncher(class), Labels: state.ClaimLabels(claim), NodeClaimUid: string(claim.UID),
+		NodeClaim: claim.Name, NodePool: claim.Labels[karpv1.NodePoolLabelKey],
+		NodeClassName: class.Name, Labels: state.ClaimLabels(claim), NodeClaimUid: string(claim.UID),
 	}
 	for _, r := range claim.Spec.Requirements {
 		tr := &typesv1.Requirement{Key: r.Key, Operator: string(r.Operator), Values: r.Values}

@@ -24,10 +24,12 @@ import (
 type racingLauncher struct {
 	launcherv1.LauncherServiceClient
 	kube       client.Client
-	terminated []string
+	launched   []*launcherv1.LaunchRequest
+	terminated []*launcherv1.TerminateRequest
 }
 
 func (l *racingLauncher) Launch(ctx context.Context, req *launcherv1.LaunchRequest, _ ...grpc.CallOption) (*launcherv1.LaunchResponse, error) {
+	l.launched = append(l.launched, req)
 	claim := &karpv1.NodeClaim{}
 	if err := l.kube.Get(ctx, client.ObjectKey{Name: req.GetNodeClaim()}, claim); err != nil {
 		return nil, err
@@ -45,7 +47,7 @@ func (l *racingLauncher) Launch(ctx context.Context, req *launcherv1.LaunchReque
 }
 
 func (l *racingLauncher) Terminate(_ context.Context, req *launcherv1.TerminateRequest, _ ...grpc.CallOption) (*launcherv1.TerminateResponse, error) {
-	l.terminated = append(l.terminated, req.GetInstanceId())
+	l.terminated = append(l.terminated, req)
 	return &launcherv1.TerminateResponse{}, nil
 }
 
@@ -68,12 +70,17 @@ func TestInstanceOfClaimDeletedDuringLaunchIsTerminated(t *testing.T) {
 	claim.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
 	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(class, claim).WithStatusSubresource(&karpv1.NodeClaim{}).Build()
 	launcher := &racingLauncher{kube: kube}
-	c := &Controller{Client: kube, Launcher: launcher, Recorder: nopRecorder{}, ClusterName: "test", LaunchTimeout: 1 << 62,
+	c := &Controller{Client: kube, Launcher: launcher, Recorder: nopRecorder{}, LaunchTimeout: 1 << 62,
 		RegistrationTimeout: 1 << 62, Log: slog.New(slog.DiscardHandler)}
 	if _, err := c.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKey{Name: claim.Name}}); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
-	if len(launcher.terminated) != 1 || launcher.terminated[0] != "i-0orphan" {
-		t.Fatalf("terminated %v, want the orphaned instance i-0orphan", launcher.terminated)
+	// The launch names the class (the launcher reads it), never carries it.
+	if len(launcher.launched) != 1 || launcher.launched[0].GetNodeClassName() != "default" ||
+		launcher.launched[0].GetNodeClass() != nil || launcher.launched[0].GetCluster() != "" { //nolint:staticcheck // deprecated fields, checked unset
+		t.Fatalf("launch requests %v, want one naming class default", launcher.launched)
+	}
+	if len(launcher.terminated) != 1 || launcher.terminated[0].GetInstanceId() != "i-0orphan" || launcher.terminated[0].GetNodeClaim() != claim.Name {
+		t.Fatalf("terminated %v, want the orphaned instance i-0orphan of %s", launcher.terminated, claim.Name)
 	}
 }

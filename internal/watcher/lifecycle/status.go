@@ -169,9 +169,14 @@ func floats(rl corev1.ResourceList) map[string]float64 {
 	return out
 }
 
-// NodeClassStatus resolves each EC2NodeClass through the launcher and
-// writes its subnets, security groups, AMIs, instance profile and
-// conditions; a class that does not resolve is not Ready and gets an event.
+// staleResolutionRetry is how soon a class is resolved again after the
+// launcher answered about an older generation of it.
+const staleResolutionRetry = time.Second
+
+// NodeClassStatus resolves each EC2NodeClass through the launcher (by
+// name: the launcher reads the class from the API server) and writes its
+// subnets, security groups, AMIs, instance profile and conditions; a class
+// that does not resolve is not Ready and gets an event.
 type NodeClassStatus struct {
 	Client   client.Client
 	Launcher launcherv1.LauncherServiceClient
@@ -197,7 +202,14 @@ func (s *NodeClassStatus) Reconcile(ctx context.Context, req reconcile.Request) 
 	}
 	patch := client.MergeFrom(nc.DeepCopy())
 	was := nodeclass.IsReady(nc)
-	resp, err := s.Launcher.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClass: nodeclass.ToLauncher(nc)})
+	resp, err := s.Launcher.ResolveNodeClass(ctx, &launcherv1.ResolveNodeClassRequest{NodeClassName: nc.Name})
+	if g := resp.GetNodeClassGeneration(); err == nil && g > 0 && g < nc.Generation {
+		// The launcher's copy of the class lags this one: its answer is
+		// about the older spec, so it is not written; ask again shortly.
+		s.Log.Debug("launcher resolved an older ec2nodeclass generation", "class", nc.Name,
+			"resolved", resp.GetNodeClassGeneration(), "generation", nc.Generation)
+		return reconcile.Result{RequeueAfter: staleResolutionRetry}, nil
+	}
 	ready := false
 	msg := ""
 	if err != nil {

@@ -1,155 +1,36 @@
-// Package nodeclass connects EC2NodeClasses to the launcher: it converts an
-// EC2NodeClass to the launcher's NodeClass message, caches the instance
-// types each class can launch, and turns a ResolveNodeClass answer into the
-// class's status.
+// Package nodeclass connects EC2NodeClasses to the launcher: it caches the
+// instance types each class can launch and turns a ResolveNodeClass answer
+// into the class's status. The launcher reads classes by name from the API
+// server; the one conversion of a class into the launcher's NodeClass
+// message is internal/launcher/nodeclass.FromEC2NodeClass.
 package nodeclass
 
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
+	launchernc "github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 )
-
-// ToLauncher converts an EC2NodeClass to the launcher's NodeClass. Values
-// are carried over as written (volume sizes become whole GiB, rounded up),
-// never dropped: the launcher validates them, so a bad value fails
-// ResolveNodeClass (the class's Ready condition says which field) and
-// Launch with InvalidArgument.
-func ToLauncher(nc *awsv1.EC2NodeClass) *launcherv1.NodeClass {
-	out := &launcherv1.NodeClass{
-		Name: nc.Name, Role: nc.Spec.Role, Tags: nc.Spec.Tags,
-		BlockDeviceMappings:      blockDeviceMappings(nc.Spec.BlockDeviceMappings),
-		MetadataOptions:          metadataOptions(nc.Spec.MetadataOptions),
-		DetailedMonitoring:       nc.Spec.DetailedMonitoring != nil && *nc.Spec.DetailedMonitoring,
-		AssociatePublicIpAddress: nc.Spec.AssociatePublicIPAddress,
-	}
-	for _, t := range nc.Spec.SubnetSelectorTerms {
-		out.SubnetSelectorTerms = append(out.SubnetSelectorTerms, &launcherv1.SelectorTerm{Tags: t.Tags, Id: t.ID})
-	}
-	for _, t := range nc.Spec.SecurityGroupSelectorTerms {
-		out.SecurityGroupSelectorTerms = append(out.SecurityGroupSelectorTerms, &launcherv1.SelectorTerm{Tags: t.Tags, Id: t.ID, Name: t.Name})
-	}
-	for _, t := range nc.Spec.AMISelectorTerms {
-		out.AmiSelectorTerms = append(out.AmiSelectorTerms, &launcherv1.SelectorTerm{Tags: t.Tags, Id: t.ID, Name: t.Name, Owner: t.Owner, Alias: t.Alias})
-	}
-	if nc.Spec.InstanceProfile != nil {
-		out.InstanceProfile = *nc.Spec.InstanceProfile
-	}
-	if nc.Spec.UserData != nil {
-		out.UserData = *nc.Spec.UserData
-	}
-	if k := nc.Spec.Kubelet; k != nil {
-		out.Kubelet = &launcherv1.KubeletConfiguration{
-			KubeReserved: k.KubeReserved, SystemReserved: k.SystemReserved, EvictionHard: k.EvictionHard,
-		}
-		if k.MaxPods != nil {
-			out.Kubelet.MaxPods = *k.MaxPods
-		}
-	}
-	return out
-}
-
-// blockDeviceMappings converts the class's volumes; a nil entry becomes a
-// mapping without a device name, which the launcher rejects.
-func blockDeviceMappings(in []*awsv1.BlockDeviceMapping) []*launcherv1.BlockDeviceMapping {
-	var out []*launcherv1.BlockDeviceMapping
-	for _, m := range in {
-		if m == nil {
-			out = append(out, &launcherv1.BlockDeviceMapping{})
-			continue
-		}
-		bdm := &launcherv1.BlockDeviceMapping{RootVolume: m.RootVolume, Ebs: ebs(m.EBS)}
-		if m.DeviceName != nil {
-			bdm.DeviceName = *m.DeviceName
-		}
-		out = append(out, bdm)
-	}
-	return out
-}
-
-func ebs(in *awsv1.BlockDevice) *launcherv1.Ebs {
-	if in == nil {
-		return nil
-	}
-	out := &launcherv1.Ebs{
-		Iops: in.IOPS, Throughput: in.Throughput, Encrypted: in.Encrypted, DeleteOnTermination: in.DeleteOnTermination,
-	}
-	if in.VolumeSize != nil {
-		gib := GiBCeil(*in.VolumeSize)
-		out.VolumeSizeGib = &gib
-	}
-	if in.VolumeType != nil {
-		out.VolumeType = *in.VolumeType
-	}
-	if in.KMSKeyID != nil {
-		out.KmsKeyId = *in.KMSKeyID
-	}
-	if in.SnapshotID != nil {
-		out.SnapshotId = *in.SnapshotID
-	}
-	return out
-}
-
-// GiBCeil is q in GiB (2^30 bytes), rounded up: 100Gi is 100, 100G is 94,
-// 1 is 1. Zero and negative quantities give zero or less, and quantities
-// beyond 2^62 bytes saturate; both are out of range for the launcher.
-func GiBCeil(q resource.Quantity) int64 {
-	const gib = 1 << 30
-	if v, ok := q.AsInt64(); ok {
-		if v <= 0 {
-			return v / gib
-		}
-		return (v-1)/gib + 1
-	}
-	f := math.Ceil(q.AsApproximateFloat64() / gib)
-	switch {
-	case f >= 1<<32:
-		return 1 << 32
-	case f <= -(1 << 32):
-		return -(1 << 32)
-	}
-	return int64(f)
-}
-
-func metadataOptions(in *awsv1.MetadataOptions) *launcherv1.MetadataOptions {
-	if in == nil {
-		return nil
-	}
-	out := &launcherv1.MetadataOptions{}
-	if in.HTTPEndpoint != nil {
-		out.HttpEndpoint = *in.HTTPEndpoint
-	}
-	if in.HTTPProtocolIPv6 != nil {
-		out.HttpProtocolIpv6 = *in.HTTPProtocolIPv6
-	}
-	if in.HTTPTokens != nil {
-		out.HttpTokens = *in.HTTPTokens
-	}
-	if in.HTTPPutResponseHopLimit != nil {
-		// Out-of-int32 values saturate; the launcher rejects anything
-		// beyond 64 naming the field.
-		hops := int32(max(min(*in.HTTPPutResponseHopLimit, math.MaxInt32), math.MinInt32)) //nolint:gosec // clamped above
-		out.HttpPutResponseHopLimit = &hops
-	}
-	return out
-}
 
 // Types caches, per EC2NodeClass generation, the instance types the
 // launcher lists for it.
 type Types struct {
 	Launcher launcherv1.LauncherServiceClient
+	// ByName asks for a class by name, which the launcher reads from its
+	// API server: the watcher's classes are the cluster's. Unset, the class
+	// goes inline (ListInstanceTypes has no side effects, so the launcher
+	// accepts it), for `flotilla plan` with classes from files.
+	ByName bool
 	// TTL is how long a list is reused; the launcher caches too, so this
 	// mostly saves round trips within a batch.
 	TTL time.Duration
@@ -174,7 +55,11 @@ func (t *Types) InstanceTypes(ctx context.Context, nc *awsv1.EC2NodeClass) ([]*t
 	if ok && c.generation == nc.Generation && now.Sub(c.at) < t.TTL {
 		return c.types, nil
 	}
-	resp, err := t.Launcher.ListInstanceTypes(ctx, &launcherv1.ListInstanceTypesRequest{NodeClass: ToLauncher(nc)})
+	req := &launcherv1.ListInstanceTypesRequest{NodeClassName: nc.Name}
+	if !t.ByName {
+		req = &launcherv1.ListInstanceTypesRequest{NodeClass: launchernc.FromEC2NodeClass(nc)}
+	}
+	resp, err := t.Launcher.ListInstanceTypes(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("list instance types: %w", err)
 	}

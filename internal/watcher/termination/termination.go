@@ -225,7 +225,7 @@ func (c *Controller) terminate(ctx context.Context, claim *karpv1.NodeClaim) err
 	if id == "" {
 		return nil
 	}
-	if _, err := c.Launcher.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: id}); err != nil {
+	if _, err := c.Launcher.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: id, NodeClaim: claim.Name}); err != nil {
 		return fmt.Errorf("terminate %s: %w", id, err)
 	}
 	patch := client.MergeFrom(claim.DeepCopy())

@@ -36,7 +36,7 @@ type launcher struct {
 }
 
 func (l *launcher) Terminate(_ context.Context, in *launcherv1.TerminateRequest, _ ...grpc.CallOption) (*launcherv1.TerminateResponse, error) {
-	l.terminated = append(l.terminated, in.GetInstanceId())
+	l.terminated = append(l.terminated, in.GetNodeClaim()+"/"+in.GetInstanceId())
 	return &launcherv1.TerminateResponse{State: "shutting-down"}, nil
 }
 
@@ -111,8 +111,8 @@ func TestReconcileTerminatesAnEmptyNode(t *testing.T) {
 	if _, err := c.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Name: claim.Name}}); err != nil {
 		t.Fatal(err)
 	}
-	if len(l.terminated) != 1 || l.terminated[0] != "i-0abc" {
-		t.Errorf("terminated %v, want [i-0abc]", l.terminated)
+	if len(l.terminated) != 1 || l.terminated[0] != claim.Name+"/i-0abc" {
+		t.Errorf("terminated %v, want [%s/i-0abc]", l.terminated, claim.Name)
 	}
 	tainted, err := cs.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{})
 	if err != nil || len(tainted.Spec.Taints) == 0 || tainted.Spec.Taints[0].Key != karpv1.DisruptedTaintKey {

@@ -585,8 +585,10 @@ func (x *MetadataOptions) GetHttpTokens() string {
 // ListInstanceTypesRequest asks for the instance types of a node class.
 type ListInstanceTypesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// NodeClass decides zones (through subnets) and allocatable resources (through kubelet settings).
-	NodeClass     *NodeClass `protobuf:"bytes,1,opt,name=node_class,json=nodeClass,proto3" json:"node_class,omitempty"`
+	// NodeClass decides zones (through subnets) and allocatable resources (through kubelet settings); used when node_class_name is empty (the call has no side effects, so a class not in the cluster may be asked about).
+	NodeClass *NodeClass `protobuf:"bytes,1,opt,name=node_class,json=nodeClass,proto3" json:"node_class,omitempty"`
+	// NodeClassName names the EC2NodeClass, read from the API server; set, node_class must be unset.
+	NodeClassName string `protobuf:"bytes,2,opt,name=node_class_name,json=nodeClassName,proto3" json:"node_class_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -626,6 +628,13 @@ func (x *ListInstanceTypesRequest) GetNodeClass() *NodeClass {
 		return x.NodeClass
 	}
 	return nil
+}
+
+func (x *ListInstanceTypesRequest) GetNodeClassName() string {
+	if x != nil {
+		return x.NodeClassName
+	}
+	return ""
 }
 
 // ListInstanceTypesResponse lists instance types.
@@ -750,8 +759,12 @@ func (x *Condition) GetMessage() string {
 // ResolveNodeClassRequest asks to resolve a node class.
 type ResolveNodeClassRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// NodeClass is the class to resolve.
-	NodeClass     *NodeClass `protobuf:"bytes,1,opt,name=node_class,json=nodeClass,proto3" json:"node_class,omitempty"`
+	// Deprecated: refused with INVALID_ARGUMENT; name the class with node_class_name.
+	//
+	// Deprecated: Marked as deprecated in flotilla/launcher/v1/launcher.proto.
+	NodeClass *NodeClass `protobuf:"bytes,1,opt,name=node_class,json=nodeClass,proto3" json:"node_class,omitempty"`
+	// NodeClassName names the EC2NodeClass to resolve, read from the API server; required.
+	NodeClassName string `protobuf:"bytes,2,opt,name=node_class_name,json=nodeClassName,proto3" json:"node_class_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -786,11 +799,19 @@ func (*ResolveNodeClassRequest) Descriptor() ([]byte, []int) {
 	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{9}
 }
 
+// Deprecated: Marked as deprecated in flotilla/launcher/v1/launcher.proto.
 func (x *ResolveNodeClassRequest) GetNodeClass() *NodeClass {
 	if x != nil {
 		return x.NodeClass
 	}
 	return nil
+}
+
+func (x *ResolveNodeClassRequest) GetNodeClassName() string {
+	if x != nil {
+		return x.NodeClassName
+	}
+	return ""
 }
 
 // ResolvedSubnet is a subnet a node class selected.
@@ -924,9 +945,11 @@ type ResolveNodeClassResponse struct {
 	// InstanceProfile is the instance profile nodes get.
 	InstanceProfile string `protobuf:"bytes,4,opt,name=instance_profile,json=instanceProfile,proto3" json:"instance_profile,omitempty"`
 	// Conditions report success or failure of each part.
-	Conditions    []*Condition `protobuf:"bytes,5,rep,name=conditions,proto3" json:"conditions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Conditions []*Condition `protobuf:"bytes,5,rep,name=conditions,proto3" json:"conditions,omitempty"`
+	// NodeClassGeneration is the metadata.generation of the EC2NodeClass resolved, so the caller can tell an answer about an older spec.
+	NodeClassGeneration int64 `protobuf:"varint,6,opt,name=node_class_generation,json=nodeClassGeneration,proto3" json:"node_class_generation,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ResolveNodeClassResponse) Reset() {
@@ -994,16 +1017,27 @@ func (x *ResolveNodeClassResponse) GetConditions() []*Condition {
 	return nil
 }
 
+func (x *ResolveNodeClassResponse) GetNodeClassGeneration() int64 {
+	if x != nil {
+		return x.NodeClassGeneration
+	}
+	return 0
+}
+
 // LaunchRequest asks for one instance for a NodeClaim.
 type LaunchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Cluster is the cluster name, used in tags.
+	// Deprecated: the cluster is the launcher's --cluster-name; a request naming another cluster is refused with INVALID_ARGUMENT.
+	//
+	// Deprecated: Marked as deprecated in flotilla/launcher/v1/launcher.proto.
 	Cluster string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// NodeClaim is the NodeClaim's name; it makes the launch idempotent.
 	NodeClaim string `protobuf:"bytes,2,opt,name=node_claim,json=nodeClaim,proto3" json:"node_claim,omitempty"`
 	// NodePool is the NodePool's name, used in tags.
 	NodePool string `protobuf:"bytes,3,opt,name=node_pool,json=nodePool,proto3" json:"node_pool,omitempty"`
-	// NodeClass is the node class to launch with.
+	// Deprecated: refused with INVALID_ARGUMENT; name the class with node_class_name.
+	//
+	// Deprecated: Marked as deprecated in flotilla/launcher/v1/launcher.proto.
 	NodeClass *NodeClass `protobuf:"bytes,4,opt,name=node_class,json=nodeClass,proto3" json:"node_class,omitempty"`
 	// Requirements narrow instance types, zones and capacity types.
 	Requirements []*v1.Requirement `protobuf:"bytes,5,rep,name=requirements,proto3" json:"requirements,omitempty"`
@@ -1014,7 +1048,9 @@ type LaunchRequest struct {
 	// Taints are registered with the kubelet.
 	Taints []*v1.Taint `protobuf:"bytes,8,rep,name=taints,proto3" json:"taints,omitempty"`
 	// NodeClaimUid is the NodeClaim's metadata.uid; with the name it makes the EC2 client token, so a NodeClaim recreated under the same name launches anew.
-	NodeClaimUid  string `protobuf:"bytes,9,opt,name=node_claim_uid,json=nodeClaimUid,proto3" json:"node_claim_uid,omitempty"`
+	NodeClaimUid string `protobuf:"bytes,9,opt,name=node_claim_uid,json=nodeClaimUid,proto3" json:"node_claim_uid,omitempty"`
+	// NodeClassName names the EC2NodeClass to launch with, read from the API server; required.
+	NodeClassName string `protobuf:"bytes,10,opt,name=node_class_name,json=nodeClassName,proto3" json:"node_class_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1049,6 +1085,7 @@ func (*LaunchRequest) Descriptor() ([]byte, []int) {
 	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{13}
 }
 
+// Deprecated: Marked as deprecated in flotilla/launcher/v1/launcher.proto.
 func (x *LaunchRequest) GetCluster() string {
 	if x != nil {
 		return x.Cluster
@@ -1070,6 +1107,7 @@ func (x *LaunchRequest) GetNodePool() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in flotilla/launcher/v1/launcher.proto.
 func (x *LaunchRequest) GetNodeClass() *NodeClass {
 	if x != nil {
 		return x.NodeClass
@@ -1108,6 +1146,13 @@ func (x *LaunchRequest) GetTaints() []*v1.Taint {
 func (x *LaunchRequest) GetNodeClaimUid() string {
 	if x != nil {
 		return x.NodeClaimUid
+	}
+	return ""
+}
+
+func (x *LaunchRequest) GetNodeClassName() string {
+	if x != nil {
+		return x.NodeClassName
 	}
 	return ""
 }
@@ -1280,7 +1325,9 @@ func (x *LaunchResponse) GetInstance() *Instance {
 type TerminateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// InstanceId is the instance to terminate.
-	InstanceId    string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	InstanceId string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// NodeClaim is the NodeClaim the instance belongs to; the instance must carry it as its karpenter.sh/nodeclaim tag; required.
+	NodeClaim     string `protobuf:"bytes,2,opt,name=node_claim,json=nodeClaim,proto3" json:"node_claim,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1318,6 +1365,13 @@ func (*TerminateRequest) Descriptor() ([]byte, []int) {
 func (x *TerminateRequest) GetInstanceId() string {
 	if x != nil {
 		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *TerminateRequest) GetNodeClaim() string {
+	if x != nil {
+		return x.NodeClaim
 	}
 	return ""
 }
@@ -1371,7 +1425,9 @@ func (x *TerminateResponse) GetState() string {
 // ListInstancesRequest asks for a cluster's instances.
 type ListInstancesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Cluster is the cluster name tagged on instances.
+	// Deprecated: the cluster is the launcher's --cluster-name; a request naming another cluster is refused with INVALID_ARGUMENT.
+	//
+	// Deprecated: Marked as deprecated in flotilla/launcher/v1/launcher.proto.
 	Cluster       string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1407,6 +1463,7 @@ func (*ListInstancesRequest) Descriptor() ([]byte, []int) {
 	return file_flotilla_launcher_v1_launcher_proto_rawDescGZIP(), []int{18}
 }
 
+// Deprecated: Marked as deprecated in flotilla/launcher/v1/launcher.proto.
 func (x *ListInstancesRequest) GetCluster() string {
 	if x != nil {
 		return x.Cluster
@@ -1463,13 +1520,13 @@ func (x *ListInstancesResponse) GetInstances() []*Instance {
 // MarkUnavailableRequest marks an offering unavailable.
 type MarkUnavailableRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// InstanceType is the offering's instance type.
+	// InstanceType is the offering's instance type, one of the launcher's catalog.
 	InstanceType string `protobuf:"bytes,1,opt,name=instance_type,json=instanceType,proto3" json:"instance_type,omitempty"`
-	// Zone is the offering's zone.
+	// Zone is the offering's zone, one of the launcher's region.
 	Zone string `protobuf:"bytes,2,opt,name=zone,proto3" json:"zone,omitempty"`
-	// CapacityType is the offering's capacity type.
+	// CapacityType is the offering's capacity type: spot, on-demand or reserved.
 	CapacityType string `protobuf:"bytes,3,opt,name=capacity_type,json=capacityType,proto3" json:"capacity_type,omitempty"`
-	// Ttl is how long the offering stays unavailable.
+	// Ttl is how long the offering stays unavailable: at most 30 minutes; unset or zero, 3 minutes.
 	Ttl *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// Reason is recorded for operators.
 	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
@@ -1667,27 +1724,29 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x1bhttp_put_response_hop_limit\x18\x03 \x01(\x05H\x00R\x17httpPutResponseHopLimit\x88\x01\x01\x12\x1f\n" +
 	"\vhttp_tokens\x18\x04 \x01(\tR\n" +
 	"httpTokensB\x1e\n" +
-	"\x1c_http_put_response_hop_limit\"Z\n" +
+	"\x1c_http_put_response_hop_limit\"\x82\x01\n" +
 	"\x18ListInstanceTypesRequest\x12>\n" +
 	"\n" +
-	"node_class\x18\x01 \x01(\v2\x1f.flotilla.launcher.v1.NodeClassR\tnodeClass\"c\n" +
+	"node_class\x18\x01 \x01(\v2\x1f.flotilla.launcher.v1.NodeClassR\tnodeClass\x12&\n" +
+	"\x0fnode_class_name\x18\x02 \x01(\tR\rnodeClassName\"c\n" +
 	"\x19ListInstanceTypesResponse\x12F\n" +
 	"\x0einstance_types\x18\x01 \x03(\v2\x1f.flotilla.types.v1.InstanceTypeR\rinstanceTypes\"i\n" +
 	"\tCondition\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"Y\n" +
-	"\x17ResolveNodeClassRequest\x12>\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x85\x01\n" +
+	"\x17ResolveNodeClassRequest\x12B\n" +
 	"\n" +
-	"node_class\x18\x01 \x01(\v2\x1f.flotilla.launcher.v1.NodeClassR\tnodeClass\"4\n" +
+	"node_class\x18\x01 \x01(\v2\x1f.flotilla.launcher.v1.NodeClassB\x02\x18\x01R\tnodeClass\x12&\n" +
+	"\x0fnode_class_name\x18\x02 \x01(\tR\rnodeClassName\"4\n" +
 	"\x0eResolvedSubnet\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04zone\x18\x02 \x01(\tR\x04zone\"w\n" +
 	"\rResolvedImage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12B\n" +
-	"\frequirements\x18\x03 \x03(\v2\x1e.flotilla.types.v1.RequirementR\frequirements\"\xb1\x02\n" +
+	"\frequirements\x18\x03 \x03(\v2\x1e.flotilla.types.v1.RequirementR\frequirements\"\xe5\x02\n" +
 	"\x18ResolveNodeClassResponse\x12>\n" +
 	"\asubnets\x18\x01 \x03(\v2$.flotilla.launcher.v1.ResolvedSubnetR\asubnets\x12,\n" +
 	"\x12security_group_ids\x18\x02 \x03(\tR\x10securityGroupIds\x12;\n" +
@@ -1695,19 +1754,22 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x10instance_profile\x18\x04 \x01(\tR\x0finstanceProfile\x12?\n" +
 	"\n" +
 	"conditions\x18\x05 \x03(\v2\x1f.flotilla.launcher.v1.ConditionR\n" +
-	"conditions\"\xf9\x03\n" +
-	"\rLaunchRequest\x12\x18\n" +
-	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
+	"conditions\x122\n" +
+	"\x15node_class_generation\x18\x06 \x01(\x03R\x13nodeClassGeneration\"\xa9\x04\n" +
+	"\rLaunchRequest\x12\x1c\n" +
+	"\acluster\x18\x01 \x01(\tB\x02\x18\x01R\acluster\x12\x1d\n" +
 	"\n" +
 	"node_claim\x18\x02 \x01(\tR\tnodeClaim\x12\x1b\n" +
-	"\tnode_pool\x18\x03 \x01(\tR\bnodePool\x12>\n" +
+	"\tnode_pool\x18\x03 \x01(\tR\bnodePool\x12B\n" +
 	"\n" +
-	"node_class\x18\x04 \x01(\v2\x1f.flotilla.launcher.v1.NodeClassR\tnodeClass\x12B\n" +
+	"node_class\x18\x04 \x01(\v2\x1f.flotilla.launcher.v1.NodeClassB\x02\x18\x01R\tnodeClass\x12B\n" +
 	"\frequirements\x18\x05 \x03(\v2\x1e.flotilla.types.v1.RequirementR\frequirements\x122\n" +
 	"\x15instance_type_options\x18\x06 \x03(\tR\x13instanceTypeOptions\x12G\n" +
 	"\x06labels\x18\a \x03(\v2/.flotilla.launcher.v1.LaunchRequest.LabelsEntryR\x06labels\x120\n" +
 	"\x06taints\x18\b \x03(\v2\x18.flotilla.types.v1.TaintR\x06taints\x12$\n" +
-	"\x0enode_claim_uid\x18\t \x01(\tR\fnodeClaimUid\x1a9\n" +
+	"\x0enode_claim_uid\x18\t \x01(\tR\fnodeClaimUid\x12&\n" +
+	"\x0fnode_class_name\x18\n" +
+	" \x01(\tR\rnodeClassName\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x02\n" +
@@ -1725,14 +1787,16 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"launchTime\x12$\n" +
 	"\x0eprice_per_hour\x18\t \x01(\x01R\fpricePerHour\"L\n" +
 	"\x0eLaunchResponse\x12:\n" +
-	"\binstance\x18\x01 \x01(\v2\x1e.flotilla.launcher.v1.InstanceR\binstance\"3\n" +
+	"\binstance\x18\x01 \x01(\v2\x1e.flotilla.launcher.v1.InstanceR\binstance\"R\n" +
 	"\x10TerminateRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
-	"instanceId\")\n" +
+	"instanceId\x12\x1d\n" +
+	"\n" +
+	"node_claim\x18\x02 \x01(\tR\tnodeClaim\")\n" +
 	"\x11TerminateResponse\x12\x14\n" +
-	"\x05state\x18\x01 \x01(\tR\x05state\"0\n" +
-	"\x14ListInstancesRequest\x12\x18\n" +
-	"\acluster\x18\x01 \x01(\tR\acluster\"U\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\"4\n" +
+	"\x14ListInstancesRequest\x12\x1c\n" +
+	"\acluster\x18\x01 \x01(\tB\x02\x18\x01R\acluster\"U\n" +
 	"\x15ListInstancesResponse\x12<\n" +
 	"\tinstances\x18\x01 \x03(\v2\x1e.flotilla.launcher.v1.InstanceR\tinstances\"\xbb\x01\n" +
 	"\x16MarkUnavailableRequest\x12#\n" +

@@ -38,15 +38,15 @@ const (
 type LauncherServiceClient interface {
 	// ListInstanceTypes returns the instance types an EC2NodeClass can launch, with allocatable resources and priced offerings.
 	ListInstanceTypes(ctx context.Context, in *ListInstanceTypesRequest, opts ...grpc.CallOption) (*ListInstanceTypesResponse, error)
-	// ResolveNodeClass resolves an EC2NodeClass's subnets, security groups, AMIs and instance profile.
+	// ResolveNodeClass resolves an EC2NodeClass, read by name from the API server, into subnets, security groups, AMIs and the instance profile nodes will get; it only reads (an instance profile missing yet is created by the first Launch).
 	ResolveNodeClass(ctx context.Context, in *ResolveNodeClassRequest, opts ...grpc.CallOption) (*ResolveNodeClassResponse, error)
-	// Launch starts one instance for a NodeClaim; repeating it for the same NodeClaim returns the same instance.
+	// Launch starts one instance for a NodeClaim with the EC2NodeClass it names, read from the API server; repeating it for the same NodeClaim returns the same instance.
 	Launch(ctx context.Context, in *LaunchRequest, opts ...grpc.CallOption) (*LaunchResponse, error)
-	// Terminate stops an instance; terminating a terminated or unknown instance succeeds.
+	// Terminate stops the instance of a NodeClaim after checking its tags (this cluster's, a NodePool's, and the NodeClaim named); terminating a terminated or unknown instance succeeds.
 	Terminate(ctx context.Context, in *TerminateRequest, opts ...grpc.CallOption) (*TerminateResponse, error)
 	// ListInstances lists the instances NodePools launched for the cluster (tagged kubernetes.io/cluster/<name> and karpenter.sh/nodepool), for garbage collection of instances without a NodeClaim; self-managed and node-group instances are never listed.
 	ListInstances(ctx context.Context, in *ListInstancesRequest, opts ...grpc.CallOption) (*ListInstancesResponse, error)
-	// MarkUnavailable marks an offering unavailable for a while, so plans avoid it.
+	// MarkUnavailable marks an offering of the catalog unavailable for at most 30 minutes, so plans avoid it.
 	MarkUnavailable(ctx context.Context, in *MarkUnavailableRequest, opts ...grpc.CallOption) (*MarkUnavailableResponse, error)
 }
 
@@ -126,15 +126,15 @@ func (c *launcherServiceClient) MarkUnavailable(ctx context.Context, in *MarkUna
 type LauncherServiceServer interface {
 	// ListInstanceTypes returns the instance types an EC2NodeClass can launch, with allocatable resources and priced offerings.
 	ListInstanceTypes(context.Context, *ListInstanceTypesRequest) (*ListInstanceTypesResponse, error)
-	// ResolveNodeClass resolves an EC2NodeClass's subnets, security groups, AMIs and instance profile.
+	// ResolveNodeClass resolves an EC2NodeClass, read by name from the API server, into subnets, security groups, AMIs and the instance profile nodes will get; it only reads (an instance profile missing yet is created by the first Launch).
 	ResolveNodeClass(context.Context, *ResolveNodeClassRequest) (*ResolveNodeClassResponse, error)
-	// Launch starts one instance for a NodeClaim; repeating it for the same NodeClaim returns the same instance.
+	// Launch starts one instance for a NodeClaim with the EC2NodeClass it names, read from the API server; repeating it for the same NodeClaim returns the same instance.
 	Launch(context.Context, *LaunchRequest) (*LaunchResponse, error)
-	// Terminate stops an instance; terminating a terminated or unknown instance succeeds.
+	// Terminate stops the instance of a NodeClaim after checking its tags (this cluster's, a NodePool's, and the NodeClaim named); terminating a terminated or unknown instance succeeds.
 	Terminate(context.Context, *TerminateRequest) (*TerminateResponse, error)
 	// ListInstances lists the instances NodePools launched for the cluster (tagged kubernetes.io/cluster/<name> and karpenter.sh/nodepool), for garbage collection of instances without a NodeClaim; self-managed and node-group instances are never listed.
 	ListInstances(context.Context, *ListInstancesRequest) (*ListInstancesResponse, error)
-	// MarkUnavailable marks an offering unavailable for a while, so plans avoid it.
+	// MarkUnavailable marks an offering of the catalog unavailable for at most 30 minutes, so plans avoid it.
 	MarkUnavailable(context.Context, *MarkUnavailableRequest) (*MarkUnavailableResponse, error)
 	mustEmbedUnimplementedLauncherServiceServer()
 }
