@@ -22,6 +22,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
 	"github.com/flotilla-io/flotilla/internal/launcher/launch"
 	"github.com/flotilla-io/flotilla/internal/server"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
@@ -125,7 +126,7 @@ func TestGRPC(t *testing.T) {
 			info = i
 		}
 	}
-	if info == nil || info.Reason != launcher.ErrorReasonInsufficientCapacity || info.Metadata["offerings"] == "" {
+	if info == nil || info.Reason != apierr.ReasonInsufficientCapacity || info.Metadata["offerings"] == "" {
 		t.Fatalf("details %v", st.Details())
 	}
 	term, err := client.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: resp.Instance.Id, NodeClaim: "grpc-1"})

@@ -39,14 +39,6 @@ import (
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
-// ErrorReasonInsufficientCapacity is the ErrorInfo reason of a Launch that
-// found no capacity; metadata "offerings" lists type/zone/capacity-type
-// triples separated by commas.
-const (
-	ErrorReasonInsufficientCapacity = "INSUFFICIENT_CAPACITY"
-	ErrorDomain                     = "launcher.flotilla.io"
-)
-
 // Config configures a Service.
 type Config struct {
 	AWS awsclient.Config
@@ -261,7 +253,7 @@ func capacityStatus(err error) error {
 		names[i] = o.String()
 	}
 	st, derr := status.New(codes.ResourceExhausted, err.Error()).WithDetails(&errdetails.ErrorInfo{
-		Reason: ErrorReasonInsufficientCapacity, Domain: ErrorDomain,
+		Reason: apierr.ReasonInsufficientCapacity, Domain: apierr.ErrorDomain,
 		Metadata: map[string]string{"node_claim": ice.NodeClaim, "offerings": strings.Join(names, ",")},
 	})
 	if derr != nil {

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/flotilla-io/flotilla/internal/interruption"
+	"github.com/flotilla-io/flotilla/internal/launcher/unavailable"
 	"github.com/flotilla-io/flotilla/internal/server"
 	interruptionv1 "github.com/flotilla-io/flotilla/proto/flotilla/interruption/v1"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
@@ -103,8 +104,8 @@ func (f *interruptionFlags) check() error {
 	if f.waitTime < 0 || f.waitTime > 20*time.Second {
 		errs = append(errs, fmt.Errorf("--wait-time: %s is not between 0 and 20s", f.waitTime))
 	}
-	if f.unavailableTTL <= 0 {
-		errs = append(errs, fmt.Errorf("--unavailable-ttl: %s is not positive", f.unavailableTTL))
+	if f.unavailableTTL <= 0 || f.unavailableTTL > unavailable.MaxTTL {
+		errs = append(errs, fmt.Errorf("--unavailable-ttl: %s is not positive and at most %s (the launcher's limit)", f.unavailableTTL, unavailable.MaxTTL))
 	}
 	return errors.Join(errs...)
 }

@@ -38,11 +38,11 @@ func TestFlags(t *testing.T) {
 	if err := f.check(); err != nil {
 		t.Fatalf("an account id rejected: %v", err)
 	}
-	if err := fs.Parse([]string{"--max-messages=11", "--wait-time=21s", "--concurrency=0", "--account-id=12345"}); err != nil {
+	if err := fs.Parse([]string{"--max-messages=11", "--wait-time=21s", "--concurrency=0", "--account-id=12345", "--unavailable-ttl=31m"}); err != nil {
 		t.Fatal(err)
 	}
 	err := f.check()
-	for _, want := range []string{"--max-messages", "--wait-time", "--concurrency", "--account-id"} {
+	for _, want := range []string{"--max-messages", "--wait-time", "--concurrency", "--account-id", "--unavailable-ttl"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("check() = %v, want an error naming %s", err, want)
 		}

@@ -226,10 +226,9 @@ func validateAgainst(req *launcherv1.LaunchRequest, snap *instancetype.Snapshot)
 	return nil
 }
 
-// MaxUnavailableTTL is the longest a caller may mark an offering
-// unavailable: long enough to ride out a capacity shortage, short enough
-// that a wrong or hostile mark heals by itself.
-const MaxUnavailableTTL = 30 * time.Minute
+// MaxUnavailableTTL is unavailable.MaxTTL, the longest a caller may mark
+// an offering unavailable.
+const MaxUnavailableTTL = unavailable.MaxTTL
 
 // MarkUnavailable marks an offering of the catalog unavailable for ttl
 // (unavailable.DefaultTTL when 0, at most MaxUnavailableTTL) and returns

@@ -14,6 +14,11 @@ import (
 // unavailable, as in Karpenter.
 const DefaultTTL = 3 * time.Minute
 
+// MaxTTL is the longest a caller may mark an offering unavailable through
+// the launcher's MarkUnavailable: long enough to ride out a capacity
+// shortage, short enough that a wrong or hostile mark heals by itself.
+const MaxTTL = 30 * time.Minute
+
 // DefaultMaxEntries bounds the marks held at once. Validated keys (catalog
 // types × the region's zones × capacity types) stay well below it in
 // practice; the bound keeps memory flat whatever callers send.

@@ -33,6 +33,8 @@ import (
 	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/provisioning"
 	"github.com/flotilla-io/flotilla/internal/watcher/state"
+	"github.com/flotilla-io/flotilla/internal/server"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 )
@@ -177,7 +179,10 @@ func (c *Controller) launch(ctx context.Context, claim *karpv1.NodeClaim) (recon
 		return c.launchFailed(ctx, claim, "InvalidNodeClaim", err)
 	}
 	resp, err := c.Launcher.Launch(ctx, req)
-	if status.Code(err) == codes.ResourceExhausted {
+	// Only a launch that found no capacity gives the claim up; a launcher
+	// too busy to take the call (also ResourceExhausted, reason
+	// OVERLOADED) is retried like any other failure.
+	if status.Code(err) == codes.ResourceExhausted && server.ErrorReason(err) == apierr.ReasonInsufficientCapacity {
 		c.Metrics.Launch("insufficient_capacity")
 		if c.Types != nil {
 			c.Types.Invalidate()

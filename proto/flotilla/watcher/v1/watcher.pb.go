@@ -108,14 +108,14 @@ func (x *DisruptRequest) GetReplaceFirst() bool {
 	return false
 }
 
-// DisruptResponse reports whether the request was accepted.
+// DisruptResponse reports the accepted disruption; a refused request fails with a gRPC status instead (InvalidArgument, NotFound or FailedPrecondition naming the field).
 type DisruptResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Accepted is true when the node is ours and disruption started or was already under way.
 	Accepted bool `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	// NodeName is the node being disrupted.
 	NodeName string `protobuf:"bytes,2,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	// Message explains a refusal, such as an unknown instance.
+	// Message says what was done, such as a deadline moved to the minimum grace period.
 	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1,0 +1,79 @@
+package lifecycle
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+)
+
+// refusingLauncher answers every Launch with err.
+type refusingLauncher struct {
+	launcherv1.LauncherServiceClient
+	err error
+}
+
+func (l refusingLauncher) Launch(context.Context, *launcherv1.LaunchRequest, ...grpc.CallOption) (*launcherv1.LaunchResponse, error) {
+	return nil, l.err
+}
+
+func exhausted(reason string) error {
+	st, err := status.New(codes.ResourceExhausted, "refused").WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: apierr.ErrorDomain})
+	if err != nil {
+		panic(err)
+	}
+	return st.Err()
+}
+
+// A launch without capacity gives the NodeClaim up (the next plan avoids the
+// offerings); a launcher too busy to take the call, or a message over its
+// size limit, is retried and deletes nothing.
+func TestOnlyInsufficientCapacityGivesTheClaimUp(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		deleted bool
+	}{
+		{"insufficient capacity", exhausted(apierr.ReasonInsufficientCapacity), true},
+		{"launcher overloaded", exhausted(apierr.ReasonOverloaded), false},
+		{"message too large", status.Error(codes.ResourceExhausted, "grpc: received message larger than max"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scheme := runtime.NewScheme()
+			for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, karpv1.AddToScheme, awsv1.AddToScheme} {
+				if err := add(scheme); err != nil {
+					t.Fatal(err)
+				}
+			}
+			class := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+			claim := &karpv1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: "general-abcde", Labels: map[string]string{karpv1.NodePoolLabelKey: "general"},
+				CreationTimestamp: metav1.Now()}}
+			claim.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
+			kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(class, claim).WithStatusSubresource(&karpv1.NodeClaim{}).Build()
+			c := &Controller{Client: kube, Launcher: refusingLauncher{err: tc.err}, Recorder: nopRecorder{}, LaunchTimeout: 1 << 62,
+				RegistrationTimeout: 1 << 62, Log: slog.New(slog.DiscardHandler)}
+			_, _ = c.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKey{Name: claim.Name}})
+			got := &karpv1.NodeClaim{}
+			err := kube.Get(context.Background(), client.ObjectKey{Name: claim.Name}, got)
+			if gone := apierrors.IsNotFound(err) || got.DeletionTimestamp != nil; gone != tc.deleted {
+				t.Errorf("claim deleted = %v (get: %v), want %v", gone, err, tc.deleted)
+			}
+		})
+	}
+}
