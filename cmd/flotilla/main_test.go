@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func examplesDir(t *testing.T) string {
@@ -201,6 +202,28 @@ spec:
 	}
 }
 
+// --improve-budget takes a duration or, as its help offers ("-1"), a bare
+// number of seconds.
+func TestImproveBudgetTakesSeconds(t *testing.T) {
+	dir := examplesDir(t)
+	for _, v := range []string{"-1", "0.05", "200ms", "-1ns"} {
+		if code, _, stderr := runCLI(exampleArgs(dir, "--improve-budget", v)...); code != 0 {
+			t.Errorf("--improve-budget %s: exit %d: %s", v, code, stderr)
+		}
+	}
+	var d time.Duration
+	for in, want := range map[string]time.Duration{"-1": -time.Second, "1.5": 1500 * time.Millisecond, "2m": 2 * time.Minute} {
+		if err := (budgetFlag{&d}).Set(in); err != nil || d != want {
+			t.Errorf("Set(%q) = %v, %v; want %v", in, d, err, want)
+		}
+	}
+	for _, in := range []string{"", "NaN", "1e300", "soon"} {
+		if err := (budgetFlag{&d}).Set(in); err == nil {
+			t.Errorf("Set(%q) accepted", in)
+		}
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	dir := examplesDir(t)
 	tmp := t.TempDir()
@@ -228,6 +251,7 @@ func TestBadInput(t *testing.T) {
 		{"bad catalog", []string{"solve", "--pods", good, "--instance-types", badCat}, []string{"bad.csv", "line 2, column vcpu"}},
 		{"missing file", []string{"solve", "--pods", filepath.Join(tmp, "nope.yaml"), "--instance-types", cat}, []string{"nope.yaml", "no such file"}},
 		{"unknown flag", []string{"solve", "--pods", good, "--instance-types", cat, "--frobnicate"}, []string{"frobnicate"}},
+		{"bad improve budget", []string{"solve", "--pods", good, "--instance-types", cat, "--improve-budget", "soon"}, []string{"-improve-budget", `"soon" is neither a duration`}},
 		{"missing pods", []string{"solve", "--instance-types", cat}, []string{"--pods is required"}},
 		{"missing catalog", []string{"solve", "--pods", good}, []string{"--instance-types is required"}},
 		{"bad output", []string{"solve", "--pods", good, "--instance-types", cat, "-o", "xml"}, []string{`-o "xml"`}},

@@ -118,7 +118,7 @@ func parseSolveFlags(args []string) (*solveFlags, error) {
 	fs.StringVar(&f.overhead, "overhead", catalog.OverheadNone, "")
 	fs.BoolVar(&f.ignorePreferences, "ignore-preferences", false, "")
 	fs.IntVar(&f.maxOptions, "max-instance-type-options", 0, "")
-	fs.DurationVar(&f.improveBudget, "improve-budget", 0, "")
+	fs.Var(budgetFlag{&f.improveBudget}, "improve-budget", "")
 	fs.IntVar(&f.improveRounds, "improve-rounds", 0, "")
 	fs.IntVar(&f.minSpotTypes, "min-spot-types", 0, "")
 	fs.StringVar(&f.output, "o", "table", "")
