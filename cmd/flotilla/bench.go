@@ -86,7 +86,7 @@ func parseBenchFlags(args []string) (*benchFlags, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&list, "workloads", strings.Join(workload.BenchWorkloadNames(), ","), "")
 	fs.IntVar(&f.runs, "runs", 3, "")
-	fs.DurationVar(&f.improveBudget, "improve-budget", 0, "")
+	fs.Var(budgetFlag{&f.improveBudget}, "improve-budget", "")
 	fs.Int64Var(&f.seed, "seed", workload.DefaultBenchSeed, "")
 	fs.StringVar(&f.sharedData, "shared-data", "", "")
 	fs.BoolVar(&f.inProcess, "in-process", false, "")
@@ -147,12 +147,16 @@ func parseWorkloads(list string) ([]string, error) {
 	return out, nil
 }
 
+// findSharedData looks for shared/data; tests replace it, since what lies
+// above their temporary directory is not theirs to know.
+var findSharedData = workload.FindSharedData
+
 // resolveSharedData checks a --shared-data directory, or looks for
 // shared/data above the working directory when none was given (leaving
 // sharedData empty when there is none: the trace is then skipped).
 func resolveSharedData(f *benchFlags) error {
 	if !f.sharedGiven {
-		f.sharedData, _ = workload.FindSharedData()
+		f.sharedData, _ = findSharedData()
 		return nil
 	}
 	st, err := os.Stat(f.sharedData)
