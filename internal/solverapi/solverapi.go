@@ -9,6 +9,7 @@
 package solverapi
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -17,23 +18,28 @@ import (
 )
 
 // Solve validates req, plans it and returns the plan with the time the
-// solver took.
-func Solve(req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
-	return solve(req, nil)
+// solver took. When ctx ends first it stops soon after (between steps, and
+// within the solver as solver.Solve says) and returns an error wrapping
+// ctx.Err().
+func Solve(ctx context.Context, req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
+	return solve(ctx, req, nil)
 }
 
 // solve is Solve with the solver's options adjusted (when adjust is not
 // nil) after conversion.
-func solve(req *solverv1.SolveRequest, adjust func(*solver.Options)) (*solverv1.SolveResponse, error) {
+func solve(ctx context.Context, req *solverv1.SolveRequest, adjust func(*solver.Options)) (*solverv1.SolveResponse, error) {
 	if err := ValidateSolveRequest(req); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("solve: %w", err)
 	}
 	problem := SolveProblem(req)
 	if adjust != nil {
 		adjust(&problem.Options)
 	}
 	start := time.Now()
-	plan, err := solver.Solve(problem)
+	plan, err := solver.Solve(ctx, problem)
 	elapsed := time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("solve: %w", err)
@@ -47,14 +53,18 @@ func solve(req *solverv1.SolveRequest, adjust func(*solver.Options)) (*solverv1.
 }
 
 // Consolidate validates req and returns the consolidation actions the
-// solver proposes, with the time it took.
-func Consolidate(req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
+// solver proposes, with the time it took. When ctx ends first it stops as
+// Solve does.
+func Consolidate(ctx context.Context, req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
 	if err := ValidateConsolidateRequest(req); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("consolidate: %w", err)
+	}
 	problem := ConsolidateProblem(req)
 	start := time.Now()
-	plan, err := solver.Consolidate(problem)
+	plan, err := solver.Consolidate(ctx, problem)
 	elapsed := time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("consolidate: %w", err)
