@@ -38,7 +38,9 @@ func Consolidate(ctx context.Context, p *Problem) (*ConsolidationPlan, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, stoppedErr(err)
 	}
-	if err := validateProblem(p); err != nil {
+	h := watch(ctx)
+	defer h.release()
+	if err := validateProblem(h, p); err != nil {
 		return nil, err
 	}
 	if err := validateDisruption(p); err != nil {
@@ -73,8 +75,6 @@ func Consolidate(ctx context.Context, p *Problem) (*ConsolidationPlan, error) {
 		out.Actions = append(out.Actions, ConsolidationAction{Kind: "Delete", Nodes: []string{nd.Name},
 			Bindings: map[PodRef]string{}, SavingsPerHour: nd.PricePerHour, Reason: "empty"})
 	}
-	h := watch(ctx)
-	defer h.release()
 	c, err := newConsolidator(h, p, busy, gone)
 	if err != nil {
 		return nil, err

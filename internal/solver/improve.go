@@ -101,7 +101,7 @@ func (s *solver) placementCost() float64 {
 // and improve returns h's error.
 func improve(h *halt, p *Problem) attempt {
 	start := time.Now()
-	if err := validateProblem(p); err != nil {
+	if err := validateProblem(h, p); err != nil {
 		return attempt{err: err}
 	}
 	rounds := p.Options.ImproveRounds
@@ -192,6 +192,9 @@ func improve(h *halt, p *Problem) attempt {
 				a = pa
 			}
 			a.patternBound = pa.patternBound
+		}
+		if err := h.err(); err != nil {
+			return attempt{err: err}
 		}
 	}
 	var deadline time.Time

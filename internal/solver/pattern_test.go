@@ -86,7 +86,7 @@ func TestPatternStrategyEligibility(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := basicProblem(mkPods("web", 3, 1000, nil)...)
 			change(p)
-			if err := validateProblem(p); err != nil {
+			if err := validateProblem(nil, p); err != nil {
 				t.Fatal(err)
 			}
 			base := prepared(t, p)

@@ -44,7 +44,7 @@ func (s *solver) repack(deadline time.Time) {
 	if !s.repackable() {
 		return
 	}
-	for pass := 0; pass < maxRepackPasses; pass++ {
+	for pass := 0; pass < maxRepackPasses && !s.halt.stopped(); pass++ {
 		improved := false
 		s.measureRoom()
 		for _, a := range s.repackOrder() {

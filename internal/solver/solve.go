@@ -88,11 +88,11 @@ func Solve(ctx context.Context, p *Problem) (*Plan, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, stoppedErr(err)
 	}
-	if err := validateProblem(p); err != nil {
-		return nil, err
-	}
 	h := watch(ctx)
 	defer h.release()
+	if err := validateProblem(h, p); err != nil {
+		return nil, err
+	}
 	a := improve(h, p)
 	if a.err != nil {
 		return nil, a.err
@@ -119,7 +119,10 @@ func newSolverFrom(h *halt, p *Problem, base *solver) (*solver, error) {
 	if s.maxOpts <= 0 {
 		s.maxOpts = 60
 	}
-	s.res = newResIndex(resourceNames(p))
+	s.res = newResIndex(resourceNames(h, p))
+	if err := h.err(); err != nil {
+		return nil, err
+	}
 	s.prepInstanceTypes()
 	s.prepPools()
 	var partition [][]int
@@ -157,7 +160,9 @@ func newSolverFrom(h *halt, p *Problem, base *solver) (*solver, error) {
 	return s, nil
 }
 
-func resourceNames(p *Problem) map[string]bool {
+// resourceNames lists the resources p names anywhere (partly when h
+// stops).
+func resourceNames(h *halt, p *Problem) map[string]bool {
 	seen := map[string]bool{}
 	add := func(r Resources) {
 		for k := range r {
@@ -165,6 +170,9 @@ func resourceNames(p *Problem) map[string]bool {
 		}
 	}
 	for _, pod := range p.Pods {
+		if h.stopped() {
+			return seen
+		}
 		add(pod.Requests)
 	}
 	for i := range p.DaemonSets {
