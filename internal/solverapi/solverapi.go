@@ -10,6 +10,7 @@ package solverapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,9 +19,9 @@ import (
 )
 
 // Solve validates req, plans it and returns the plan with the time the
-// solver took. When ctx ends first it stops soon after (between steps, and
-// within the solver as solver.Solve says) and returns an error wrapping
-// ctx.Err().
+// solver took. When ctx ends first it stops within milliseconds, wherever
+// it is (validating, converting, solving as solver.Solve says, or
+// converting the plan back), and returns an error wrapping ctx.Err().
 func Solve(ctx context.Context, req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
 	return solve(ctx, req, nil)
 }
@@ -28,13 +29,13 @@ func Solve(ctx context.Context, req *solverv1.SolveRequest) (*solverv1.SolveResp
 // solve is Solve with the solver's options adjusted (when adjust is not
 // nil) after conversion.
 func solve(ctx context.Context, req *solverv1.SolveRequest, adjust func(*solver.Options)) (*solverv1.SolveResponse, error) {
-	if err := ValidateSolveRequest(req); err != nil {
-		return nil, err
+	if err := validateSolveRequest(ctx, req); err != nil {
+		return nil, stageErr("solve", err)
 	}
-	if err := ctx.Err(); err != nil {
+	problem, err := solveProblem(ctx, req)
+	if err != nil {
 		return nil, fmt.Errorf("solve: %w", err)
 	}
-	problem := SolveProblem(req)
 	if adjust != nil {
 		adjust(&problem.Options)
 	}
@@ -44,7 +45,11 @@ func solve(ctx context.Context, req *solverv1.SolveRequest, adjust func(*solver.
 	if err != nil {
 		return nil, fmt.Errorf("solve: %w", err)
 	}
-	resp := &solverv1.SolveResponse{Plan: PlanToProto(plan), SolveSeconds: elapsed.Seconds(), LowerBoundPerHour: plan.LowerBoundPerHour,
+	pb, err := planToProto(ctx, plan)
+	if err != nil {
+		return nil, fmt.Errorf("solve: %w", err)
+	}
+	resp := &solverv1.SolveResponse{Plan: pb, SolveSeconds: elapsed.Seconds(), LowerBoundPerHour: plan.LowerBoundPerHour,
 		Explanations: ExplanationsToProto(plan)}
 	if plan.LowerBoundPerHour > 0 {
 		resp.CostToBoundRatio = plan.CostPerHour / plan.LowerBoundPerHour
@@ -52,17 +57,28 @@ func solve(ctx context.Context, req *solverv1.SolveRequest, adjust func(*solver.
 	return resp, nil
 }
 
+// stageErr returns a validation error as it is (its message starts with
+// the field), and prefixes any other error, such as the context's, with
+// the call.
+func stageErr(call string, err error) error {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", call, err)
+}
+
 // Consolidate validates req and returns the consolidation actions the
 // solver proposes, with the time it took. When ctx ends first it stops as
 // Solve does.
 func Consolidate(ctx context.Context, req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
-	if err := ValidateConsolidateRequest(req); err != nil {
-		return nil, err
+	if err := validateConsolidateRequest(ctx, req); err != nil {
+		return nil, stageErr("consolidate", err)
 	}
-	if err := ctx.Err(); err != nil {
+	problem, err := consolidateProblem(ctx, req)
+	if err != nil {
 		return nil, fmt.Errorf("consolidate: %w", err)
 	}
-	problem := ConsolidateProblem(req)
 	start := time.Now()
 	plan, err := solver.Consolidate(ctx, problem)
 	elapsed := time.Since(start)
