@@ -151,7 +151,7 @@ func runOracleCase(o *schedOracle, seed uint64, stats *oracleStats) string {
 		return fmt.Sprintf("seed %d (rerun: go test -run TestSchedulerOracle -oracle.seed=%d -oracle.cases=1 .): %s",
 			seed, seed, fmt.Sprintf(format, args...))
 	}
-	plan, err := solver.Solve(c.problem)
+	plan, err := solver.Solve(context.Background(), c.problem)
 	if err != nil {
 		return fail("solve: %v\nproblem: %s", err, compactJSON(c.problem))
 	}

@@ -67,7 +67,7 @@ func TestKubeSchedulerAcceptsPlans(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			plan, err := solver.Solve(tc.problem)
+			plan, err := solver.Solve(t.Context(), tc.problem)
 			if err != nil {
 				t.Fatalf("solve: %v", err)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -165,7 +166,7 @@ func runSolve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, oneLine(err.Error()))
 		return exitBadInput
 	}
-	resp, err := solverapi.Solve(in.req)
+	resp, err := solverapi.Solve(context.Background(), in.req)
 	if err != nil {
 		if errors.Is(err, solverapi.ErrInvalidArgument) {
 			fmt.Fprintln(stderr, oneLine(in.explain(err)))

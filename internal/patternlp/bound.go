@@ -414,7 +414,9 @@ func (md *model) cheapestSingle(w []int64, n int) int {
 }
 
 // priceAll solves the pricing knapsack of every type, in parallel; once
-// ctx ends the searches stop early (their upper bounds still hold).
+// ctx ends the searches under way stop early (their upper bounds still
+// hold) and no other starts: a type not searched gets no pattern and the
+// upper bound +Inf, which holds and proves nothing.
 //
 // With earlier set, it prices again only the types whose earlier search
 // was cut short with an upper bound above the price, and keeps the others.
@@ -437,9 +439,17 @@ func priceAll(ctx context.Context, classes []Class, types []itype, y []float64, 
 		}()
 	}
 	for i := range types {
-		if earlier == nil || !earlier[i].exact && earlier[i].upper > types[i].price {
-			next <- i
+		again := earlier == nil || !earlier[i].exact && earlier[i].upper > types[i].price
+		if !again {
+			continue
 		}
+		if ctx.Err() != nil {
+			if earlier == nil {
+				out[i] = knapsackResult{upper: math.Inf(1)}
+			}
+			continue
+		}
+		next <- i
 	}
 	close(next)
 	wg.Wait()

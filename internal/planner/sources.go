@@ -16,13 +16,13 @@ import (
 type InProcess struct{}
 
 // Solve plans the pending pods.
-func (InProcess) Solve(_ context.Context, req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
-	return solverapi.Solve(req)
+func (InProcess) Solve(ctx context.Context, req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
+	return solverapi.Solve(ctx, req)
 }
 
 // Consolidate proposes consolidation actions.
-func (InProcess) Consolidate(_ context.Context, req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
-	return solverapi.Consolidate(req)
+func (InProcess) Consolidate(ctx context.Context, req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
+	return solverapi.Consolidate(ctx, req)
 }
 
 // Remote is a solver service client.

@@ -38,7 +38,8 @@ type boundClass struct {
 }
 
 // lowerBound returns a lower bound on the cost per hour of the new
-// NodeClaims of any plan that places every pod this solve placed.
+// NodeClaims of any plan that places every pod this solve placed (0, which
+// always holds, when the solve's halt stops it).
 func (s *solver) lowerBound() float64 {
 	dims := s.boundDims()
 	if len(dims) == 0 {
@@ -47,6 +48,9 @@ func (s *solver) lowerBound() float64 {
 	var classes []boundClass
 	var counted []*podClass
 	for _, c := range s.classes {
+		if s.halt.stopped() {
+			return 0
+		}
 		n := int64(0)
 		for _, idx := range c.pods {
 			if _, bad := s.unscheduled[idx]; !bad {
@@ -66,7 +70,10 @@ func (s *solver) lowerBound() float64 {
 	if len(classes) == 0 {
 		return 0
 	}
-	w, best := maximizeBound(classes, len(dims))
+	w, best := maximizeBound(s.halt, classes, len(dims))
+	if s.halt.stopped() {
+		return 0
+	}
 	best = max(best, s.refineBound(counted, classes, dims, w))
 	// Shave a little off so float rounding never lifts the bound above an
 	// optimum that meets it exactly.
@@ -206,8 +213,9 @@ const maxBoundEvals = 4000
 // maximizeBound searches the simplex for the weights with the largest
 // f(w): the best vertex or the centre to start, then pattern moves that
 // shift weight between two resources, halving the step when none helps.
-// It is deterministic.
-func maximizeBound(classes []boundClass, d int) ([]float64, float64) {
+// It is deterministic; once h stops, it returns what it has (still a
+// bound).
+func maximizeBound(h *halt, classes []boundClass, d int) ([]float64, float64) {
 	w := make([]float64, d)
 	best := -1.0
 	evals := 0
@@ -231,7 +239,7 @@ func maximizeBound(classes []boundClass, d int) ([]float64, float64) {
 		try(cand)
 	}
 	for step := 0.25; step > 1e-4; step /= 2 {
-		for moved := true; moved && evals < maxBoundEvals; {
+		for moved := true; moved && evals < maxBoundEvals && !h.stopped(); {
 			moved = false
 			for i := 0; i < d; i++ {
 				for j := 0; j < d; j++ {

@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"testing"
@@ -106,7 +107,7 @@ func nodeCost(p *Problem, pods []int) float64 {
 func TestPropertyLowerBoundBelowBruteForceOptimum(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := tinyProblem(t)
-		plan, err := Solve(p)
+		plan, err := Solve(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +142,7 @@ func TestLowerBoundIsNotPerPodMax(t *testing.T) {
 		InstanceTypes: []InstanceType{itype("one", 2, 4, 1)},
 		Pods:          []*Pod{mkPod("cpu", 2000), {Namespace: "default", Name: "mem", Requests: Resources{ResourceMemory: 4 * gi}}},
 	}
-	plan, err := Solve(p)
+	plan, err := Solve(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestLowerBoundExistingCapacity(t *testing.T) {
 			Allocatable: Resources{ResourceCPU: 4000, ResourceMemory: 8 * gi, ResourcePods: 110}}},
 		Pods: []*Pod{mkPod("a", 1000)},
 	}
-	plan, err := Solve(p)
+	plan, err := Solve(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,9 @@ func (s *solver) refineBound(cls []*podClass, bcs []boundClass, dims []int, w []
 	rest := make([]float64, len(cls))   // cheapest charge at other offerings
 	own := make([][]refEntry, len(cls)) // cost vectors at refined offerings
 	for i, c := range cls {
+		if s.halt.stopped() {
+			return 0
+		}
 		rest[i] = math.Inf(1)
 		s.forSources(c, dims, func(src int, g []float64) {
 			if k, ok := ids[src/maxOfferings]; ok {
@@ -71,7 +74,7 @@ func (s *solver) refineBound(cls []*podClass, bcs []boundClass, dims []int, w []
 		grad[k] = make([]float64, d)
 	}
 	best, since := 0.0, 0
-	for step := 0; step < refineSteps && since < refineStall; step++ {
+	for step := 0; step < refineSteps && since < refineStall && !s.halt.stopped(); step++ {
 		for k := range grad {
 			clear(grad[k])
 		}

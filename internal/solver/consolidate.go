@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"context"
 	"fmt"
 	"sort"
 )
@@ -30,8 +31,16 @@ import (
 // than it allows, nor remove more nodes of a NodePool than
 // Problem.DisruptionAllowance allows; nodes they would exceed are blocked
 // with the PDB or budget named (disruption.go).
-func Consolidate(p *Problem) (*ConsolidationPlan, error) {
-	if err := validateProblem(p); err != nil {
+//
+// When ctx ends first it stops within a few milliseconds of work and
+// returns an error wrapping ctx.Err() (halt.go).
+func Consolidate(ctx context.Context, p *Problem) (*ConsolidationPlan, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, stoppedErr(err)
+	}
+	h := watch(ctx)
+	defer h.release()
+	if err := validateProblem(h, p); err != nil {
 		return nil, err
 	}
 	if err := validateDisruption(p); err != nil {
@@ -66,10 +75,19 @@ func Consolidate(p *Problem) (*ConsolidationPlan, error) {
 		out.Actions = append(out.Actions, ConsolidationAction{Kind: "Delete", Nodes: []string{nd.Name},
 			Bindings: map[PodRef]string{}, SavingsPerHour: nd.PricePerHour, Reason: "empty"})
 	}
-	c := newConsolidator(p, busy, gone)
+	c, err := newConsolidator(h, p, busy, gone)
+	if err != nil {
+		return nil, err
+	}
 	c.lim = lim
 	for _, i := range c.order(busy) {
+		if h.stopped() {
+			break
+		}
 		c.considerWithin(&p.Nodes[i])
+	}
+	if err := h.err(); err != nil {
+		return nil, err
 	}
 	out.Actions = append(out.Actions, c.finish()...)
 	out.Blocked = append(out.Blocked, c.blocked...)
@@ -132,7 +150,7 @@ type consAction struct {
 	removed  float64
 }
 
-func newConsolidator(p *Problem, busy []int, gone map[string]bool) *consolidator {
+func newConsolidator(h *halt, p *Problem, busy []int, gone map[string]bool) (*consolidator, error) {
 	q := *p
 	q.Nodes = make([]Node, len(p.Nodes))
 	copy(q.Nodes, p.Nodes)
@@ -161,7 +179,10 @@ func newConsolidator(p *Problem, busy []int, gone map[string]bool) *consolidator
 		}
 		nd.Pods = keep
 	}
-	s := newSolverFrom(&q, nil)
+	s, err := newSolverFrom(h, &q, nil)
+	if err != nil {
+		return nil, err
+	}
 	c := &consolidator{s: s, nodeBin: map[string]*bin{}, price: map[string]float64{},
 		received: map[string]bool{}, replAt: map[*bin]int{}}
 	for _, b := range s.bins {
@@ -171,10 +192,13 @@ func newConsolidator(p *Problem, busy []int, gone map[string]bool) *consolidator
 		}
 	}
 	for idx, name := range owner {
+		if h.stopped() {
+			return nil, h.err()
+		}
 		s.commit(s.classOf(idx), c.nodeBin[name], idx)
 	}
 	s.measureRoom()
-	return c
+	return c, nil
 }
 
 // order sorts candidates by the share of cpu and memory used, least

@@ -22,7 +22,7 @@ func TestConsolidate(t *testing.T) {
 	t.Run("empty node deleted", func(t *testing.T) {
 		p := basicProblem()
 		p.Nodes = []Node{cnode("n1", 8000, 0.4, dsPod("ds-1")), cnode("n2", 8000, 0.4, dsPod("ds-2"), mkPod("a", 1000))}
-		cp, err := Consolidate(p)
+		cp, err := Consolidate(t.Context(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func TestConsolidate(t *testing.T) {
 	t.Run("fits elsewhere: delete with bindings", func(t *testing.T) {
 		p := basicProblem()
 		p.Nodes = []Node{cnode("n1", 8000, 0.4, mkPod("a", 1000)), cnode("n2", 8000, 0.4, mkPod("b", 6000))}
-		cp, err := Consolidate(p)
+		cp, err := Consolidate(t.Context(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func TestConsolidate(t *testing.T) {
 		n2 := cnode("n2", 8000, 0.4, mkPod("y", 100))
 		n2.Annotations = map[string]string{AnnotationDoNotDisrupt: "true"}
 		p.Nodes = []Node{cnode("n1", 8000, 0.4, pod), n2, {Name: "unmanaged", Allocatable: Resources{ResourceCPU: 8000, ResourcePods: 10}}}
-		cp, err := Consolidate(p)
+		cp, err := Consolidate(t.Context(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestConsolidate(t *testing.T) {
 	t.Run("replace with cheaper", func(t *testing.T) {
 		p := basicProblem()
 		p.Nodes = []Node{cnode("n1", 8000, 0.4, mkPod("a", 1000))}
-		cp, err := Consolidate(p)
+		cp, err := Consolidate(t.Context(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestConsolidate(t *testing.T) {
 		p := basicProblem()
 		p.InstanceTypes = []InstanceType{itype("large", 8, 16, 0.4)}
 		p.Nodes = []Node{cnode("n1", 8000, 0.4, a), cnode("n2", 8000, 0.4, b)}
-		cp, err := Consolidate(p)
+		cp, err := Consolidate(t.Context(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestConsolidate(t *testing.T) {
 		p := basicProblem()
 		p.InstanceTypes = []InstanceType{itype("medium", 4, 8, 0.2), itype("large", 8, 16, 0.35)}
 		p.Nodes = []Node{cnode("n1", 4000, 0.4, mkPod("a", 2500)), cnode("n2", 4000, 0.4, mkPod("b", 2500))}
-		cp, err := Consolidate(p)
+		cp, err := Consolidate(t.Context(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestConsolidateDisruptionLimits(t *testing.T) {
 				p.Nodes = append([]Node{cnode("n0", 8000, 0.4, dsPod("ds-0"))}, p.Nodes...)
 			}
 			p.PodDisruptionBudgets, p.DisruptionAllowance = tc.pdbs, tc.allowance
-			cp, err := Consolidate(p)
+			cp, err := Consolidate(t.Context(), p)
 			if tc.wantErr {
 				if err == nil {
 					t.Fatal("want an error")

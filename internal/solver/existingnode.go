@@ -35,6 +35,9 @@ func (s *solver) newBinID() int { return len(s.bins) }
 // counts the pods already on them.
 func (s *solver) addExistingNodes() {
 	for i := range s.p.Nodes {
+		if s.halt.stopped() {
+			return
+		}
 		nd := &s.p.Nodes[i]
 		labels := copyLabels(nd.Labels, 1)
 		if _, ok := labels[LabelHostname]; !ok {
@@ -49,6 +52,9 @@ func (s *solver) addExistingNodes() {
 		}
 	}
 	for i := range s.p.NodeClaims {
+		if s.halt.stopped() {
+			return
+		}
 		nc := &s.p.NodeClaims[i]
 		labels := copyLabels(nc.Labels, 5)
 		setDefault(labels, LabelHostname, nc.Name)

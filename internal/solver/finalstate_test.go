@@ -68,7 +68,7 @@ func emptyNode(name, zone string, cpuMilli int64) solver.Node {
 // returns it.
 func solveFinalState(t *testing.T, p *solver.Problem) *solver.Plan {
 	t.Helper()
-	plan, err := solver.Solve(p)
+	plan, err := solver.Solve(t.Context(), p)
 	if err != nil {
 		t.Fatalf("Solve: %v", err)
 	}

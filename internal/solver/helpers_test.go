@@ -55,7 +55,7 @@ func basicProblem(pods ...*Pod) *Problem {
 
 func mustSolve(t testing.TB, p *Problem) *Plan {
 	t.Helper()
-	pl, err := Solve(p)
+	pl, err := Solve(t.Context(), p)
 	if err != nil {
 		t.Fatalf("Solve: %v", err)
 	}
@@ -266,4 +266,14 @@ func checkTopology(t testing.TB, p *Problem, pl *Plan) {
 			}
 		}
 	}
+}
+
+// prepared returns a solver prepared for p that nothing stops.
+func prepared(t testing.TB, p *Problem) *solver {
+	t.Helper()
+	s, err := newSolverFrom(nil, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -47,14 +47,20 @@ type attempt struct {
 	patternBound float64
 }
 
-func runStrategy(p *Problem, base *solver, st strategy) attempt {
-	s := newSolverFrom(p, base)
+func runStrategy(h *halt, p *Problem, base *solver, st strategy) attempt {
+	s, err := newSolverFrom(h, p, base)
+	if err != nil {
+		return attempt{err: err}
+	}
 	s.growSlack = st.growSlack
 	s.openCopies = st.openCopies
 	if st.byCost {
 		s.orderByCost()
 	}
 	s.placeAll()
+	if err := h.err(); err != nil {
+		return attempt{err: err}
+	}
 	return attempt{s: s, cost: s.placementCost(), unsched: len(s.unscheduled)}
 }
 
@@ -90,9 +96,12 @@ func (s *solver) placementCost() float64 {
 // strategies side by side and then repacks. An explicit budget of at least
 // PatternMinBudget also runs the pattern strategy (pattern.go) after the
 // others, until nine tenths of the budget.
-func improve(p *Problem) attempt {
+//
+// Once h stops, no strategy starts, the running ones and repacking stop,
+// and improve returns h's error.
+func improve(h *halt, p *Problem) attempt {
 	start := time.Now()
-	if err := validateProblem(p); err != nil {
+	if err := validateProblem(h, p); err != nil {
 		return attempt{err: err}
 	}
 	rounds := p.Options.ImproveRounds
@@ -105,8 +114,14 @@ func improve(p *Problem) attempt {
 		rounds = 1
 	}
 	rounds = min(rounds, len(strategies))
-	base := newSolverFrom(p, nil)
+	base, err := newSolverFrom(h, p, nil)
+	if err != nil {
+		return attempt{err: err}
+	}
 	base.fillCaches()
+	if err := h.err(); err != nil {
+		return attempt{err: err}
+	}
 	results := make([]attempt, len(strategies))
 	ran := make([]bool, len(strategies))
 	var (
@@ -131,6 +146,9 @@ func improve(p *Problem) attempt {
 		}
 	}
 	mayStart := func(i int) bool {
+		if h.stopped() {
+			return false
+		}
 		if rounds > 0 {
 			return i < rounds
 		}
@@ -155,22 +173,28 @@ func improve(p *Problem) attempt {
 			defer wg.Done()
 			defer func() { <-slots }()
 			t0 := time.Now()
-			results[i] = runStrategy(p, base, strategies[i])
+			results[i] = runStrategy(h, p, base, strategies[i])
 			finished(results[i], time.Since(t0))
 		}()
 	}
 	wg.Wait()
+	if err := h.err(); err != nil {
+		return attempt{err: err}
+	}
 	a := pickBest(results, ran)
 	if a.err != nil {
 		return a
 	}
 	spent := time.Since(start)
 	if rounds <= 0 && budget >= PatternMinBudget {
-		if pa, ok := runPattern(p, base, start.Add(budget*9/10)); ok {
+		if pa, ok := runPattern(h, p, base, start.Add(budget*9/10)); ok {
 			if better(&pa, &a) {
 				a = pa
 			}
 			a.patternBound = pa.patternBound
+		}
+		if err := h.err(); err != nil {
+			return attempt{err: err}
 		}
 	}
 	var deadline time.Time
@@ -181,7 +205,13 @@ func improve(p *Problem) attempt {
 		}
 	}
 	a.s.repack(deadline)
+	if err := h.err(); err != nil {
+		return attempt{err: err}
+	}
 	a.plan = a.s.plan()
+	if err := h.err(); err != nil {
+		return attempt{err: err}
+	}
 	return a
 }
 
@@ -217,6 +247,9 @@ func better(a, b *attempt) bool {
 // from this one in parallel only read it.
 func (s *solver) fillCaches() {
 	for _, c := range s.classes {
+		if s.halt.stopped() {
+			return
+		}
 		for _, lv := range c.levels {
 			for _, pi := range s.pools {
 				s.candsFor(c, lv, pi)

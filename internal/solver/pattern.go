@@ -98,19 +98,26 @@ func (s *solver) patternInput(pi *poolInfo) (patternlp.Input, []int) {
 // runPattern plans the problem by the pattern LP until deadline, and
 // returns with the plan the LP's proven bound on the cost of any plan that
 // places every pod (0 when it does not hold: more than one NodePool). It
-// reports ok false when the problem does not suit the strategy or a
-// planned node could not be opened and filled as planned.
-func runPattern(p *Problem, base *solver, deadline time.Time) (attempt, bool) {
-	s := newSolverFrom(p, base)
+// reports ok false when the problem does not suit the strategy, a planned
+// node could not be opened and filled as planned, or h stopped it.
+func runPattern(h *halt, p *Problem, base *solver, deadline time.Time) (attempt, bool) {
+	s, err := newSolverFrom(h, p, base)
+	if err != nil {
+		return attempt{}, false
+	}
 	pi, ok := s.patternPool()
 	if !ok {
 		return attempt{}, false
 	}
 	in, its := s.patternInput(pi)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx := context.Background()
+	if h != nil {
+		ctx = h.ctx
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	res := patternlp.Plan(ctx, in, patternlp.Options{}, 0)
-	if len(res.Unfit) > 0 {
+	if len(res.Unfit) > 0 || h.stopped() {
 		return attempt{}, false
 	}
 	// The LP's bound holds for every plan that places all the pods when
@@ -121,6 +128,9 @@ func runPattern(p *Problem, base *solver, deadline time.Time) (attempt, bool) {
 	}
 	next := make([]int, len(s.classes)) // pods of each class placed so far
 	for _, nd := range res.Nodes {
+		if h.stopped() {
+			return attempt{}, false
+		}
 		var b *bin
 		for ci, k := range nd.Counts {
 			c := s.classes[ci]

@@ -16,9 +16,9 @@ func TestPatternStrategyBeatsFirstFit(t *testing.T) {
 	p.Options.ImproveRounds = 1
 	first := mustSolve(t, p)
 
-	base := newSolverFrom(p, nil)
+	base := prepared(t, p)
 	base.fillCaches()
-	a, ok := runPattern(p, base, time.Now().Add(10*time.Second))
+	a, ok := runPattern(nil, p, base, time.Now().Add(10*time.Second))
 	if !ok {
 		t.Fatal("a resource-only batch does not suit the pattern strategy")
 	}
@@ -86,20 +86,20 @@ func TestPatternStrategyEligibility(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := basicProblem(mkPods("web", 3, 1000, nil)...)
 			change(p)
-			if err := validateProblem(p); err != nil {
+			if err := validateProblem(nil, p); err != nil {
 				t.Fatal(err)
 			}
-			base := newSolverFrom(p, nil)
+			base := prepared(t, p)
 			base.fillCaches()
-			if _, ok := runPattern(p, base, time.Now().Add(time.Second)); ok {
+			if _, ok := runPattern(nil, p, base, time.Now().Add(time.Second)); ok {
 				t.Fatal("the pattern strategy ran")
 			}
 		})
 	}
 	p := basicProblem(mkPods("web", 3, 1000, nil)...)
-	base := newSolverFrom(p, nil)
+	base := prepared(t, p)
 	base.fillCaches()
-	if _, ok := runPattern(p, base, time.Now().Add(time.Second)); !ok {
+	if _, ok := runPattern(nil, p, base, time.Now().Add(time.Second)); !ok {
 		t.Fatal("the plain problem does not suit the strategy")
 	}
 }

@@ -72,12 +72,16 @@ type classKey struct {
 }
 
 // classPartition groups the pods of p into classes: the pods of each
-// class, in input order, classes in order of their first pod.
-func classPartition(p *Problem) [][]int {
+// class, in input order, classes in order of their first pod. It stops
+// early, with a partial answer, when h stops.
+func classPartition(h *halt, p *Problem) [][]int {
 	byKey := map[string]int{}
 	var out [][]int
 	var b strings.Builder
 	for i, pod := range p.Pods {
+		if h.stopped() {
+			return out
+		}
 		b.Reset()
 		writeClassKey(&b, pod)
 		k := b.String()
@@ -133,7 +137,10 @@ func writeSorted(b *strings.Builder, sep byte, m map[string]string) {
 
 func (s *solver) buildClasses(partition [][]int) {
 	if partition == nil {
-		partition = classPartition(s.p)
+		partition = classPartition(s.halt, s.p)
+		if s.halt.stopped() {
+			return
+		}
 	}
 	s.partition = partition
 	for i, pods := range partition {
@@ -141,6 +148,9 @@ func (s *solver) buildClasses(partition [][]int) {
 		s.classes = append(s.classes, &podClass{idx: i, rep: pod, req: s.res.podVec(pod.Requests), pods: pods})
 	}
 	for _, c := range s.classes {
+		if s.halt.stopped() {
+			return
+		}
 		c.levels = s.buildLevels(c)
 		s.ownGroups(c)
 	}
@@ -182,6 +192,9 @@ func (s *solver) ownGroups(c *podClass) {
 // constrain each class.
 func (s *solver) linkClasses() {
 	for _, c := range s.classes {
+		if s.halt.stopped() {
+			return
+		}
 		for _, g := range s.groups {
 			if !g.selects(c.rep, s.p.Namespaces) {
 				continue

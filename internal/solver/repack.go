@@ -37,16 +37,18 @@ import (
 const maxRepackPasses = 3
 
 // repack improves the placement until a pass changes nothing, the passes
-// run out, or the deadline (zero: none) passes.
+// run out, the deadline (zero: none) passes or the solve's halt stops it.
+// The placement is valid whenever it returns: each claim's repacking is
+// kept whole or rolled back whole.
 func (s *solver) repack(deadline time.Time) {
 	if !s.repackable() {
 		return
 	}
-	for pass := 0; pass < maxRepackPasses; pass++ {
+	for pass := 0; pass < maxRepackPasses && !s.halt.stopped(); pass++ {
 		improved := false
 		s.measureRoom()
 		for _, a := range s.repackOrder() {
-			if !deadline.IsZero() && time.Now().After(deadline) {
+			if s.halt.stopped() || !deadline.IsZero() && time.Now().After(deadline) {
 				return
 			}
 			if s.repackClaim(a) {

@@ -41,7 +41,7 @@ func TestRepackKeepsPlansValidAndNoDearer(t *testing.T) {
 	for seed := uint64(1); seed <= 60; seed++ {
 		p := repackProblem(seed)
 		for _, st := range strategies {
-			s := newSolverFrom(p, nil)
+			s := prepared(t, p)
 			s.growSlack = st.growSlack
 			if st.byCost {
 				s.orderByCost()

@@ -336,7 +336,9 @@ func validateAffinityTerm(t *PodAffinityTerm, where string) error {
 	return validateSelector(t.NamespaceSelector, where)
 }
 
-func validateProblem(p *Problem) error {
+// validateProblem checks that p defines a problem; it stops, returning
+// h's error, when h stops.
+func validateProblem(h *halt, p *Problem) error {
 	if p == nil {
 		return fmt.Errorf("nil problem: %w", ErrInvalidProblem)
 	}
@@ -357,6 +359,9 @@ func validateProblem(p *Problem) error {
 		}
 	}
 	for _, pod := range p.Pods {
+		if h.stopped() {
+			return h.err()
+		}
 		if pod == nil {
 			return fmt.Errorf("nil pending pod: %w", ErrInvalidProblem)
 		}
@@ -370,6 +375,9 @@ func validateProblem(p *Problem) error {
 		}
 	}
 	for i := range p.Nodes {
+		if h.stopped() {
+			return h.err()
+		}
 		for _, pod := range p.Nodes[i].Pods {
 			if pod == nil {
 				return fmt.Errorf("node %s: nil pod: %w", p.Nodes[i].Name, ErrInvalidProblem)
@@ -380,6 +388,9 @@ func validateProblem(p *Problem) error {
 		}
 	}
 	for i := range p.NodeClaims {
+		if h.stopped() {
+			return h.err()
+		}
 		for _, pod := range p.NodeClaims[i].Pods {
 			if pod == nil {
 				return fmt.Errorf("nodeclaim %s: nil pod: %w", p.NodeClaims[i].Name, ErrInvalidProblem)

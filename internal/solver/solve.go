@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -13,7 +14,9 @@ var ErrInvalidProblem = errors.New("invalid problem")
 
 // solver is the state of one solve.
 type solver struct {
-	p       *Problem
+	p *Problem
+	// halt stops the long loops when the caller has gone (halt.go).
+	halt    *halt
 	res     resIndex
 	its     []*itInfo
 	itKeys  map[string]bool // label keys instance types define
@@ -76,14 +79,21 @@ type solver struct {
 	growLimit  float64
 }
 
-// Solve plans where the pending pods of p go. It returns an error only when
-// the input does not define a problem (for example an unknown operator);
-// pods that cannot be placed are listed in Plan.Unschedulable.
-func Solve(p *Problem) (*Plan, error) {
-	if err := validateProblem(p); err != nil {
+// Solve plans where the pending pods of p go. It returns an error when the
+// input does not define a problem (for example an unknown operator;
+// wrapping ErrInvalidProblem), or when ctx ends first (wrapping ctx.Err()):
+// the solve then stops within a few milliseconds of work (halt.go). Pods
+// that cannot be placed are listed in Plan.Unschedulable.
+func Solve(ctx context.Context, p *Problem) (*Plan, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, stoppedErr(err)
+	}
+	h := watch(ctx)
+	defer h.release()
+	if err := validateProblem(h, p); err != nil {
 		return nil, err
 	}
-	a := improve(p)
+	a := improve(h, p)
 	if a.err != nil {
 		return nil, a.err
 	}
@@ -91,21 +101,28 @@ func Solve(p *Problem) (*Plan, error) {
 	if len(a.plan.Unschedulable) == 0 {
 		a.plan.LowerBoundPerHour = max(a.plan.LowerBoundPerHour, a.patternBound)
 	}
+	if err := h.err(); err != nil {
+		return nil, err
+	}
 	return a.plan, nil
 }
 
-// newSolverFrom prepares a solve of the validated problem p. A non-nil
-// base, prepared from the same problem and no longer changing, lends its
-// class partition and per-level caches (see improve.go).
-func newSolverFrom(p *Problem, base *solver) *solver {
-	s := &solver{p: p, groupIdx: map[string]*group{}, requiredAnti: map[*group]bool{},
+// newSolverFrom prepares a solve of the validated problem p, stopped by h.
+// A non-nil base, prepared from the same problem and no longer changing,
+// lends its class partition and per-level caches (see improve.go). It
+// fails only when h stops it.
+func newSolverFrom(h *halt, p *Problem, base *solver) (*solver, error) {
+	s := &solver{p: p, halt: h, groupIdx: map[string]*group{}, requiredAnti: map[*group]bool{},
 		selCache: map[string][]*group{}, compat: map[compatKey][]uint64{}, maxNewClaims: -1,
 		unscheduled: map[int]string{}}
 	s.maxOpts = p.Options.MaxInstanceTypeOptions
 	if s.maxOpts <= 0 {
 		s.maxOpts = 60
 	}
-	s.res = newResIndex(resourceNames(p))
+	s.res = newResIndex(resourceNames(h, p))
+	if err := h.err(); err != nil {
+		return nil, err
+	}
 	s.prepInstanceTypes()
 	s.prepPools()
 	var partition [][]int
@@ -113,6 +130,9 @@ func newSolverFrom(p *Problem, base *solver) *solver {
 		partition = base.partition
 	}
 	s.buildClasses(partition)
+	if err := h.err(); err != nil {
+		return nil, err
+	}
 	for _, c := range s.classes {
 		for _, g := range c.ownsAnti {
 			s.requiredAnti[g] = true
@@ -122,6 +142,9 @@ func newSolverFrom(p *Problem, base *solver) *solver {
 		s.addPotentialDomains(g)
 	}
 	s.addExistingNodes()
+	if err := h.err(); err != nil {
+		return nil, err
+	}
 	s.baseUsed = make(map[int][]int64, len(s.bins))
 	for _, b := range s.bins {
 		s.baseUsed[b.id] = append([]int64(nil), b.used...)
@@ -130,11 +153,16 @@ func newSolverFrom(p *Problem, base *solver) *solver {
 	if base != nil {
 		s.borrowCaches(base)
 	}
+	if err := h.err(); err != nil {
+		return nil, err
+	}
 	s.placedOn = make([]*bin, len(p.Pods))
-	return s
+	return s, nil
 }
 
-func resourceNames(p *Problem) map[string]bool {
+// resourceNames lists the resources p names anywhere (partly when h
+// stops).
+func resourceNames(h *halt, p *Problem) map[string]bool {
 	seen := map[string]bool{}
 	add := func(r Resources) {
 		for k := range r {
@@ -142,6 +170,9 @@ func resourceNames(p *Problem) map[string]bool {
 		}
 	}
 	for _, pod := range p.Pods {
+		if h.stopped() {
+			return seen
+		}
 		add(pod.Requests)
 	}
 	for i := range p.DaemonSets {
@@ -176,6 +207,9 @@ func (s *solver) placeAll() {
 		for i, c := range s.classes {
 			var left []int
 			for j, podIdx := range todo[i] {
+				if s.halt.stopped() {
+					return
+				}
 				if len(left) > 0 {
 					// An identical pod just failed and nothing changed since.
 					left = append(left, podIdx)
@@ -281,6 +315,9 @@ func (s *solver) commit(c *podClass, b *bin, podIdx int) {
 func (s *solver) plan() *Plan {
 	pl := &Plan{ExistingBindings: map[string][]PodRef{}}
 	for _, b := range s.bins {
+		if s.halt.stopped() {
+			return pl // unfinished: the caller checks halt.err
+		}
 		if len(b.pending) == 0 {
 			continue
 		}
@@ -310,6 +347,9 @@ func (s *solver) plan() *Plan {
 	}
 	explained := map[*podClass][]NodePoolReason{}
 	for _, i := range idx {
+		if s.halt.stopped() {
+			return pl
+		}
 		c := classOf[i]
 		why, ok := explained[c]
 		if !ok {

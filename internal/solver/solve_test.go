@@ -375,7 +375,7 @@ func TestInvalidProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := Solve(tt.p); !errors.Is(err, ErrInvalidProblem) {
+			if _, err := Solve(t.Context(), tt.p); !errors.Is(err, ErrInvalidProblem) {
 				t.Fatalf("err %v", err)
 			}
 		})

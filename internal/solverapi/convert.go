@@ -1,6 +1,8 @@
 package solverapi
 
 import (
+	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -11,23 +13,58 @@ import (
 
 // The functions below assume a validated request: a quantity that does
 // not parse counts as zero rather than failing.
+//
+// Converting is linear in the request but not cheap (over a second for
+// 200,000 pods), so the service's conversions take the call's context and
+// look at it once per pod, node, NodeClaim or instance type: once it ends
+// they stop, leaving their output unfinished, and return the context's
+// error (conversionErr).
 
 // SolveProblem converts a validated SolveRequest into the solver's input.
 func SolveProblem(req *solverv1.SolveRequest) *solver.Problem {
-	p := clusterProblem(req.GetNodePools(), req.GetInstanceTypes(), req.GetNodes(), req.GetNodeClaims(), req.GetDaemonSets(), req.GetNamespaces(), req.GetOptions())
-	if n := len(req.GetPods()); n > 0 {
+	p, _ := solveProblem(context.Background(), req)
+	return p
+}
+
+// solveProblem is SolveProblem that stops when ctx ends.
+func solveProblem(ctx context.Context, req *solverv1.SolveRequest) (*solver.Problem, error) {
+	p := clusterProblem(ctx, req.GetNodePools(), req.GetInstanceTypes(), req.GetNodes(), req.GetNodeClaims(), req.GetDaemonSets(), req.GetNamespaces(), req.GetOptions())
+	if n := len(req.GetPods()); n > 0 && ctx.Err() == nil {
 		p.Pods = make([]*solver.Pod, n)
 		for i, pod := range req.GetPods() {
+			if ctx.Err() != nil {
+				break
+			}
 			p.Pods[i] = podFromProto(pod, "default")
 		}
 	}
-	return p
+	if err := conversionErr(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// conversionErr is the context's error, wrapped, once ctx has ended.
+func conversionErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("converting: %w", err)
+	}
+	return nil
 }
 
 // ConsolidateProblem converts a validated ConsolidateRequest into the
 // solver's input; it has no pending pods.
 func ConsolidateProblem(req *solverv1.ConsolidateRequest) *solver.Problem {
-	p := clusterProblem(req.GetNodePools(), req.GetInstanceTypes(), req.GetNodes(), req.GetNodeClaims(), req.GetDaemonSets(), req.GetNamespaces(), req.GetOptions())
+	p, _ := consolidateProblem(context.Background(), req)
+	return p
+}
+
+// consolidateProblem is ConsolidateProblem that stops when ctx ends.
+func consolidateProblem(ctx context.Context, req *solverv1.ConsolidateRequest) (*solver.Problem, error) {
+	p := clusterProblem(ctx, req.GetNodePools(), req.GetInstanceTypes(), req.GetNodes(), req.GetNodeClaims(), req.GetDaemonSets(), req.GetNamespaces(), req.GetOptions())
+	if err := conversionErr(ctx); err != nil {
+		return nil, err
+	}
 	for _, b := range req.GetPodDisruptionBudgets() {
 		p.PodDisruptionBudgets = append(p.PodDisruptionBudgets, solver.PodDisruptionBudget{
 			Namespace:          namespaceOr(b.GetNamespace(), "default"),
@@ -42,10 +79,10 @@ func ConsolidateProblem(req *solverv1.ConsolidateRequest) *solver.Problem {
 		}
 		p.DisruptionAllowance[a.GetNodePool()] = int(a.GetMaxNodes())
 	}
-	return p
+	return p, nil
 }
 
-func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, nodes []*typesv1.Node, claims []*typesv1.NodeClaim, daemonSets []*typesv1.DaemonSet, namespaces []*typesv1.Namespace, opts *solverv1.SolveOptions) *solver.Problem {
+func clusterProblem(ctx context.Context, pools []*typesv1.NodePool, types []*typesv1.InstanceType, nodes []*typesv1.Node, claims []*typesv1.NodeClaim, daemonSets []*typesv1.DaemonSet, namespaces []*typesv1.Namespace, opts *solverv1.SolveOptions) *solver.Problem {
 	p := &solver.Problem{
 		Options: solver.Options{
 			IgnorePreferences:      opts.GetIgnorePreferences(),
@@ -69,6 +106,9 @@ func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, no
 		})
 	}
 	for _, it := range types {
+		if ctx.Err() != nil {
+			return p
+		}
 		t := solver.InstanceType{
 			Name:        it.GetName(),
 			Capacity:    resourcesFromProto(it.GetCapacity()),
@@ -86,6 +126,9 @@ func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, no
 		p.InstanceTypes = append(p.InstanceTypes, t)
 	}
 	for _, n := range nodes {
+		if ctx.Err() != nil {
+			return p
+		}
 		p.Nodes = append(p.Nodes, solver.Node{
 			Name:          n.GetName(),
 			NodePool:      n.GetNodePool(),
@@ -93,7 +136,7 @@ func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, no
 			Annotations:   copyMap(n.GetAnnotations()),
 			Taints:        taintsFromProto(n.GetTaints()),
 			Allocatable:   resourcesFromProto(n.GetAllocatable()),
-			Pods:          podsFromProto(n.GetPods()),
+			Pods:          podsFromProto(ctx, n.GetPods()),
 			Unschedulable: n.GetUnschedulable(),
 			InstanceType:  n.GetInstanceType(),
 			Zone:          n.GetZone(),
@@ -102,6 +145,9 @@ func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, no
 		})
 	}
 	for _, c := range claims {
+		if ctx.Err() != nil {
+			return p
+		}
 		p.NodeClaims = append(p.NodeClaims, solver.NodeClaim{
 			Name:         c.GetName(),
 			NodePool:     c.GetNodePool(),
@@ -112,7 +158,7 @@ func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, no
 			Labels:       copyMap(c.GetLabels()),
 			Taints:       taintsFromProto(c.GetTaints()),
 			Allocatable:  resourcesFromProto(c.GetAllocatable()),
-			Pods:         podsFromProto(c.GetPods()),
+			Pods:         podsFromProto(ctx, c.GetPods()),
 		})
 	}
 	for _, ds := range daemonSets {
@@ -137,12 +183,17 @@ func clusterProblem(pools []*typesv1.NodePool, types []*typesv1.InstanceType, no
 	return p
 }
 
-func podsFromProto(pods []*typesv1.Pod) []*solver.Pod {
+// podsFromProto converts the pods of a node or NodeClaim; it stops early
+// when ctx ends.
+func podsFromProto(ctx context.Context, pods []*typesv1.Pod) []*solver.Pod {
 	if len(pods) == 0 {
 		return nil
 	}
 	out := make([]*solver.Pod, len(pods))
 	for i, p := range pods {
+		if ctx.Err() != nil {
+			break
+		}
 		out[i] = podFromProto(p, "default")
 	}
 	return out
@@ -404,25 +455,40 @@ func volumesFromProto(vs []*typesv1.VolumeTopology) []solver.VolumeTopology {
 // solver's (deterministic) order; the pods bound to each existing node
 // are sorted by name.
 func PlanToProto(p *solver.Plan) *typesv1.Plan {
+	out, _ := planToProto(context.Background(), p)
+	return out
+}
+
+// planToProto is PlanToProto that stops when ctx ends.
+func planToProto(ctx context.Context, p *solver.Plan) (*typesv1.Plan, error) {
 	if p == nil {
-		return &typesv1.Plan{}
+		return &typesv1.Plan{}, nil
 	}
 	out := &typesv1.Plan{CostPerHour: p.CostPerHour}
 	for i := range p.NodeClaims {
+		if ctx.Err() != nil {
+			return nil, conversionErr(ctx)
+		}
 		out.NodeClaims = append(out.NodeClaims, plannedClaimToProto(&p.NodeClaims[i]))
 	}
 	if len(p.ExistingBindings) > 0 {
 		out.ExistingNodeBindings = make(map[string]*typesv1.PodNames, len(p.ExistingBindings))
 		for node, refs := range p.ExistingBindings {
+			if ctx.Err() != nil {
+				return nil, conversionErr(ctx)
+			}
 			names := refNames(refs)
 			sort.Strings(names)
 			out.ExistingNodeBindings[node] = &typesv1.PodNames{Pods: names}
 		}
 	}
 	for _, u := range p.Unschedulable {
+		if ctx.Err() != nil {
+			return nil, conversionErr(ctx)
+		}
 		out.Unschedulable = append(out.Unschedulable, &typesv1.UnschedulablePod{Pod: u.Pod.String(), Reason: u.Reason})
 	}
-	return out
+	return out, nil
 }
 
 func refNames(refs []solver.PodRef) []string {

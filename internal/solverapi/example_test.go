@@ -33,7 +33,7 @@ func TestExampleSolveRequest(t *testing.T) {
 		t.Fatalf("example lost its shape: %d instance types, %d NodePools, %d pods",
 			len(req.GetInstanceTypes()), len(req.GetNodePools()), len(req.GetPods()))
 	}
-	resp, err := solverapi.Solve(req)
+	resp, err := solverapi.Solve(t.Context(), req)
 	if err != nil {
 		t.Fatalf("Solve(%s): %v", examplePath, err)
 	}

@@ -65,7 +65,7 @@ func FuzzValidate(f *testing.F) {
 			if decode(data, req) != nil || fuzzTooBig(req) {
 				continue
 			}
-			resp, err := Solve(req)
+			resp, err := Solve(t.Context(), req)
 			if err != nil {
 				if !errors.Is(err, ErrInvalidArgument) {
 					t.Fatalf("Solve failed without ErrInvalidArgument: %v", err)

@@ -2,6 +2,7 @@ package solverapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	"github.com/flotilla-io/flotilla/internal/solverapi"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
@@ -145,5 +147,50 @@ func TestAllowPartialShortensTheImprovementToTheDeadline(t *testing.T) {
 		if resp.GetPartial() != tc.want || len(resp.GetPlan().GetNodeClaims()) == 0 {
 			t.Errorf("%+v with 150ms: partial=%v (want %v), %d claims", tc, resp.GetPartial(), tc.want, len(resp.GetPlan().GetNodeClaims()))
 		}
+	}
+}
+
+// A request over the limits is refused before any other work: even when
+// every pod in it is invalid it is refused for its size (validation has
+// not run), and refusing it allocates a few objects whatever its size
+// (nothing was converted).
+func TestLimitsRefuseBeforeValidationOrConversion(t *testing.T) {
+	svc := &solverapi.Service{Limits: solverapi.Limits{MaxPods: 1000, MaxInstanceTypes: 100}}
+	invalid := &typesv1.Pod{Containers: []*typesv1.Container{{Requests: map[string]string{"cpu": "lots"}}}} // no name, bad quantity
+	pods := func(n int) []*typesv1.Pod {
+		out := make([]*typesv1.Pod, n)
+		for i := range out {
+			out[i] = invalid
+		}
+		return out
+	}
+	types := make([]*typesv1.InstanceType, 101)
+	for i := range types {
+		types[i] = &typesv1.InstanceType{Capacity: map[string]string{"cpu": "lots"}}
+	}
+	solve := func(req *solverv1.SolveRequest) func() error {
+		return func() error { _, err := svc.Solve(context.Background(), req); return err }
+	}
+	consolidate := func(req *solverv1.ConsolidateRequest) func() error {
+		return func() error { _, err := svc.Consolidate(context.Background(), req); return err }
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"1,001 pending pods", solve(&solverv1.SolveRequest{Pods: pods(1001)})},
+		{"200,000 pending pods", solve(&solverv1.SolveRequest{Pods: pods(200_000)})},
+		{"101 instance types", solve(&solverv1.SolveRequest{Pods: pods(1), InstanceTypes: types})},
+		{"200,000 pods on a node to consolidate", consolidate(&solverv1.ConsolidateRequest{Nodes: []*typesv1.Node{{Pods: pods(200_000)}}})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if !errors.Is(err, apierr.ErrResourceExhausted) || errors.Is(err, solverapi.ErrInvalidArgument) {
+				t.Fatalf("err %v, want only ResourceExhausted", err)
+			}
+			if allocs := testing.AllocsPerRun(5, func() { _ = tc.call() }); allocs > 10 {
+				t.Errorf("refusing allocated %.0f objects: it did more than compare the request's size with the limits", allocs)
+			}
+		})
 	}
 }

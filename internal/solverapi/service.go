@@ -9,9 +9,10 @@ import (
 )
 
 // Service implements solverv1.SolverServiceServer on top of Solve and
-// Consolidate: it refuses requests beyond its Limits and answers within
-// the call's deadline. Errors are mapped to gRPC codes, and calls logged
-// and measured, by internal/server's interceptors.
+// Consolidate: it refuses requests beyond its Limits before any other work
+// and stops working on a call as soon as it is cancelled or out of time.
+// Errors are mapped to gRPC codes, and calls logged and measured, by
+// internal/server's interceptors.
 type Service struct {
 	solverv1.UnimplementedSolverServiceServer
 	// Limits bound the requests served (DefaultLimits from NewService).
@@ -29,7 +30,9 @@ const deadlineShare = 0.8
 // Solve implements solverv1.SolverServiceServer. Without allow_partial a
 // call that runs out of time fails with DEADLINE_EXCEEDED as soon as its
 // deadline passes; with it, the improvement budget is shortened to fit the
-// deadline and the plan is marked partial.
+// deadline and the plan is marked partial. A call cancelled or out of time
+// returns once the solver has stopped working on it (within milliseconds),
+// so no abandoned solve outlives its call.
 func (s *Service) Solve(ctx context.Context, req *solverv1.SolveRequest) (*solverv1.SolveResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -44,13 +47,12 @@ func (s *Service) Solve(ctx context.Context, req *solverv1.SolveRequest) (*solve
 	if deadline, ok := ctx.Deadline(); ok && req.GetOptions().GetAllowPartial() {
 		adjust, partial = fitBudget(req.GetOptions(), time.Until(deadline))
 	}
-	return await(ctx, func() (*solverv1.SolveResponse, error) {
-		resp, err := solve(req, adjust)
-		if resp != nil {
-			resp.Partial = partial
-		}
-		return resp, err
-	})
+	resp, err := solve(ctx, req, adjust)
+	if err != nil {
+		return nil, err
+	}
+	resp.Partial = partial
+	return resp, nil
 }
 
 // fitBudget shortens the improvement budget to deadlineShare of the time
@@ -78,7 +80,8 @@ func fitBudget(opts *solverv1.SolveOptions, left time.Duration) (func(*solver.Op
 }
 
 // Consolidate implements solverv1.SolverServiceServer; a call that runs out
-// of time fails with DEADLINE_EXCEEDED as soon as its deadline passes.
+// of time fails with DEADLINE_EXCEEDED as soon as its deadline passes, and
+// like Solve returns once the solver has stopped working on it.
 func (s *Service) Consolidate(ctx context.Context, req *solverv1.ConsolidateRequest) (*solverv1.ConsolidateResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -86,27 +89,5 @@ func (s *Service) Consolidate(ctx context.Context, req *solverv1.ConsolidateRequ
 	if err := s.Limits.check(countPods(0, req.GetNodes(), req.GetNodeClaims()), len(req.GetInstanceTypes())); err != nil {
 		return nil, err
 	}
-	return await(ctx, func() (*solverv1.ConsolidateResponse, error) { return Consolidate(req) })
-}
-
-// await runs f and returns its answer, or the context's error as soon as
-// the context ends first. The solver cannot be interrupted: f then runs to
-// its end in the background and its answer is dropped.
-func await[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f()
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
+	return Consolidate(ctx, req)
 }

@@ -27,7 +27,7 @@ func startService(t *testing.T, maxBytes int) solverv1.SolverServiceClient {
 }
 
 // startSolver serves svc on loopback.
-func startSolver(t *testing.T, maxBytes int, svc *solverapi.Service) solverv1.SolverServiceClient {
+func startSolver(t *testing.T, maxBytes int, svc solverv1.SolverServiceServer) solverv1.SolverServiceClient {
 	t.Helper()
 	srv, err := server.New(server.Config{
 		Name:            "solver",

@@ -1,6 +1,7 @@
 package solverapi
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sort"
@@ -13,13 +14,22 @@ import (
 // ValidateSolveRequest checks every field of req the solver relies on. It
 // returns nil or a *ValidationError (which wraps ErrInvalidArgument).
 func ValidateSolveRequest(req *solverv1.SolveRequest) error {
-	v := &validator{}
+	return validateSolveRequest(context.Background(), req)
+}
+
+// validateSolveRequest is ValidateSolveRequest that stops when ctx ends,
+// returning an error that wraps ctx.Err().
+func validateSolveRequest(ctx context.Context, req *solverv1.SolveRequest) error {
+	v := &validator{ctx: ctx}
 	if req == nil {
 		v.add("", "request is missing")
 		return v.err()
 	}
 	seen := map[string]int{}
 	for i, p := range req.GetPods() {
+		if v.gone() {
+			return v.err()
+		}
 		path := idx("pods", i)
 		v.pod(path, p, true)
 		if p.GetName() == "" {
@@ -43,7 +53,13 @@ func ValidateSolveRequest(req *solverv1.SolveRequest) error {
 // ValidateConsolidateRequest checks req like ValidateSolveRequest. An empty
 // instance type catalog is allowed: consolidation can still delete nodes.
 func ValidateConsolidateRequest(req *solverv1.ConsolidateRequest) error {
-	v := &validator{}
+	return validateConsolidateRequest(context.Background(), req)
+}
+
+// validateConsolidateRequest is ValidateConsolidateRequest that stops when
+// ctx ends, returning an error that wraps ctx.Err().
+func validateConsolidateRequest(ctx context.Context, req *solverv1.ConsolidateRequest) error {
+	v := &validator{ctx: ctx}
 	if req == nil {
 		v.add("", "request is missing")
 		return v.err()
@@ -94,7 +110,15 @@ func (v *validator) disruption(req *solverv1.ConsolidateRequest) {
 type validator struct {
 	errs    []*FieldError
 	omitted int
+	// ctx is the call's; when it ends validation stops (see gone).
+	ctx context.Context
 }
+
+// gone reports whether the call has ended. The validator looks once per
+// pod, node, NodeClaim, instance type or DaemonSet, so that an abandoned
+// request of 200,000 pods stops being validated at once (validating it
+// whole takes about a second); err then returns the context's error.
+func (v *validator) gone() bool { return v.ctx.Err() != nil }
 
 func (v *validator) add(field, reason string) {
 	if len(v.errs) >= maxFieldErrors {
@@ -105,6 +129,9 @@ func (v *validator) add(field, reason string) {
 }
 
 func (v *validator) err() error {
+	if v.gone() {
+		return fmt.Errorf("validating the request: %w", v.ctx.Err())
+	}
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -135,6 +162,9 @@ func sortedKeys[V any](m map[string]V) []string {
 func (v *validator) cluster(pools []*typesv1.NodePool, types []*typesv1.InstanceType, nodes []*typesv1.Node, claims []*typesv1.NodeClaim, daemonSets []*typesv1.DaemonSet, namespaces []*typesv1.Namespace) {
 	typeNames := map[string]int{}
 	for i, it := range types {
+		if v.gone() {
+			return
+		}
 		path := idx("instance_types", i)
 		if it.GetName() == "" {
 			v.add(path+".name", "must not be empty")
@@ -181,6 +211,9 @@ func (v *validator) cluster(pools []*typesv1.NodePool, types []*typesv1.Instance
 	// either by name.
 	nodeNames := map[string]string{}
 	for i, n := range nodes {
+		if v.gone() {
+			return
+		}
 		path := idx("nodes", i)
 		if n.GetName() == "" {
 			v.add(path+".name", "must not be empty")
@@ -193,10 +226,16 @@ func (v *validator) cluster(pools []*typesv1.NodePool, types []*typesv1.Instance
 		v.resources(path+".allocatable", n.GetAllocatable())
 		v.price(path+".price_per_hour", n.GetPricePerHour())
 		for j, p := range n.GetPods() {
+			if v.gone() {
+				return
+			}
 			v.pod(idx(path+".pods", j), p, true)
 		}
 	}
 	for i, c := range claims {
+		if v.gone() {
+			return
+		}
 		path := idx("node_claims", i)
 		if c.GetName() == "" {
 			v.add(path+".name", "must not be empty")
@@ -209,12 +248,18 @@ func (v *validator) cluster(pools []*typesv1.NodePool, types []*typesv1.Instance
 		v.resources(path+".allocatable", c.GetAllocatable())
 		v.price(path+".price_per_hour", c.GetPricePerHour())
 		for j, p := range c.GetPods() {
+			if v.gone() {
+				return
+			}
 			v.pod(idx(path+".pods", j), p, true)
 		}
 	}
 
 	dsNames := map[string]int{}
 	for i, ds := range daemonSets {
+		if v.gone() {
+			return
+		}
 		path := idx("daemon_sets", i)
 		if ds.GetName() == "" {
 			v.add(path+".name", "must not be empty")

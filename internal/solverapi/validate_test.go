@@ -250,7 +250,7 @@ func TestValidateRules(t *testing.T) {
 				t.Errorf("message %q does not start with %q", err.Error(), want)
 			}
 			// Solve must refuse it the same way, before the solver runs.
-			if _, err := Solve(req); !errors.Is(err, ErrInvalidArgument) {
+			if _, err := Solve(t.Context(), req); !errors.Is(err, ErrInvalidArgument) {
 				t.Errorf("Solve: %v, want ErrInvalidArgument", err)
 			}
 		})
@@ -318,10 +318,10 @@ func TestValidateConsolidateRequest(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Field != "nodes[0].pods[0].host_ports[0].port" {
 		t.Errorf("got %v", err)
 	}
-	if _, err := Consolidate(nil); !errors.Is(err, ErrInvalidArgument) {
-		t.Errorf("Consolidate(nil): %v", err)
+	if _, err := Consolidate(t.Context(), nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("Consolidate(t.Context(), nil): %v", err)
 	}
-	if _, err := Solve(nil); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := Solve(t.Context(), nil); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("Solve(nil): %v", err)
 	}
 }

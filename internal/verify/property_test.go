@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -574,7 +575,7 @@ func TestPropertySolvePlansAreValid(t *testing.T) {
 		p := genProblem(t, genOpts{})
 		// Every strategy, whatever the time: the plan must not depend on speed.
 		p.Options.ImproveRounds = 100
-		plan, err := solver.Solve(p)
+		plan, err := solver.Solve(context.Background(), p)
 		if err != nil {
 			t.Fatalf("Solve: %v\nproblem: %s", err, dump(p))
 		}
@@ -589,7 +590,7 @@ func TestPropertySolvePlansAreValid(t *testing.T) {
 				t.Fatalf("pod %s reported unschedulable without a reason\nproblem: %s", u.Pod, dump(p))
 			}
 		}
-		again, err := solver.Solve(p)
+		again, err := solver.Solve(context.Background(), p)
 		if err != nil || !reflect.DeepEqual(plan, again) {
 			t.Fatalf("Solve is not deterministic (err %v)\nfirst: %s\nsecond: %s\nproblem: %s", err, dump(plan), dump(again), dump(p))
 		}
@@ -615,7 +616,7 @@ func fitsAlone(p *solver.Problem, pod *solver.Pod) bool {
 func TestPropertyPlainPodsArePlaced(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := genProblem(t, genOpts{plainOnly: true})
-		plan, err := solver.Solve(p)
+		plan, err := solver.Solve(context.Background(), p)
 		if err != nil {
 			t.Fatalf("Solve: %v\nproblem: %s", err, dump(p))
 		}
@@ -666,7 +667,7 @@ func genDisruptionLimits(t *rapid.T, g *genState) {
 func TestPropertyConsolidationIsValid(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := genProblem(t, genOpts{consolidation: true})
-		cp, err := solver.Consolidate(p)
+		cp, err := solver.Consolidate(context.Background(), p)
 		if err != nil {
 			t.Fatalf("Consolidate: %v\nproblem: %s", err, dump(p))
 		}

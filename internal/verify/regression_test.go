@@ -41,7 +41,7 @@ func appSpread(app, key string, maxSkew int32) []solver.TopologySpreadConstraint
 
 func solveAndVerify(t *testing.T, p *solver.Problem) {
 	t.Helper()
-	plan, err := solver.Solve(p)
+	plan, err := solver.Solve(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestSolverBugConsolidationReplacementOptions(t *testing.T) {
 				InstanceType: "it-0", Zone: "zone-3", CapacityType: solver.CapacityTypeSpot, PricePerHour: 0.05376},
 		},
 	}
-	cp, err := solver.Consolidate(p)
+	cp, err := solver.Consolidate(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}

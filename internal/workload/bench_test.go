@@ -70,7 +70,7 @@ func benchmarkSolve(b *testing.B, p *solver.Problem) {
 	peak := workload.NewHeapPeak()
 	cpu0 := workload.ProcessCPUTime()
 	for b.Loop() {
-		plan, err = solver.Solve(p)
+		plan, err = solver.Solve(b.Context(), p)
 		if err != nil {
 			b.Fatalf("Solve: %v", err)
 		}

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -145,7 +146,7 @@ func RunBench(name string, p *solver.Problem, opts BenchOptions) (*BenchResult, 
 		peak := NewHeapPeak()
 		cpu0 := ProcessCPUTime()
 		start := time.Now()
-		plan, err := solver.Solve(p)
+		plan, err := solver.Solve(context.Background(), p)
 		elapsed := time.Since(start)
 		cpu += ProcessCPUTime() - cpu0
 		res.PeakHeapBytes = max(res.PeakHeapBytes, peak.Stop())

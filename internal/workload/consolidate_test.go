@@ -22,7 +22,7 @@ func fragmentedTrace(tb testing.TB) (*solver.Problem, float64) {
 		tb.Fatal(err)
 	}
 	p.Options.ImproveRounds = 2 // reproducible: the packing does not depend on speed
-	plan, err := solver.Solve(p)
+	plan, err := solver.Solve(tb.Context(), p)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func fragmentedTrace(tb testing.TB) (*solver.Problem, float64) {
 	for i := range frag.Nodes {
 		rest.Pods = append(rest.Pods, frag.Nodes[i].Pods...)
 	}
-	restPlan, err := solver.Solve(rest)
+	restPlan, err := solver.Solve(tb.Context(), rest)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestFragmentedTraceConsolidation(t *testing.T) {
 	}
 	frag, bound := fragmentedTrace(t)
 	start := time.Now()
-	cp, err := solver.Consolidate(frag)
+	cp, err := solver.Consolidate(t.Context(), frag)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func BenchmarkConsolidateFragmented(b *testing.B) {
 	var cp *solver.ConsolidationPlan
 	for b.Loop() {
 		var err error
-		if cp, err = solver.Consolidate(frag); err != nil {
+		if cp, err = solver.Consolidate(b.Context(), frag); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -18,7 +18,7 @@ func TestKarpenterMixPlanIsValid(t *testing.T) {
 	}
 	p := workload.KarpenterMix(n, 42)
 	p.Options.ImproveRounds = 100 // every strategy: the plan must not depend on speed
-	plan, err := solver.Solve(p)
+	plan, err := solver.Solve(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestKarpenterMixPlanIsValid(t *testing.T) {
 	if len(plan.Unschedulable) > 0 {
 		t.Fatalf("%d pods unschedulable, first %s: %s", len(plan.Unschedulable), plan.Unschedulable[0].Pod, plan.Unschedulable[0].Reason)
 	}
-	again, err := solver.Solve(p)
+	again, err := solver.Solve(t.Context(), p)
 	if err != nil || !reflect.DeepEqual(plan, again) {
 		t.Fatalf("a second solve of the same input differs (err %v)", err)
 	}
@@ -50,7 +50,7 @@ func TestTracePlanIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := solver.Solve(p)
+	plan, err := solver.Solve(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
