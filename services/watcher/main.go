@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/flotilla-io/flotilla/internal/server"
+	"github.com/flotilla-io/flotilla/internal/version"
 	"github.com/flotilla-io/flotilla/internal/watcher"
 	"github.com/flotilla-io/flotilla/internal/watcher/disruption"
 	"github.com/flotilla-io/flotilla/internal/watcher/drain"
@@ -111,14 +113,22 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }
 
+// stdout receives the --version line; tests replace it.
+var stdout io.Writer = os.Stdout
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("watcher", flag.ContinueOnError)
+	showVersion := version.AddFlag(fs)
 	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50053", MetricsAddr: ":9092", MaxMessageBytes: 16 << 20, MaxInFlight: 32})
 	wf := addFlags(fs)
 	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, version.Line("watcher"))
 		return err
 	}
 	if fs.NArg() > 0 {
