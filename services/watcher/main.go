@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -106,6 +108,15 @@ func (f *watcherFlags) check() error {
 	return errors.Join(errs...)
 }
 
+// setLoggers sends controller-runtime's logs and client-go's (klog: leader
+// election, throttling) to the service's logger, so the watcher's log has
+// one format and one level, and controller-runtime never prints its
+// "log.SetLogger(...) was never called" stack trace.
+func setLoggers(l *slog.Logger) {
+	ctrl.SetLogger(logr.FromSlogHandler(l.Handler()))
+	klog.SetSlogLogger(l)
+}
+
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig == "" {
 		return rest.InClusterConfig()
@@ -141,6 +152,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	setLoggers(cfg.Logger)
 	kcfg, err := restConfig(wf.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes config: %w", err)
@@ -160,7 +172,6 @@ func run(args []string) error {
 	defer launcherConn.Close() //nolint:errcheck // closing at exit
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	ctrl.SetLogger(logr.FromSlogHandler(cfg.Logger.Handler()))
 	mgr, err := ctrl.NewManager(kcfg, manager.Options{
 		Scheme:                        watcher.Scheme(),
 		Metrics:                       metricsserver.Options{BindAddress: wf.controllerMetricsAddr},
