@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -59,7 +60,8 @@ current-context: c
 	if strings.Contains(stderr.String(), "was never called") {
 		t.Fatalf("controller-runtime's logger was not set:\n%s", stderr.String())
 	}
-	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != exitBadInput {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitBadInput {
 		t.Fatalf("flotilla plan: %v, want exit %d; stderr:\n%s", err, exitBadInput, stderr.String())
 	}
 	if got := stderr.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "flotilla plan: ") {
