@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flotilla-io/flotilla/internal/version"
 	"github.com/flotilla-io/flotilla/internal/workload"
 )
 
@@ -357,8 +358,9 @@ func writeBenchHeader(w io.Writer, rep *benchReport) {
 	if rep.PeakMeasurement == "in-process" {
 		where = "all workloads in one process"
 	}
-	fmt.Fprintf(w, "flotilla bench %s: %s/%s %s, GOMAXPROCS=%d, %d CPUs; seconds = median Solve time of %d %s; improve budget %s; seed %d; peak MB = peak Go heap during Solve, %s\n",
-		versionString(), m.GOOS, m.GOARCH, m.GoVersion, m.GOMAXPROCS, m.NumCPU,
+	v := version.Get()
+	fmt.Fprintf(w, "flotilla bench %s commit %s: %s/%s %s, GOMAXPROCS=%d, %d CPUs; seconds = median Solve time of %d %s; improve budget %s; seed %d; peak MB = peak Go heap during Solve, %s\n",
+		v.Version, v.CommitString(), m.GOOS, m.GOARCH, m.GoVersion, m.GOMAXPROCS, m.NumCPU,
 		rep.Runs, plural(rep.Runs, "run", "runs"), budget, rep.Seed, where)
 	fmt.Fprintf(w, "%-*s %7s %6s %11s %11s %6s %8s %8s %8s\n", benchNameWidth,
 		"WORKLOAD", "PODS", "NODES", "$/H", "BOUND $/H", "RATIO", "SECONDS", "PODS/S", "PEAK MB")

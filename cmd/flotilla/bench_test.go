@@ -13,10 +13,15 @@ import (
 
 // TestMain lets the bench command re-execute this test binary as its child
 // process: with benchChildEnv set and "bench" as the first argument it runs
-// the command instead of the tests.
+// the command instead of the tests. With lateMainEnv set to a duration it
+// runs main, that long after the process started (see
+// TestNoControllerRuntimeLoggerWarning).
 func TestMain(m *testing.M) {
 	if os.Getenv(benchChildEnv) == "1" && len(os.Args) > 1 && os.Args[1] == "bench" {
 		os.Exit(runBench(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if after := os.Getenv(lateMainEnv); after != "" {
+		runMainLate(after)
 	}
 	os.Exit(m.Run())
 }

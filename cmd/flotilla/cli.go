@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime"
-	"runtime/debug"
 	"strings"
 )
 
@@ -16,9 +14,6 @@ const (
 	exitInternal = 1
 	exitBadInput = 2
 )
-
-// version is set at link time with -ldflags "-X main.version=v1.2.3".
-var version = ""
 
 const usage = `flotilla plans Kubernetes node capacity the way Karpenter would.
 
@@ -39,7 +34,7 @@ Commands:
   audit     Check a cluster or manifests against Karpenter's EKS best practices.
   bench     Time the solver on the benchmark workloads (karpenter-mix, the trace, 100k pods).
   demo      Run Flotilla on a local cluster: a spike, a Spot interruption, consolidation.
-  version   Print the version.
+  version   Print the version, the commit it was built from and the Go version.
   help      Print this help.
 
 Run 'flotilla solve -h' or 'flotilla ec2sim -h' for their flags.
@@ -62,8 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "flotilla %s %s/%s %s\n", versionString(), runtime.GOOS, runtime.GOARCH, runtime.Version())
-		return exitOK
+		return runVersion(args[1:], stdout, stderr)
 	case "solve":
 		return runSolve(args[1:], stdout, stderr)
 	case "ec2sim":
@@ -89,6 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 var commandUsage = map[string]string{
 	"solve": solveUsage, "ec2sim": ec2simUsage, "plan": planUsage,
 	"audit": auditUsage, "bench": benchUsage, "demo": demoUsage,
+	"version": versionUsage,
 }
 
 func argAt(args []string, i int) string {
@@ -107,24 +102,4 @@ func flagError(cmd, usage string, err error, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "flotilla %s: %s; run 'flotilla %s -h' for usage\n", cmd, err, cmd)
 	return exitBadInput
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "devel"
-	}
-	v := info.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flotilla-io/flotilla/internal/version"
 )
 
 func examplesDir(t *testing.T) string {
@@ -328,5 +330,33 @@ spec:
 	code, stdout, _ = runCLI("solve", "--pods", pods, "--instance-types", cat)
 	if code != 0 || !strings.Contains(stdout, "nodepool default: "+want) {
 		t.Errorf("table:\n%s", stdout)
+	}
+}
+
+// TestVersionCommand: 'flotilla version', --version and -version print the
+// one version line; 'flotilla help version' and 'flotilla version -h' its
+// usage; an argument is refused in one line.
+func TestVersionCommand(t *testing.T) {
+	want := version.Line("flotilla") + "\n"
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		code, stdout, stderr := runCLI(args...)
+		if code != 0 || stdout != want || stderr != "" {
+			t.Errorf("%v: exit %d stdout %q stderr %q, want %q", args, code, stdout, stderr, want)
+		}
+	}
+	for _, args := range [][]string{{"help", "version"}, {"version", "-h"}, {"--version", "--help"}} {
+		code, stdout, stderr := runCLI(args...)
+		if code != 0 || stdout != versionUsage || stderr != "" {
+			t.Errorf("%v: exit %d stdout %q stderr %q", args, code, stdout, stderr)
+		}
+	}
+	for _, args := range [][]string{{"version", "extra"}, {"version", "--short"}} {
+		code, stdout, stderr := runCLI(args...)
+		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "flotilla version: ") {
+			t.Errorf("%v: exit %d stdout %q stderr %q", args, code, stdout, stderr)
+		}
+	}
+	if !strings.Contains(usage, "\n  version ") || !strings.Contains(usage, "\n  flotilla version\n") {
+		t.Error("the usage does not list the version command")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/flotilla-io/flotilla/internal/version"
 )
 
 // EnvPrefix prefixes the environment variables that back flags:
@@ -38,18 +40,29 @@ func EnvName(prefix, flagName string) string {
 // bad value is an error naming the variable. The variable's name is added
 // to each flag's usage. Precedence: command line, then environment, then
 // the flag's default.
+//
+// --version (version.FlagName) is the exception: it asks a question and
+// configures nothing, so it has no variable (a deployment may well set
+// FLOTILLA_VERSION for its own purposes), and when it is given the
+// environment is not read at all, so that a bad FLOTILLA_* value cannot
+// keep a binary from saying what it is.
 func ParseFlags(fs *flag.FlagSet, args []string, prefix string) error {
 	fs.VisitAll(func(f *flag.Flag) {
-		f.Usage += fmt.Sprintf(" (env %s)", EnvName(prefix, f.Name))
+		if f.Name != version.FlagName {
+			f.Usage += fmt.Sprintf(" (env %s)", EnvName(prefix, f.Name))
+		}
 	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if v := fs.Lookup(version.FlagName); v != nil && v.Value.String() == "true" {
+		return nil
+	}
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
+		if set[f.Name] || f.Name == version.FlagName {
 			return
 		}
 		env := EnvName(prefix, f.Name)

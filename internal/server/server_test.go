@@ -23,6 +23,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/server"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	"github.com/flotilla-io/flotilla/internal/version"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 )
@@ -485,5 +486,34 @@ func TestEnvOr(t *testing.T) {
 	}
 	if got := server.EnvName("FLOTILLA", "max-message-bytes"); got != "FLOTILLA_MAX_MESSAGE_BYTES" {
 		t.Errorf("EnvName = %q", got)
+	}
+}
+
+// TestParseFlagsVersionIgnoresTheEnvironment: --version has no variable,
+// and given, it answers even when a FLOTILLA_* variable is bad.
+func TestParseFlagsVersionIgnoresTheEnvironment(t *testing.T) {
+	t.Setenv("FLOTILLA_STOP_TIMEOUT", "soon")
+	t.Setenv("FLOTILLA_VERSION", "0.1.0")
+	newFlags := func() (*flag.FlagSet, *bool) {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		v := version.AddFlag(fs)
+		server.AddFlags(fs, server.Flags{GRPCAddr: ":1"})
+		return fs, v
+	}
+	fs, v := newFlags()
+	if err := server.ParseFlags(fs, []string{"--version"}, server.EnvPrefix); err != nil || !*v {
+		t.Errorf("--version with a bad environment: %v, version %v", err, *v)
+	}
+	if u := fs.Lookup(version.FlagName).Usage; strings.Contains(u, "FLOTILLA_VERSION") {
+		t.Errorf("--version's usage names a variable: %q", u)
+	}
+	// Without it (or with --version=false) the environment is read as
+	// always, FLOTILLA_VERSION aside.
+	for _, args := range [][]string{nil, {"--version=false"}} {
+		fs, v = newFlags()
+		err := server.ParseFlags(fs, args, server.EnvPrefix)
+		if err == nil || !strings.Contains(err.Error(), "FLOTILLA_STOP_TIMEOUT") || strings.Contains(err.Error(), "FLOTILLA_VERSION") || *v {
+			t.Errorf("%q: %v, version %v", args, err, *v)
+		}
 	}
 }

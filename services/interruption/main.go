@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"regexp"
@@ -31,6 +32,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/interruption"
 	"github.com/flotilla-io/flotilla/internal/launcher/unavailable"
 	"github.com/flotilla-io/flotilla/internal/server"
+	"github.com/flotilla-io/flotilla/internal/version"
 	interruptionv1 "github.com/flotilla-io/flotilla/proto/flotilla/interruption/v1"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 	watcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/watcher/v1"
@@ -123,14 +125,22 @@ func sqsClient(ctx context.Context, region, endpoint string) (*sqs.Client, error
 }
 
 // run serves until ctx is done.
+// stdout receives the --version line; tests replace it.
+var stdout io.Writer = os.Stdout
+
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("interruption", flag.ContinueOnError)
+	showVersion := version.AddFlag(fs)
 	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50054", MetricsAddr: ":9093", MaxInFlight: 16})
 	f := addFlags(fs)
 	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, version.Line("interruption"))
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -37,6 +38,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/server"
+	"github.com/flotilla-io/flotilla/internal/version"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
@@ -89,14 +91,22 @@ func addFlags(fs *flag.FlagSet) *launcherFlags {
 	return f
 }
 
+// stdout receives the --version line; tests replace it.
+var stdout io.Writer = os.Stdout
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("launcher", flag.ContinueOnError)
+	showVersion := version.AddFlag(fs)
 	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50052", MetricsAddr: ":9091", MaxMessageBytes: 8 << 20, MaxInFlight: 64})
 	lf := addFlags(fs)
 	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, version.Line("launcher"))
 		return err
 	}
 	if fs.NArg() > 0 {

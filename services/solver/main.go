@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/server"
 	"github.com/flotilla-io/flotilla/internal/solverapi"
+	"github.com/flotilla-io/flotilla/internal/version"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 )
 
@@ -31,8 +33,12 @@ func main() {
 	}
 }
 
+// stdout receives the --version line; tests replace it.
+var stdout io.Writer = os.Stdout
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("solver", flag.ContinueOnError)
+	showVersion := version.AddFlag(fs)
 	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50051", MetricsAddr: ":9090", MaxMessageBytes: 16 << 20, MaxInFlight: 4})
 	maxPods := fs.Int("max-pods", solverapi.DefaultLimits.MaxPods, "largest request served, in pods (pending plus bound); larger ones get RESOURCE_EXHAUSTED; 0: no limit")
 	maxTypes := fs.Int("max-instance-types", solverapi.DefaultLimits.MaxInstanceTypes, "largest request served, in instance types; larger ones get RESOURCE_EXHAUSTED; 0: no limit")
@@ -40,6 +46,10 @@ func run(args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, version.Line("solver"))
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,11 +24,13 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/flotilla-io/flotilla/internal/server"
+	"github.com/flotilla-io/flotilla/internal/version"
 	"github.com/flotilla-io/flotilla/internal/watcher"
 	"github.com/flotilla-io/flotilla/internal/watcher/disruption"
 	"github.com/flotilla-io/flotilla/internal/watcher/drain"
@@ -104,6 +108,15 @@ func (f *watcherFlags) check() error {
 	return errors.Join(errs...)
 }
 
+// setLoggers sends controller-runtime's logs and client-go's (klog: leader
+// election, throttling) to the service's logger, so the watcher's log has
+// one format and one level, and controller-runtime never prints its
+// "log.SetLogger(...) was never called" stack trace.
+func setLoggers(l *slog.Logger) {
+	ctrl.SetLogger(logr.FromSlogHandler(l.Handler()))
+	klog.SetSlogLogger(l)
+}
+
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig == "" {
 		return rest.InClusterConfig()
@@ -111,14 +124,22 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }
 
+// stdout receives the --version line; tests replace it.
+var stdout io.Writer = os.Stdout
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("watcher", flag.ContinueOnError)
+	showVersion := version.AddFlag(fs)
 	flags := server.AddFlags(fs, server.Flags{GRPCAddr: ":50053", MetricsAddr: ":9092", MaxMessageBytes: 16 << 20, MaxInFlight: 32})
 	wf := addFlags(fs)
 	if err := server.ParseFlags(fs, args, server.EnvPrefix); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, version.Line("watcher"))
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -131,6 +152,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	setLoggers(cfg.Logger)
 	kcfg, err := restConfig(wf.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes config: %w", err)
@@ -150,7 +172,6 @@ func run(args []string) error {
 	defer launcherConn.Close() //nolint:errcheck // closing at exit
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	ctrl.SetLogger(logr.FromSlogHandler(cfg.Logger.Handler()))
 	mgr, err := ctrl.NewManager(kcfg, manager.Options{
 		Scheme:                        watcher.Scheme(),
 		Metrics:                       metricsserver.Options{BindAddress: wf.controllerMetricsAddr},

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"flag"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 func TestFlagsRejectBadValues(t *testing.T) {
@@ -43,5 +48,20 @@ func TestDisruptMinGraceFlag(t *testing.T) {
 	}
 	if err := f.check(); err == nil || !strings.Contains(err.Error(), "--disrupt-min-grace") {
 		t.Errorf("check() = %v, want an error naming --disrupt-min-grace", err)
+	}
+}
+
+// TestSetLoggers: controller-runtime's and klog's lines land in the
+// service's logger.
+func TestSetLoggers(t *testing.T) {
+	var buf bytes.Buffer
+	setLoggers(slog.New(slog.NewJSONHandler(&buf, nil)))
+	ctrllog.Log.WithName("test").Info("from controller-runtime")
+	klog.Info("from klog")
+	klog.Flush()
+	for _, want := range []string{`"msg":"from controller-runtime"`, `"msg":"from klog"`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("the service's log lacks %s:\n%s", want, buf.String())
+		}
 	}
 }

@@ -13,11 +13,25 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/flotilla-io/flotilla/integration/demo"
 )
 
 func main() {
+	quietControllerRuntime()
 	os.Exit(run(os.Args[1:]))
+}
+
+// quietControllerRuntime gives controller-runtime a logger that drops
+// everything. The demo's client logs nothing a newcomer needs (the demo
+// reports through its steps, and the live view owns the terminal), but left
+// without a logger it prints a "log.SetLogger(...) was never called" stack
+// trace when it is first used 30 seconds or more after the process started —
+// which is always, since the cluster takes longer than that to come up.
+func quietControllerRuntime() {
+	ctrllog.SetLogger(logr.Discard())
 }
 
 func run(args []string) int {
