@@ -74,7 +74,7 @@ func TestCancelledCallsStopTheirWork(t *testing.T) {
 		t.Skip("process CPU time is not measured on " + runtime.GOOS)
 	}
 	svc := newTracked()
-	client := startSolver(t, 0, svc)
+	client := startSolver(t, 64<<20, svc) // a 100,000-pod request is about 19 MB
 	big := workload.KarpenterMix(100000, 42)
 	big.InstanceTypes = workload.KarpenterMixCatalogN(800)
 	solveReq := solveRequest(big, 600) // every strategy, then repacking: minutes
