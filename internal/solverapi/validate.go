@@ -158,8 +158,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// cluster checks the parts SolveRequest and ConsolidateRequest share.
-func (v *validator) cluster(pools []*typesv1.NodePool, types []*typesv1.InstanceType, nodes []*typesv1.Node, claims []*typesv1.NodeClaim, daemonSets []*typesv1.DaemonSet, namespaces []*typesv1.Namespace) {
+// instanceTypes checks the request's instance types and their offerings.
+func (v *validator) instanceTypes(types []*typesv1.InstanceType) {
 	typeNames := map[string]int{}
 	for i, it := range types {
 		if v.gone() {
@@ -186,7 +186,10 @@ func (v *validator) cluster(pools []*typesv1.NodePool, types []*typesv1.Instance
 			v.price(opath+".price_per_hour", o.GetPricePerHour())
 		}
 	}
+}
 
+// nodePools checks the request's NodePools.
+func (v *validator) nodePools(pools []*typesv1.NodePool) {
 	poolNames := map[string]int{}
 	for i, np := range pools {
 		path := idx("node_pools", i)
@@ -206,6 +209,15 @@ func (v *validator) cluster(pools []*typesv1.NodePool, types []*typesv1.Instance
 		v.resources(path+".limits", np.GetLimits())
 		v.resources(path+".usage", np.GetUsage())
 	}
+}
+
+// cluster checks the parts SolveRequest and ConsolidateRequest share.
+func (v *validator) cluster(pools []*typesv1.NodePool, types []*typesv1.InstanceType, nodes []*typesv1.Node, claims []*typesv1.NodeClaim, daemonSets []*typesv1.DaemonSet, namespaces []*typesv1.Namespace) {
+	v.instanceTypes(types)
+	if v.gone() {
+		return
+	}
+	v.nodePools(pools)
 
 	// Nodes and NodeClaims share one name space: a plan binds pods to
 	// either by name.
