@@ -54,10 +54,15 @@ const (
 	OpDoesNotExist Operator = "DoesNotExist"
 	OpGt           Operator = "Gt"
 	OpLt           Operator = "Lt"
+	// OpGte and OpLte are Karpenter's (v1.10+) inclusive bounds, allowed in
+	// NodePool requirements only: Kubernetes node selectors lack them.
+	OpGte Operator = "Gte"
+	OpLte Operator = "Lte"
 )
 
-// Requirement constrains a node label. Gt and Lt take exactly one integer
-// value; Exists and DoesNotExist take none; In and NotIn take one or more.
+// Requirement constrains a node label. Gt, Lt, Gte and Lte take exactly one
+// integer value; Exists and DoesNotExist take none; In and NotIn take one or
+// more.
 // MinValues (NodePools only) asks for at least that many distinct values of
 // Key among a NodeClaim's instance type options.
 type Requirement struct {
