@@ -20,6 +20,10 @@ const (
 	ResourceMemory           = "memory"
 	ResourcePods             = "pods"
 	ResourceEphemeralStorage = "ephemeral-storage"
+	// ResourceNodes counts nodes: only NodePool Limits and Usage carry it,
+	// and every new NodeClaim adds 1 to it, as Karpenter counts
+	// limits.nodes against status.resources.nodes.
+	ResourceNodes = "nodes"
 )
 
 // Well-known labels the solver reads or writes.
@@ -275,8 +279,10 @@ type NodePool struct {
 	Requirements  []Requirement
 	// Limits caps the total capacity of the NodePool's nodes; a resource
 	// missing from Limits is unlimited. A nil map means no limits.
+	// Limits[ResourceNodes] caps the number of nodes.
 	Limits Resources
-	// Usage is the capacity the NodePool's nodes already have.
+	// Usage is the capacity the NodePool's nodes already have;
+	// Usage[ResourceNodes] is how many nodes (and NodeClaims) it has.
 	Usage Resources
 }
 
