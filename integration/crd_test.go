@@ -416,6 +416,9 @@ var nodePoolCases = []validationCase{
 	{"requirement minValues above values", minimalNodePool, `spec: {template: {spec: {requirements: [{key: team, operator: In, values: [a, b], minValues: 3}]}}}`, "must have at least that many values"},
 	{"requirement minValues 51", minimalNodePool, `spec: {template: {spec: {requirements: [{key: team, operator: Exists, minValues: 51}]}}}`, "should be less than or equal to 50"},
 	{"requirement bad key", minimalNodePool, `spec: {template: {spec: {requirements: [{key: "-bad-", operator: Exists}]}}}`, "spec.template.spec.requirements[0].key in body should match"},
+	{"taint effect", minimalNodePool, `spec: {template: {spec: {taints: [{key: a, effect: Never}]}}}`, `Unsupported value: "Never"`},
+	{"startup taint key", minimalNodePool, `spec: {template: {spec: {startupTaints: [{key: "Bad Key", effect: NoSchedule}]}}}`, "spec.template.spec.startupTaints[0].key in body should match"},
+	{"taint value", minimalNodePool, `spec: {template: {spec: {taints: [{key: a, value: "a b", effect: NoExecute}]}}}`, "spec.template.spec.taints[0].value in body should match"},
 	{"nodeClassRef without group", minimalNodePool, `spec: {template: {spec: {nodeClassRef: {group: ""}}}}`, "group may not be empty"},
 	{"well-known labels allowed", minimalNodePool, `
 spec:
@@ -509,6 +512,7 @@ spec:
 var nodeClaimCases = []validationCase{
 	{"no nodeClassRef", minimalNodeClaim, `spec: {nodeClassRef: null}`, "spec.nodeClassRef: Required value"},
 	{"restricted requirement", minimalNodeClaim, `spec: {requirements: [{key: kubernetes.io/custom, operator: Exists}]}`, `label domain "kubernetes.io" is restricted`},
+	{"taint effect", minimalNodeClaim, `spec: {taints: [{key: a, effect: Sometimes}]}`, `Unsupported value: "Sometimes"`},
 	{"requirement Lte not a number", minimalNodeClaim, `spec: {requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: Lte, values: [many]}]}`, "must have a single positive integer value"},
 	{"Gte, Lte and new karpenter.k8s.aws keys", minimalNodeClaim, `spec: {requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: Gte, values: ["2"]}, {key: karpenter.k8s.aws/instance-cpu, operator: Lte, values: ["8"]}, {key: karpenter.k8s.aws/capacity-reservation-type, operator: In, values: [default]}, {key: karpenter.k8s.aws/instance-tenancy, operator: In, values: [default]}]}`, ""},
 }

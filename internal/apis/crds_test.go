@@ -3,6 +3,7 @@ package apis_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -109,4 +110,79 @@ func celRules(v any) []string {
 		}
 	}
 	return out
+}
+
+// TestCRDsValidateTaints reads the generated CRDs: taints and startup
+// taints of NodePools and NodeClaims allow only Karpenter's three effects,
+// and their keys and values match Karpenter's pattern (checked here on
+// examples of each side).
+func TestCRDsValidateTaints(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		prefix []string
+	}{
+		{"karpenter.sh_nodepools.yaml", []string{"spec", "template", "spec"}},
+		{"karpenter.sh_nodeclaims.yaml", []string{"spec"}},
+	} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "crds", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var crd map[string]any
+		if err := yaml.Unmarshal(b, &crd); err != nil {
+			t.Fatal(err)
+		}
+		versions, _ := crd["spec"].(map[string]any)["versions"].([]any)
+		schema := versions[0].(map[string]any)["schema"].(map[string]any)["openAPIV3Schema"]
+		for _, field := range []string{"taints", "startupTaints"} {
+			t.Run(tc.file+"/"+field, func(t *testing.T) {
+				props := schemaAt(t, schema, append(append([]string{}, tc.prefix...), field)...)
+				props = props["items"].(map[string]any)["properties"].(map[string]any)
+				effect := props["effect"].(map[string]any)
+				if got := effect["enum"]; !reflect.DeepEqual(got, []any{"NoSchedule", "PreferNoSchedule", "NoExecute"}) {
+					t.Errorf("effect enum %v", got)
+				}
+				key, value := props["key"].(map[string]any), props["value"].(map[string]any)
+				if key["minLength"] != float64(1) {
+					t.Errorf("key minLength %v, want 1", key["minLength"])
+				}
+				keyRE := regexp.MustCompile(key["pattern"].(string))
+				valueRE := regexp.MustCompile(value["pattern"].(string))
+				for _, k := range []string{"nvidia.com/gpu", "billing-team", "example.com/Special_Key.1", "a"} {
+					if !keyRE.MatchString(k) {
+						t.Errorf("key %q refused", k)
+					}
+				}
+				for _, k := range []string{"Example.com/x", "-a", "a-", "a/b/c", "a b", "/a"} {
+					if keyRE.MatchString(k) {
+						t.Errorf("key %q allowed", k)
+					}
+				}
+				for _, v := range []string{"true", "my-team", "v1.2_3"} {
+					if !valueRE.MatchString(v) {
+						t.Errorf("value %q refused", v)
+					}
+				}
+				for _, v := range []string{"a b", "x-", "é"} {
+					if valueRE.MatchString(v) {
+						t.Errorf("value %q allowed", v)
+					}
+				}
+			})
+		}
+	}
+}
+
+// schemaAt follows properties by name from an openAPIV3Schema node.
+func schemaAt(t *testing.T, node any, names ...string) map[string]any {
+	t.Helper()
+	for _, n := range names {
+		m, _ := node.(map[string]any)
+		props, _ := m["properties"].(map[string]any)
+		if props[n] == nil {
+			t.Fatalf("no property %q", n)
+		}
+		node = props[n]
+	}
+	return node.(map[string]any)
 }
