@@ -410,9 +410,15 @@ var nodePoolCases = []validationCase{
 	{"requirement operator", minimalNodePool, `spec: {template: {spec: {requirements: [{key: team, operator: Equals, values: [a]}]}}}`, "operator must be one of"},
 	{"requirement In without values", minimalNodePool, `spec: {template: {spec: {requirements: [{key: team, operator: In}]}}}`, "requirements with operator 'In' must have a value defined"},
 	{"requirement Gt not a number", minimalNodePool, `spec: {template: {spec: {requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: Gt, values: [abc]}]}}}`, "must have a single positive integer value"},
+	{"requirement Gte not a number", minimalNodePool, `spec: {template: {spec: {requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: Gte, values: ["4.5"]}]}}}`, "must have a single positive integer value"},
+	{"requirement Lte two values", minimalNodePool, `spec: {template: {spec: {requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: Lte, values: ["4", "8"]}]}}}`, "must have a single positive integer value"},
+	{"requirement Gte negative", minimalNodePool, `spec: {template: {spec: {requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: Gte, values: ["-1"]}]}}}`, "must have a single positive integer value"},
 	{"requirement minValues above values", minimalNodePool, `spec: {template: {spec: {requirements: [{key: team, operator: In, values: [a, b], minValues: 3}]}}}`, "must have at least that many values"},
 	{"requirement minValues 51", minimalNodePool, `spec: {template: {spec: {requirements: [{key: team, operator: Exists, minValues: 51}]}}}`, "should be less than or equal to 50"},
 	{"requirement bad key", minimalNodePool, `spec: {template: {spec: {requirements: [{key: "-bad-", operator: Exists}]}}}`, "spec.template.spec.requirements[0].key in body should match"},
+	{"taint effect", minimalNodePool, `spec: {template: {spec: {taints: [{key: a, effect: Never}]}}}`, `Unsupported value: "Never"`},
+	{"startup taint key", minimalNodePool, `spec: {template: {spec: {startupTaints: [{key: "Bad Key", effect: NoSchedule}]}}}`, "spec.template.spec.startupTaints[0].key in body should match"},
+	{"taint value", minimalNodePool, `spec: {template: {spec: {taints: [{key: a, value: "a b", effect: NoExecute}]}}}`, "spec.template.spec.taints[0].value in body should match"},
 	{"nodeClassRef without group", minimalNodePool, `spec: {template: {spec: {nodeClassRef: {group: ""}}}}`, "group may not be empty"},
 	{"well-known labels allowed", minimalNodePool, `
 spec:
@@ -428,11 +434,38 @@ spec:
         - {key: karpenter.sh/capacity-type, operator: In, values: [spot, on-demand], minValues: 2}
         - {key: karpenter.k8s.aws/instance-generation, operator: Gt, values: ["4"]}
         - {key: example.com/team, operator: DoesNotExist}
+        - {key: karpenter.k8s.aws/instance-cpu, operator: Gte, values: ["4"]}
+        - {key: karpenter.k8s.aws/instance-memory, operator: Lte, values: ["65536"]}
   disruption:
     consolidateAfter: Never
     consolidationPolicy: WhenEmpty
     budgets: [{nodes: "0", schedule: "0 9 * * mon-fri", duration: 8h, reasons: [Drifted]}, {nodes: "5"}]
 `, ""},
+	{"every karpenter.k8s.aws key Karpenter allows", minimalNodePool, awsKeysPatch(), ""},
+}
+
+// karpenterAWSKeys are the 29 karpenter.k8s.aws keys the NodePool CRD of
+// Karpenter's AWS provider allows as requirement keys and template labels.
+var karpenterAWSKeys = []string{
+	"instance-tenancy", "capacity-reservation-type", "capacity-reservation-id", "capacity-reservation-interruptible",
+	"ec2nodeclass", "instance-encryption-in-transit-supported", "nitro-sandbox", "instance-category",
+	"instance-hypervisor", "instance-family", "instance-generation", "instance-local-nvme", "instance-size",
+	"instance-cpu", "instance-cpu-manufacturer", "instance-cpu-sustained-clock-speed-mhz", "instance-memory",
+	"instance-ebs-bandwidth", "instance-network-bandwidth", "instance-gpu-name", "instance-gpu-manufacturer",
+	"instance-gpu-count", "instance-gpu-memory", "instance-accelerator-name", "instance-accelerator-manufacturer",
+	"instance-accelerator-count", "instance-capability-flex", "placement-group-id", "placement-group-partition",
+}
+
+// awsKeysPatch is a NodePool patch with a requirement and a template label
+// on each of karpenterAWSKeys.
+func awsKeysPatch() string {
+	var reqs, labels []string
+	for _, k := range karpenterAWSKeys {
+		reqs = append(reqs, fmt.Sprintf("{key: karpenter.k8s.aws/%s, operator: Exists}", k))
+		labels = append(labels, fmt.Sprintf("karpenter.k8s.aws/%s: x", k))
+	}
+	return fmt.Sprintf("spec: {template: {metadata: {labels: {%s}}, spec: {requirements: [%s]}}}",
+		strings.Join(labels, ", "), strings.Join(reqs, ", "))
 }
 
 var nodeClassCases = []validationCase{
@@ -479,6 +512,9 @@ spec:
 var nodeClaimCases = []validationCase{
 	{"no nodeClassRef", minimalNodeClaim, `spec: {nodeClassRef: null}`, "spec.nodeClassRef: Required value"},
 	{"restricted requirement", minimalNodeClaim, `spec: {requirements: [{key: kubernetes.io/custom, operator: Exists}]}`, `label domain "kubernetes.io" is restricted`},
+	{"taint effect", minimalNodeClaim, `spec: {taints: [{key: a, effect: Sometimes}]}`, `Unsupported value: "Sometimes"`},
+	{"requirement Lte not a number", minimalNodeClaim, `spec: {requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: Lte, values: [many]}]}`, "must have a single positive integer value"},
+	{"Gte, Lte and new karpenter.k8s.aws keys", minimalNodeClaim, `spec: {requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: Gte, values: ["2"]}, {key: karpenter.k8s.aws/instance-cpu, operator: Lte, values: ["8"]}, {key: karpenter.k8s.aws/capacity-reservation-type, operator: In, values: [default]}, {key: karpenter.k8s.aws/instance-tenancy, operator: In, values: [default]}]}`, ""},
 }
 
 func testValidation(ctx context.Context, t *testing.T, dyn dynamic.Interface) {

@@ -128,6 +128,46 @@ func TestSolveTable(t *testing.T) {
 	}
 }
 
+// TestSolveInclusiveBounds solves the example pods with a NodePool that
+// takes exactly 16 vCPUs through Karpenter's Gte and Lte operators
+// (inclusive bounds): every planned node must be a 16-vCPU type.
+func TestSolveInclusiveBounds(t *testing.T) {
+	dir := examplesDir(t)
+	pools := filepath.Join(t.TempDir(), "nodepools.yaml")
+	if err := os.WriteFile(pools, []byte(`apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: sixteen}
+spec:
+  template:
+    spec:
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+      requirements:
+        - {key: karpenter.k8s.aws/instance-cpu, operator: Gte, values: ["16"]}
+        - {key: karpenter.k8s.aws/instance-cpu, operator: Lte, values: ["16"]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("solve", "--pods", filepath.Join(dir, "pods.yaml"), "--nodepools", pools,
+		"--instance-types", filepath.Join(dir, "catalog.csv"), "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var out struct {
+		NodeClaims []struct{ InstanceType string } `json:"nodeClaims"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.NodeClaims) == 0 {
+		t.Fatal("no node claims")
+	}
+	for _, nc := range out.NodeClaims {
+		if !strings.HasSuffix(nc.InstanceType, ".4xlarge") {
+			t.Errorf("claim on %s, want a 16-vCPU (4xlarge) type", nc.InstanceType)
+		}
+	}
+}
+
 func TestSolveDefaults(t *testing.T) {
 	dir := examplesDir(t)
 	// No NodePools: the built-in default; pods given twice comma-separated

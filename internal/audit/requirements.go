@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"math"
 	"sort"
 	"strconv"
 
@@ -12,7 +13,7 @@ import (
 // valueSet is what one label key may hold on a node, after every
 // requirement on that key (they are ANDed).
 type valueSet struct {
-	exists    bool            // a value is required (In, Exists, Gt, Lt)
+	exists    bool            // a value is required (In, Exists, Gt, Lt, Gte, Lte)
 	notExists bool            // the label must be absent (DoesNotExist)
 	in        map[string]bool // nil: any value
 	notIn     map[string]bool
@@ -44,7 +45,7 @@ func (s *valueSet) add(op corev1.NodeSelectorOperator, values []string) {
 		s.exists = true
 	case corev1.NodeSelectorOpDoesNotExist:
 		s.notExists = true
-	case corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt:
+	case corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt, karpv1.NodeSelectorOpGte, karpv1.NodeSelectorOpLte:
 		if len(values) != 1 {
 			return
 		}
@@ -53,6 +54,19 @@ func (s *valueSet) add(op corev1.NodeSelectorOperator, values []string) {
 			return
 		}
 		s.exists = true
+		// On integers Gte n is Gt n-1 and Lte n is Lt n+1.
+		switch op {
+		case karpv1.NodeSelectorOpGte:
+			if n == math.MinInt64 {
+				return
+			}
+			op, n = corev1.NodeSelectorOpGt, n-1
+		case karpv1.NodeSelectorOpLte:
+			if n == math.MaxInt64 {
+				return
+			}
+			op, n = corev1.NodeSelectorOpLt, n+1
+		}
 		if op == corev1.NodeSelectorOpGt && (s.gt == nil || n > *s.gt) {
 			s.gt = &n
 		}

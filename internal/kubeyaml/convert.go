@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 
+	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -276,14 +277,14 @@ func nodeSelectorTerm(t corev1.NodeSelectorTerm, path string) (*typesv1.NodeSele
 	}
 	term := &typesv1.NodeSelectorTerm{}
 	for i, r := range t.MatchExpressions {
-		req, err := requirement(r, fmt.Sprintf("%s.matchExpressions[%d]", path, i))
+		req, err := requirement(r, fmt.Sprintf("%s.matchExpressions[%d]", path, i), nodeSelectorOps)
 		if err != nil {
 			return nil, err
 		}
 		term.MatchExpressions = append(term.MatchExpressions, req)
 	}
 	for i, r := range t.MatchFields {
-		req, err := requirement(r, fmt.Sprintf("%s.matchFields[%d]", path, i))
+		req, err := requirement(r, fmt.Sprintf("%s.matchFields[%d]", path, i), nodeSelectorOps)
 		if err != nil {
 			return nil, err
 		}
@@ -295,15 +296,30 @@ func nodeSelectorTerm(t corev1.NodeSelectorTerm, path string) (*typesv1.NodeSele
 	return term, nil
 }
 
-// requirement converts and checks a node selector requirement.
-func requirement(r corev1.NodeSelectorRequirement, path string) (*typesv1.Requirement, error) {
+// operators is a set of selector operators, each a superset of the one
+// before.
+type operators int
+
+const (
+	// labelOps are a label selector's: In, NotIn, Exists, DoesNotExist.
+	labelOps operators = iota
+	// nodeSelectorOps add Gt and Lt, as Kubernetes node selectors do.
+	nodeSelectorOps
+	// requirementOps add Gte and Lte (inclusive bounds), which Karpenter
+	// (v1.10+) allows in NodePool and NodeClaim requirements only.
+	requirementOps
+)
+
+// requirement converts and checks a node selector requirement whose
+// operator is one of ops.
+func requirement(r corev1.NodeSelectorRequirement, path string, ops operators) (*typesv1.Requirement, error) {
 	if r.Key == "" {
 		return nil, ferr(path+".key", "required")
 	}
-	if err := checkOperator(string(r.Operator), len(r.Values), path, true); err != nil {
+	if err := checkOperator(string(r.Operator), len(r.Values), path, ops); err != nil {
 		return nil, err
 	}
-	if r.Operator == corev1.NodeSelectorOpGt || r.Operator == corev1.NodeSelectorOpLt {
+	if isIntegerOp(string(r.Operator)) {
 		if _, err := strconv.ParseInt(r.Values[0], 10, 64); err != nil {
 			return nil, ferr(path+".values[0]", "operator %s needs an integer value, not %q", r.Operator, r.Values[0])
 		}
@@ -311,34 +327,43 @@ func requirement(r corev1.NodeSelectorRequirement, path string) (*typesv1.Requir
 	return &typesv1.Requirement{Key: r.Key, Operator: string(r.Operator), Values: copyStrings(r.Values)}, nil
 }
 
-// checkOperator checks an operator and its number of values. numeric allows
-// Gt and Lt (node selectors), which label selectors lack.
-func checkOperator(op string, n int, path string, numeric bool) error {
+// isIntegerOp reports whether op takes one integer value.
+func isIntegerOp(op string) bool {
 	switch op {
-	case "In", "NotIn":
+	case "Gt", "Lt", karpv1.NodeSelectorOpGte, karpv1.NodeSelectorOpLte:
+		return true
+	}
+	return false
+}
+
+// checkOperator checks that op is one of ops and takes n values.
+func checkOperator(op string, n int, path string, ops operators) error {
+	allowed := ops >= requirementOps || (ops >= nodeSelectorOps && (op == "Gt" || op == "Lt"))
+	switch {
+	case op == "":
+		return ferr(path+".operator", "required")
+	case op == "In" || op == "NotIn":
 		if n == 0 {
 			return ferr(path+".values", "operator %s needs at least one value", op)
 		}
-	case "Exists", "DoesNotExist":
+	case op == "Exists" || op == "DoesNotExist":
 		if n != 0 {
 			return ferr(path+".values", "operator %s takes no values, got %d", op, n)
 		}
-	case "Gt", "Lt":
-		if !numeric {
-			return ferr(path+".operator", "unsupported operator %q: use In, NotIn, Exists or DoesNotExist", op)
-		}
+	case isIntegerOp(op) && allowed:
 		if n != 1 {
 			return ferr(path+".values", "operator %s takes exactly one value, got %d", op, n)
 		}
-	case "":
-		return ferr(path+".operator", "required")
 	default:
-		if numeric {
-			return ferr(path+".operator", "unsupported operator %q: use In, NotIn, Exists, DoesNotExist, Gt or Lt", op)
-		}
-		return ferr(path+".operator", "unsupported operator %q: use In, NotIn, Exists or DoesNotExist", op)
+		return ferr(path+".operator", "unsupported operator %q: use %s", op, opNames[ops])
 	}
 	return nil
+}
+
+var opNames = map[operators]string{
+	labelOps:        "In, NotIn, Exists or DoesNotExist",
+	nodeSelectorOps: "In, NotIn, Exists, DoesNotExist, Gt or Lt",
+	requirementOps:  "In, NotIn, Exists, DoesNotExist, Gt, Lt, Gte or Lte",
 }
 
 func labelSelector(s *metav1.LabelSelector, path string) (*typesv1.LabelSelector, error) {
@@ -354,7 +379,7 @@ func labelSelector(s *metav1.LabelSelector, path string) (*typesv1.LabelSelector
 		if e.Key == "" {
 			return nil, ferr(ep+".key", "required")
 		}
-		if err := checkOperator(string(e.Operator), len(e.Values), ep, false); err != nil {
+		if err := checkOperator(string(e.Operator), len(e.Values), ep, labelOps); err != nil {
 			return nil, err
 		}
 		out.MatchExpressions = append(out.MatchExpressions, &typesv1.LabelSelectorRequirement{Key: e.Key, Operator: string(e.Operator), Values: copyStrings(e.Values)})

@@ -86,7 +86,7 @@ func Taints(ts []corev1.Taint) ([]*typesv1.Taint, error) {
 func Requirements(rs []corev1.NodeSelectorRequirement) ([]*typesv1.Requirement, error) {
 	out := make([]*typesv1.Requirement, 0, len(rs))
 	for i, r := range rs {
-		req, err := requirement(r, fmt.Sprintf("requirements[%d]", i))
+		req, err := requirement(r, fmt.Sprintf("requirements[%d]", i), nodeSelectorOps)
 		if err != nil {
 			return nil, err
 		}

@@ -102,11 +102,11 @@ func convertNodePool(o object) (np *typesv1.NodePool, err error) {
 	}
 	for i, r := range spec.Requirements {
 		p := fmt.Sprintf("spec.template.spec.requirements[%d]", i)
-		req, err := requirement(r.NodeSelectorRequirement, p)
+		req, err := requirement(r.NodeSelectorRequirement, p, requirementOps)
 		if err != nil {
 			return nil, withSource(o.src, err)
 		}
-		if (r.Operator == "Gt" || r.Operator == "Lt") && strings.HasPrefix(r.Values[0], "-") {
+		if isIntegerOp(string(r.Operator)) && strings.HasPrefix(r.Values[0], "-") {
 			return nil, withSource(o.src, ferr(p+".values[0]", "operator %s needs a non-negative integer, not %q", r.Operator, r.Values[0]))
 		}
 		if r.MinValues != nil {

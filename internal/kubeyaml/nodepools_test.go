@@ -31,6 +31,8 @@ spec:
         - {key: karpenter.k8s.aws/instance-family, operator: In, values: [m5, c5, r5], minValues: 2}
         - {key: karpenter.k8s.aws/instance-generation, operator: Gt, values: ["4"]}
         - {key: karpenter.sh/capacity-type, operator: Exists}
+        - {key: karpenter.k8s.aws/instance-cpu, operator: Gte, values: ["4"]}
+        - {key: karpenter.k8s.aws/instance-cpu, operator: Lte, values: ["16"]}
   limits: {cpu: 100, memory: 400Gi, nvidia.com/gpu: 4}
   disruption:
     consolidationPolicy: WhenEmpty
@@ -67,6 +69,8 @@ spec:
 			{Key: "karpenter.k8s.aws/instance-family", Operator: "In", Values: []string{"m5", "c5", "r5"}, MinValues: 2},
 			{Key: "karpenter.k8s.aws/instance-generation", Operator: "Gt", Values: []string{"4"}},
 			{Key: "karpenter.sh/capacity-type", Operator: "Exists"},
+			{Key: "karpenter.k8s.aws/instance-cpu", Operator: "Gte", Values: []string{"4"}},
+			{Key: "karpenter.k8s.aws/instance-cpu", Operator: "Lte", Values: []string{"16"}},
 		},
 		Limits: map[string]string{"cpu": "100", "memory": "400Gi", "nvidia.com/gpu": "4"},
 		Usage:  map[string]string{"cpu": "8", "memory": "32Gi"},
@@ -118,7 +122,11 @@ func TestNodePoolErrors(t *testing.T) {
 		{"In without values", tmpl("      requirements: [{key: a, operator: In, values: []}]\n"), "spec.template.spec.requirements[0].values: operator In needs at least one value"},
 		{"Gt negative", tmpl("      requirements: [{key: a, operator: Gt, values: [\"-1\"]}]\n"), "needs a non-negative integer"},
 		{"Lt two values", tmpl("      requirements: [{key: a, operator: Lt, values: [\"1\", \"2\"]}]\n"), "operator Lt takes exactly one value, got 2"},
-		{"bad operator", tmpl("      requirements: [{key: a, operator: Gte, values: [\"1\"]}]\n"), `unsupported operator "Gte"`},
+		{"bad operator", tmpl("      requirements: [{key: a, operator: Ge, values: [\"1\"]}]\n"), `unsupported operator "Ge": use In, NotIn, Exists, DoesNotExist, Gt, Lt, Gte or Lte`},
+		{"Gte not a number", tmpl("      requirements: [{key: a, operator: Gte, values: [\"1.5\"]}]\n"), `operator Gte needs an integer value, not "1.5"`},
+		{"Lte two values", tmpl("      requirements: [{key: a, operator: Lte, values: [\"1\", \"2\"]}]\n"), "operator Lte takes exactly one value, got 2"},
+		{"Gte without values", tmpl("      requirements: [{key: a, operator: Gte}]\n"), "operator Gte takes exactly one value, got 0"},
+		{"Lte negative", tmpl("      requirements: [{key: a, operator: Lte, values: [\"-1\"]}]\n"), "needs a non-negative integer"},
 		{"minValues too big", tmpl("      requirements: [{key: a, operator: In, values: [x], minValues: 2}]\n"), "spec.template.spec.requirements[0].minValues: 2 is more than the 1 values listed"},
 		{"taint effect", tmpl("      taints: [{key: a, effect: Never}]\n"), `spec.template.spec.taints[0].effect: unsupported effect "Never"`},
 		{"startup taint key", tmpl("      startupTaints: [{effect: NoSchedule}]\n"), "spec.template.spec.startupTaints[0].key: required"},

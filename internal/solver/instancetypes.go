@@ -37,6 +37,7 @@ type poolInfo struct {
 	limits    []int64 // -1 where unlimited
 	committed []int64 // Usage plus the worst-case capacity of new claims
 	limited   bool
+	nodesIdx  int // index of ResourceNodes in limits, -1 if not limited
 	// order lists the allowed offerings of every instance type cheapest
 	// first (then by name, zone and capacity type): candsFor filters it.
 	order []cand
@@ -77,10 +78,15 @@ func (s *solver) prepInstanceTypes() {
 		for o, off := range offers {
 			zc[o] = s.zcID(off.Zone, off.CapacityType)
 		}
+		capv := s.res.allocVec(capacity, defaultPods)
+		if n, ok := s.res.idx[ResourceNodes]; ok {
+			// Every node counts once against a NodePool's limits.nodes.
+			capv[n] = 1
+		}
 		s.its = append(s.its, &itInfo{
 			idx: i, name: it.Name, labels: labels,
 			alloc:    s.res.allocVec(it.Allocatable, defaultPods),
-			capacity: s.res.allocVec(capacity, defaultPods),
+			capacity: capv,
 			offers:   offers,
 			zc:       zc,
 		})
@@ -161,10 +167,14 @@ func (s *solver) prepPool(idx int, np *NodePool) *poolInfo {
 	for i := range pi.limits {
 		pi.limits[i] = -1
 	}
+	pi.nodesIdx = -1
 	for k, q := range np.Limits {
 		if i, ok := s.res.idx[k]; ok {
 			pi.limits[i] = q
 			pi.limited = true
+			if k == ResourceNodes {
+				pi.nodesIdx = i
+			}
 		}
 	}
 	pi.committed = s.res.vec(np.Usage)
@@ -266,6 +276,15 @@ func (pi *poolInfo) withinLimits(capacity []int64) (bool, int) {
 		}
 	}
 	return true, -1
+}
+
+// nodesLeft is how many more new claims limits.nodes lets the pool open,
+// -1 when it sets no such limit.
+func (pi *poolInfo) nodesLeft() int64 {
+	if pi.nodesIdx < 0 {
+		return -1
+	}
+	return max(pi.limits[pi.nodesIdx]-pi.committed[pi.nodesIdx], 0)
 }
 
 func reqsOnKey(reqs []Requirement, key string) []Requirement {

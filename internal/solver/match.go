@@ -2,7 +2,8 @@ package solver
 
 // Matches reports whether labels satisfy the requirement, with Kubernetes'
 // node selector semantics: NotIn and DoesNotExist hold for a missing label,
-// Gt and Lt compare integers and fail for a missing or non-integer label.
+// Gt, Lt, Gte and Lte compare integers and fail for a missing or non-integer
+// label.
 func (r Requirement) Matches(labels map[string]string) bool {
 	value, ok := labels[r.Key]
 	return matchValue(&r, value, ok)

@@ -198,9 +198,19 @@ func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nR
 		}
 		return r == accept
 	}
+	// Under limits.nodes, the copies the pool's remaining nodes could hold
+	// at a type come first: the cheapest per pod is no good when it leaves
+	// pods without a node (claims shrink but do not grow).
+	left := pi.nodesLeft()
+	cover := func(k int64) int64 {
+		if left < 0 {
+			return nRem
+		}
+		return min(k*left, nRem)
+	}
 	best := -1
 	var bestScore float64
-	var bestK int64
+	var bestK, bestCover int64
 	for i := range cs {
 		cd := &cs[i]
 		if !okCand(cd) {
@@ -211,8 +221,9 @@ func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nR
 			k = min(k, s.openCopies)
 		}
 		score := cd.price / float64(k)
-		if best < 0 || score < bestScore*(1-1e-9) || (score <= bestScore*(1+1e-9) && k > bestK) {
-			best, bestScore, bestK = i, score, k
+		cv := cover(k)
+		if best < 0 || cv > bestCover || cv == bestCover && (score < bestScore*(1-1e-9) || (score <= bestScore*(1+1e-9) && k > bestK)) {
+			best, bestScore, bestK, bestCover = i, score, k, cv
 		}
 	}
 	if best < 0 {

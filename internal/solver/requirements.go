@@ -48,7 +48,7 @@ func matchValue(r *Requirement, value string, ok bool) bool {
 		return ok
 	case OpDoesNotExist:
 		return !ok
-	case OpGt, OpLt:
+	case OpGt, OpLt, OpGte, OpLte:
 		if !ok || len(r.Values) != 1 {
 			return false
 		}
@@ -57,10 +57,23 @@ func matchValue(r *Requirement, value string, ok bool) bool {
 		if err1 != nil || err2 != nil {
 			return false
 		}
-		if r.Operator == OpGt {
-			return have > bound
-		}
+		return compareBound(r.Operator, have, bound)
+	}
+	return false
+}
+
+// compareBound applies an integer operator: Gt and Lt are strict, Gte and
+// Lte inclusive.
+func compareBound(op Operator, have, bound int64) bool {
+	switch op {
+	case OpGt:
+		return have > bound
+	case OpLt:
 		return have < bound
+	case OpGte:
+		return have >= bound
+	case OpLte:
+		return have <= bound
 	}
 	return false
 }
@@ -239,7 +252,7 @@ func validateRequirement(r Requirement, where string) error {
 			return fmt.Errorf("%s: requirement %q %s needs values: %w", where, r.Key, r.Operator, ErrInvalidProblem)
 		}
 	case OpExists, OpDoesNotExist:
-	case OpGt, OpLt:
+	case OpGt, OpLt, OpGte, OpLte:
 		if len(r.Values) != 1 {
 			return fmt.Errorf("%s: requirement %q %s needs exactly one value: %w", where, r.Key, r.Operator, ErrInvalidProblem)
 		}

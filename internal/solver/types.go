@@ -20,6 +20,10 @@ const (
 	ResourceMemory           = "memory"
 	ResourcePods             = "pods"
 	ResourceEphemeralStorage = "ephemeral-storage"
+	// ResourceNodes counts nodes: only NodePool Limits and Usage carry it,
+	// and every new NodeClaim adds 1 to it, as Karpenter counts
+	// limits.nodes against status.resources.nodes.
+	ResourceNodes = "nodes"
 )
 
 // Well-known labels the solver reads or writes.
@@ -54,10 +58,15 @@ const (
 	OpDoesNotExist Operator = "DoesNotExist"
 	OpGt           Operator = "Gt"
 	OpLt           Operator = "Lt"
+	// OpGte and OpLte are Karpenter's (v1.10+) inclusive bounds, allowed in
+	// NodePool requirements only: Kubernetes node selectors lack them.
+	OpGte Operator = "Gte"
+	OpLte Operator = "Lte"
 )
 
-// Requirement constrains a node label. Gt and Lt take exactly one integer
-// value; Exists and DoesNotExist take none; In and NotIn take one or more.
+// Requirement constrains a node label. Gt, Lt, Gte and Lte take exactly one
+// integer value; Exists and DoesNotExist take none; In and NotIn take one or
+// more.
 // MinValues (NodePools only) asks for at least that many distinct values of
 // Key among a NodeClaim's instance type options.
 type Requirement struct {
@@ -270,8 +279,10 @@ type NodePool struct {
 	Requirements  []Requirement
 	// Limits caps the total capacity of the NodePool's nodes; a resource
 	// missing from Limits is unlimited. A nil map means no limits.
+	// Limits[ResourceNodes] caps the number of nodes.
 	Limits Resources
-	// Usage is the capacity the NodePool's nodes already have.
+	// Usage is the capacity the NodePool's nodes already have;
+	// Usage[ResourceNodes] is how many nodes (and NodeClaims) it has.
 	Usage Resources
 }
 

@@ -395,7 +395,8 @@ func (v *validator) terms(path string, terms []*typesv1.NodeSelectorTerm) {
 }
 
 // requirements checks node selector requirements; minValues is allowed
-// only for NodePools.
+// only for NodePools, and so are Karpenter's Gte and Lte (Kubernetes node
+// selectors lack them).
 func (v *validator) requirements(path string, reqs []*typesv1.Requirement, nodePool bool) {
 	for i, r := range reqs {
 		rpath := idx(path, i)
@@ -412,14 +413,20 @@ func (v *validator) requirements(path string, reqs []*typesv1.Requirement, nodeP
 			if n != 0 {
 				v.add(rpath+".values", fmt.Sprintf("operator %s takes no values", op))
 			}
-		case "Gt", "Lt":
-			if n != 1 {
+		case "Gt", "Lt", "Gte", "Lte":
+			if !nodePool && (op == "Gte" || op == "Lte") {
+				v.add(rpath+".operator", fmt.Sprintf("operator %s is only allowed in NodePool requirements (want In, NotIn, Exists, DoesNotExist, Gt or Lt)", op))
+			} else if n != 1 {
 				v.add(rpath+".values", fmt.Sprintf("operator %s needs exactly one value", op))
 			} else if _, err := strconv.ParseInt(r.GetValues()[0], 10, 64); err != nil {
 				v.add(rpath+".values[0]", fmt.Sprintf("operator %s needs an integer, not %q", op, r.GetValues()[0]))
 			}
 		default:
-			v.add(rpath+".operator", fmt.Sprintf("unknown operator %q (want In, NotIn, Exists, DoesNotExist, Gt or Lt)", op))
+			want := "In, NotIn, Exists, DoesNotExist, Gt or Lt"
+			if nodePool {
+				want = "In, NotIn, Exists, DoesNotExist, Gt, Lt, Gte or Lte"
+			}
+			v.add(rpath+".operator", fmt.Sprintf("unknown operator %q (want %s)", op, want))
 		}
 		switch mv := r.GetMinValues(); {
 		case mv < 0:

@@ -37,8 +37,12 @@ func validRequest() *solverv1.SolveRequest {
 		},
 		NodePools: []*typesv1.NodePool{{
 			Name: "default", Weight: 10,
-			Requirements: []*typesv1.Requirement{{Key: "karpenter.sh/capacity-type", Operator: "In", Values: []string{"spot", "on-demand"}}},
-			Limits:       map[string]string{"cpu": "1000"},
+			Requirements: []*typesv1.Requirement{
+				{Key: "karpenter.sh/capacity-type", Operator: "In", Values: []string{"spot", "on-demand"}},
+				{Key: "karpenter.k8s.aws/instance-cpu", Operator: "Gte", Values: []string{"2"}},
+				{Key: "karpenter.k8s.aws/instance-cpu", Operator: "Lte", Values: []string{"64"}},
+			},
+			Limits: map[string]string{"cpu": "1000"},
 		}},
 		InstanceTypes: []*typesv1.InstanceType{{
 			Name:        "m5.large",
@@ -101,6 +105,13 @@ func TestValidateRules(t *testing.T) {
 		{"Lt non-integer", func(r *solverv1.SolveRequest) {
 			pod0(r).RequiredNodeAffinity[0].MatchExpressions[0] = &typesv1.Requirement{Key: "gen", Operator: "Lt", Values: []string{"four"}}
 		}, "pods[0].required_node_affinity[0].match_expressions[0].values[0]", "integer"},
+		{"NodePool Gte non-integer", func(r *solverv1.SolveRequest) { r.NodePools[0].Requirements[1].Values = []string{"2.5"} },
+			"node_pools[0].requirements[1].values[0]", "operator Gte needs an integer"},
+		{"NodePool Lte two values", func(r *solverv1.SolveRequest) { r.NodePools[0].Requirements[2].Values = []string{"1", "2"} },
+			"node_pools[0].requirements[2].values", "operator Lte needs exactly one value"},
+		{"pod Gte", func(r *solverv1.SolveRequest) {
+			pod0(r).RequiredNodeAffinity[0].MatchExpressions[0].Operator = "Gte"
+		}, "pods[0].required_node_affinity[0].match_expressions[0].operator", "only allowed in NodePool requirements"},
 		{"requirement key", func(r *solverv1.SolveRequest) { r.NodePools[0].Requirements[0].Key = "" },
 			"node_pools[0].requirements[0].key", "must not be empty"},
 		{"negative min values", func(r *solverv1.SolveRequest) { r.NodePools[0].Requirements[0].MinValues = -1 },

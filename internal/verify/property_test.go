@@ -168,6 +168,13 @@ func genNodePools(t *rapid.T, g *genState, plain bool) {
 			if chance(t, name+"/limits?", 4) {
 				np.Limits = solver.Resources{solver.ResourceCPU: rapid.SampledFrom([]int64{4000, 16000, 64000}).Draw(t, name+"/cpuLimit")}
 			}
+			if chance(t, name+"/nodesLimit?", 4) {
+				if np.Limits == nil {
+					np.Limits = solver.Resources{}
+				}
+				np.Limits[solver.ResourceNodes] = rapid.Int64Range(0, 4).Draw(t, name+"/nodesLimit")
+				np.Usage = solver.Resources{solver.ResourceNodes: rapid.Int64Range(0, 2).Draw(t, name+"/nodesUsage")}
+			}
 		}
 		g.p.NodePools = append(g.p.NodePools, np)
 		g.pools = append(g.pools, name)

@@ -526,6 +526,9 @@ func Plan(p *solver.Problem, plan *solver.Plan) error {
 			addRes(poolLaunched, c.NodePool, launchedIT.Capacity)
 		}
 		addRes(poolMax, c.NodePool, maxCapacity(p, c.InstanceTypeOptions))
+		// Each claim is one node against limits.nodes.
+		addRes(poolLaunched, c.NodePool, solver.Resources{solver.ResourceNodes: 1})
+		addRes(poolMax, c.NodePool, solver.Resources{solver.ResourceNodes: 1})
 	}
 
 	for _, u := range plan.Unschedulable {

@@ -264,6 +264,14 @@ func TestChecks(t *testing.T) {
 			f.plan.NodeClaims, f.plan.CostPerHour = nil, 0
 			f.plan.Unschedulable = []solver.UnschedulablePod{{Pod: ref("p2"), Reason: "limits"}}
 		}, ""},
+		{"nodes limit exceeded by a new claim", func(f *fixture) {
+			f.p.NodePools[0].Limits = solver.Resources{solver.ResourceNodes: 2}
+			f.p.NodePools[0].Usage = solver.Resources{solver.ResourceNodes: 2}
+		}, CheckLimits},
+		{"nodes limit met", func(f *fixture) {
+			f.p.NodePools[0].Limits = solver.Resources{solver.ResourceNodes: 2}
+			f.p.NodePools[0].Usage = solver.Resources{solver.ResourceNodes: 1}
+		}, ""},
 		{"limit met", func(f *fixture) {
 			f.p.NodePools[0].Limits = solver.Resources{solver.ResourceCPU: 9000, "nvidia.com/gpu": 0}
 			f.p.NodePools[0].Usage = solver.Resources{solver.ResourceCPU: 1000}

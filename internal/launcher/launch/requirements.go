@@ -32,7 +32,7 @@ func checkRequirements(reqs []*typesv1.Requirement) error {
 				return fmt.Errorf("%w: %s: In needs values", apierr.ErrInvalidArgument, field)
 			}
 		case "Exists", "DoesNotExist":
-		case "Gt", "Lt":
+		case "Gt", "Lt", "Gte", "Lte":
 			if len(r.GetValues()) != 1 {
 				return fmt.Errorf("%w: %s: %s needs one integer", apierr.ErrInvalidArgument, field, r.GetOperator())
 			}
@@ -77,16 +77,22 @@ func matchOne(r *typesv1.Requirement, labels map[string]string) bool {
 		return ok
 	case "DoesNotExist":
 		return !ok
-	case "Gt", "Lt":
+	case "Gt", "Lt", "Gte", "Lte":
 		n, err1 := strconv.ParseInt(v, 10, 64)
 		bound, err2 := strconv.ParseInt(r.GetValues()[0], 10, 64)
 		if !ok || err1 != nil || err2 != nil {
 			return false
 		}
-		if r.GetOperator() == "Gt" {
+		switch r.GetOperator() {
+		case "Gt":
 			return n > bound
+		case "Lt":
+			return n < bound
+		case "Gte":
+			return n >= bound
+		default: // Lte
+			return n <= bound
 		}
-		return n < bound
 	}
 	return false
 }

@@ -104,7 +104,7 @@ func amiDrift(imageID string, class *awsv1.EC2NodeClass) string {
 }
 
 // requirementsDrift checks the NodeClaim's labels against each requirement.
-// A label the NodeClaim lacks fails In, Exists, Gt and Lt, except for
+// A label the NodeClaim lacks fails In, Exists, Gt, Lt, Gte and Lte, except for
 // well-known labels, which a NodeClaim may leave undefined.
 func requirementsDrift(labels map[string]string, reqs []karpv1.NodeSelectorRequirementWithMinValues) string {
 	for _, r := range reqs {
@@ -134,7 +134,7 @@ func satisfies(r corev1.NodeSelectorRequirement, v string, present bool) bool {
 		return present
 	case corev1.NodeSelectorOpDoesNotExist:
 		return !present
-	case corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt:
+	case corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt, karpv1.NodeSelectorOpGte, karpv1.NodeSelectorOpLte:
 		return present && len(r.Values) == 1 && compareInts(v, r.Values[0], r.Operator)
 	default:
 		return true
@@ -147,10 +147,16 @@ func compareInts(v, bound string, op corev1.NodeSelectorOperator) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	if op == corev1.NodeSelectorOpGt {
+	switch op {
+	case corev1.NodeSelectorOpGt:
 		return a > b
+	case corev1.NodeSelectorOpLt:
+		return a < b
+	case karpv1.NodeSelectorOpGte:
+		return a >= b
+	default: // Lte
+		return a <= b
 	}
-	return a < b
 }
 
 // wellKnownLabels are node labels a NodeClaim may leave undefined without

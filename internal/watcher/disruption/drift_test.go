@@ -77,3 +77,53 @@ func TestDriftReason(t *testing.T) {
 		})
 	}
 }
+
+// TestSatisfiesInclusiveBounds states Karpenter's rule for Gte and Lte:
+// Gte n holds for an integer label value >= n, Lte n for one <= n; a
+// missing or non-integer label fails; both on one key intersect.
+func TestSatisfiesInclusiveBounds(t *testing.T) {
+	req := func(op corev1.NodeSelectorOperator, v string) corev1.NodeSelectorRequirement {
+		return corev1.NodeSelectorRequirement{Key: "g", Operator: op, Values: []string{v}}
+	}
+	cases := []struct {
+		name    string
+		reqs    []corev1.NodeSelectorRequirement
+		v       string
+		present bool
+		want    bool
+	}{
+		{"Gte equal", []corev1.NodeSelectorRequirement{req(karpv1.NodeSelectorOpGte, "5")}, "5", true, true},
+		{"Gte below", []corev1.NodeSelectorRequirement{req(karpv1.NodeSelectorOpGte, "5")}, "4", true, false},
+		{"Lte equal", []corev1.NodeSelectorRequirement{req(karpv1.NodeSelectorOpLte, "5")}, "5", true, true},
+		{"Lte above", []corev1.NodeSelectorRequirement{req(karpv1.NodeSelectorOpLte, "5")}, "6", true, false},
+		{"Gt equal is strict", []corev1.NodeSelectorRequirement{req(corev1.NodeSelectorOpGt, "5")}, "5", true, false},
+		{"Lt equal is strict", []corev1.NodeSelectorRequirement{req(corev1.NodeSelectorOpLt, "5")}, "5", true, false},
+		{"Gte missing", []corev1.NodeSelectorRequirement{req(karpv1.NodeSelectorOpGte, "0")}, "", false, false},
+		{"Lte not an integer", []corev1.NodeSelectorRequirement{req(karpv1.NodeSelectorOpLte, "9")}, "big", true, false},
+		{"Gte and Lte inside", []corev1.NodeSelectorRequirement{req(karpv1.NodeSelectorOpGte, "3"), req(karpv1.NodeSelectorOpLte, "5")}, "3", true, true},
+		{"Gte and Lte outside", []corev1.NodeSelectorRequirement{req(karpv1.NodeSelectorOpGte, "3"), req(karpv1.NodeSelectorOpLte, "5")}, "6", true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := true
+			for _, r := range tc.reqs {
+				got = got && satisfies(r, tc.v, tc.present)
+			}
+			if got != tc.want {
+				t.Errorf("satisfies(%v, %q, %v) = %v, want %v", tc.reqs, tc.v, tc.present, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDriftOnInclusiveBound(t *testing.T) {
+	pool := newPool("default")
+	c := newCandidate("n1", pool, newClass())
+	c.NodeClaim.Labels["karpenter.k8s.aws/instance-generation"] = "4"
+	c.NodePool.Spec.Template.Spec.Requirements = append(c.NodePool.Spec.Template.Spec.Requirements,
+		karpv1.NodeSelectorRequirementWithMinValues{NodeSelectorRequirement: corev1.NodeSelectorRequirement{
+			Key: "karpenter.k8s.aws/instance-generation", Operator: karpv1.NodeSelectorOpGte, Values: []string{"5"}}})
+	if got := DriftReason(&c); !strings.Contains(got, "is not Gte [5]") {
+		t.Fatalf("DriftReason = %q, want the Gte requirement named", got)
+	}
+}

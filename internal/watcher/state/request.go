@@ -212,21 +212,29 @@ func minQuantities(dst, other map[string]string) {
 }
 
 // PoolUsage is the capacity a NodePool's live NodeClaims have (or, not yet
-// launched, will have at the least: their cheapest instance type option).
+// launched, will have at the least: their cheapest instance type option),
+// and under "nodes" how many there are: Karpenter counts limits.nodes as a
+// resource limit.
 func (s *Snapshot) PoolUsage(pool string, types map[string]*typesv1.InstanceType) corev1.ResourceList {
 	total := corev1.ResourceList{}
+	var nodes int64
 	for _, c := range s.claimsByPool[pool] {
 		if c.DeletionTimestamp != nil {
 			continue
 		}
+		nodes++
 		for name, q := range ClaimCapacity(c, types) {
 			sum := total[name]
 			sum.Add(q)
 			total[name] = sum
 		}
 	}
+	total[resourceNodes] = *resource.NewQuantity(nodes, resource.DecimalSI)
 	return total
 }
+
+// resourceNodes is the count of nodes in NodePool limits and usage.
+const resourceNodes corev1.ResourceName = "nodes"
 
 // ClaimCapacity is a NodeClaim's capacity: its status once launched, else
 // the capacity of its first instance type option.

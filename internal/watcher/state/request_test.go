@@ -136,3 +136,43 @@ func TestTypesSharedByEC2NodeClasses(t *testing.T) {
 		t.Errorf("requirements with one class: %v", rs)
 	}
 }
+
+// The request gives each NodePool its live NodeClaims' count as usage of
+// "nodes", which the solver holds against limits.nodes; deleting claims
+// and other pools' claims do not count.
+func TestPoolUsageCountsNodes(t *testing.T) {
+	claim := func(name, pool string, deleting bool) *karpv1.NodeClaim {
+		c := &karpv1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{karpv1.NodePoolLabelKey: pool}}}
+		c.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
+		if deleting {
+			now := metav1.Now()
+			c.DeletionTimestamp = &now
+		}
+		return c
+	}
+	claims := []*karpv1.NodeClaim{claim("a-1", "a", false), claim("a-2", "a", false), claim("a-3", "a", true), claim("b-1", "b", false)}
+	class := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "c"}}
+	var pools []*karpv1.NodePool
+	for _, name := range []string{"a", "b", "empty"} {
+		np := &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		np.Spec.Template.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "c"}
+		np.Spec.Limits = karpv1.Limits{"nodes": resource.MustParse("3")}
+		pools = append(pools, np)
+	}
+	req, err := New(nil, nil, claims, pools, []*awsv1.EC2NodeClass{class}).Request(context.Background(), classTypes{"c": {m5large("20Gi", "29", "us-east-1a")}}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "2", "b": "1", "empty": "0"}
+	for _, np := range req.Solve.GetNodePools() {
+		if got := np.GetUsage()["nodes"]; got != want[np.GetName()] {
+			t.Errorf("NodePool %s: usage nodes %q, want %q", np.GetName(), got, want[np.GetName()])
+		}
+		if got := np.GetLimits()["nodes"]; got != "3" {
+			t.Errorf("NodePool %s: limit nodes %q, want 3", np.GetName(), got)
+		}
+	}
+	if got := req.Solve.GetNodePools()[0].GetUsage()["cpu"]; got != "4" {
+		t.Errorf("NodePool a: usage cpu %q, want 4", got)
+	}
+}

@@ -2,8 +2,9 @@
 // that kubebuilder markers cannot express, because the fields belong to
 // types of other packages or to map values: the key and values of node
 // selector requirements (corev1.NodeSelectorRequirement, embedded in
-// NodeSelectorRequirementWithMinValues) and the values of NodeClaim template
-// labels. Besides validating, the bounds keep the estimated cost of the CEL
+// NodeSelectorRequirementWithMinValues), the values of NodeClaim template
+// labels and the effect, key and value of taints and startup taints
+// (corev1.Taint). Besides validating, the bounds keep the estimated cost of the CEL
 // rules on those fields within the API server's budget; without them the
 // API server rejects the CRDs.
 //
@@ -31,6 +32,14 @@ const (
 	labelValuePattern   = `^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`
 )
 
+// Taints as Karpenter's CRDs bound them: one of the three effects, a
+// non-empty key and a value of the same form (an optional lower-case DNS
+// subdomain prefix and '/', then alphanumerics, '-', '_' and '.', starting
+// and ending with an alphanumeric).
+const taintPattern = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(\/))?([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`
+
+var taintEffects = []any{"NoSchedule", "PreferNoSchedule", "NoExecute"}
+
 // patch sets fields of the schema node found by following path (property
 // names, and "[]" for array items or "{}" for map values) from the version's
 // openAPIV3Schema.
@@ -47,11 +56,24 @@ func requirementPatches(prefix ...string) []patch {
 	}
 }
 
+func taintPatches(prefix ...string) []patch {
+	var out []patch
+	for _, field := range []string{"taints", "startupTaints"} {
+		item := append(append([]string{}, prefix...), field, "[]")
+		out = append(out,
+			patch{path: append(append([]string{}, item...), "effect"), set: map[string]any{"enum": taintEffects}},
+			patch{path: append(append([]string{}, item...), "key"), set: map[string]any{"minLength": 1, "pattern": taintPattern}},
+			patch{path: append(append([]string{}, item...), "value"), set: map[string]any{"pattern": taintPattern}},
+		)
+	}
+	return out
+}
+
 var patches = map[string][]patch{
-	"karpenter.sh_nodepools.yaml": append(requirementPatches("spec", "template", "spec"),
-		patch{path: []string{"spec", "template", "metadata", "labels", "{}"}, set: map[string]any{"maxLength": labelValueMaxLength, "pattern": labelValuePattern}},
-	),
-	"karpenter.sh_nodeclaims.yaml": requirementPatches("spec"),
+	"karpenter.sh_nodepools.yaml": append(append(requirementPatches("spec", "template", "spec"),
+		patch{path: []string{"spec", "template", "metadata", "labels", "{}"}, set: map[string]any{"maxLength": labelValueMaxLength, "pattern": labelValuePattern}}),
+		taintPatches("spec", "template", "spec")...),
+	"karpenter.sh_nodeclaims.yaml": append(requirementPatches("spec"), taintPatches("spec")...),
 }
 
 func main() {

@@ -29,6 +29,16 @@ spec:
                   properties:
                     key: {type: string}
                     values: {type: array, items: {type: string}}
+              taints:
+                type: array
+                items:
+                  type: object
+                  properties: {effect: {type: string}, key: {type: string}, value: {type: string}}
+              startupTaints:
+                type: array
+                items:
+                  type: object
+                  properties: {effect: {type: string}, key: {type: string}, value: {type: string}}
 `
 
 func TestPatchFileSetsBounds(t *testing.T) {
@@ -44,10 +54,18 @@ func TestPatchFileSetsBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := string(b)
-	for _, want := range []string{"maxLength: 316", "maxLength: 63", "pattern: ^(([a-zA-Z0-9]", "pattern: ^(([A-Za-z0-9]"} {
+	for _, want := range []string{"maxLength: 316", "maxLength: 63", "pattern: ^(([a-zA-Z0-9]", "pattern: ^(([A-Za-z0-9]",
+		"- NoSchedule\n", "- PreferNoSchedule\n", "- NoExecute\n", "minLength: 1", "pattern: ^([a-z0-9]([-a-z0-9]*[a-z0-9])?"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("patched CRD lacks %q:\n%s", want, out)
 		}
+	}
+	// Both taint lists get the effect enum and the key and value patterns.
+	if n := strings.Count(out, "- PreferNoSchedule"); n != 2 {
+		t.Errorf("effect enum %d times, want 2 (taints, startupTaints)", n)
+	}
+	if n := strings.Count(out, "pattern: ^([a-z0-9]([-a-z0-9]*[a-z0-9])?"); n != 4 {
+		t.Errorf("taint pattern %d times, want 4 (key and value of both lists)", n)
 	}
 	// Patching again gives the same file.
 	if err := patchFile(path, patches["karpenter.sh_nodeclaims.yaml"]); err != nil {

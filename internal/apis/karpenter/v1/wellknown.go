@@ -50,6 +50,14 @@ const (
 	NodeClaimTerminationTimestampAnnotationKey = Group + "/nodeclaim-termination-timestamp"
 )
 
+// Requirement operators Karpenter (v1.10+) adds to Kubernetes' node
+// selector operators, allowed in NodePool and NodeClaim requirements: Gte n
+// holds for an integer label value >= n, Lte n for one <= n.
+const (
+	NodeSelectorOpGte = "Gte"
+	NodeSelectorOpLte = "Lte"
+)
+
 // Taints.
 const (
 	// UnregisteredTaintKey is on every node until its NodeClaim registers
