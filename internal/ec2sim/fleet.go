@@ -646,12 +646,20 @@ func (s *Sim) pick(cands []*candidate, lc, strategy string, addErr func(ltSpec, 
 		slices.SortStableFunc(ranked, byPrice)
 	}
 	for _, c := range ranked {
-		if remaining(c) > 0 {
-			return c
-		}
 		echo := c.spec
 		if echo.subnetID == "" && echo.zone == "" {
 			echo.zone = c.subnet.Zone
+		}
+		if remaining(c) > 0 {
+			// The account's vCPU quota (see quota.go) is checked after
+			// EC2's capacity: a pool with room still refuses a launch the
+			// quota does not allow.
+			code, msg := s.quotaError(c.spec.instanceType, lc)
+			if code == "" {
+				return c
+			}
+			addErr(echo, lc, code, msg)
+			continue
 		}
 		addErr(echo, lc, "InsufficientInstanceCapacity",
 			fmt.Sprintf("We currently do not have sufficient %s capacity in the Availability Zone you requested (%s). Our system will be working on provisioning additional capacity. You can currently get %s capacity by not specifying an Availability Zone in your request or choosing %s.",

@@ -1,0 +1,77 @@
+package launcher_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/flotilla-io/flotilla/internal/ec2sim"
+	"github.com/flotilla-io/flotilla/internal/server/apierr"
+)
+
+// errorInfo is the flotilla.io ErrorInfo of a gRPC error, or nil.
+func errorInfo(err error) *errdetails.ErrorInfo {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == apierr.ErrorDomain {
+			return info
+		}
+	}
+	return nil
+}
+
+// A new account's GPU vCPU quota is 0: a GPU launch fails once with the
+// quota named in the error's metadata, marks the offerings unavailable (so
+// plans stop choosing them and a second launch makes no CreateFleet call),
+// and, once the quota is raised, the next launch is a new CreateFleet
+// request rather than a replay of the refused one.
+func TestQuotaErrorIsNamedAndNotReplayed(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetVcpuQuota(ec2sim.QuotaG, ec2sim.CapacityTypeOnDemand, 0)
+	e.sim.SetVcpuQuota(ec2sim.QuotaG, ec2sim.CapacityTypeSpot, 0)
+	svc := e.service(t)
+
+	_, err := svc.Launch(ctx, launchRequest("gpu-1", "g4dn.xlarge"))
+	info := errorInfo(err)
+	if status.Code(err) != codes.ResourceExhausted || info == nil || info.GetReason() != apierr.ReasonInsufficientCapacity {
+		t.Fatalf("err %v, want ResourceExhausted with INSUFFICIENT_CAPACITY", err)
+	}
+	if q := info.GetMetadata()[apierr.MetadataQuota]; q != "MaxSpotInstanceCountExceeded,VcpuLimitExceeded" {
+		t.Fatalf("quota metadata %q, want both quota codes (spot tried first, then on-demand)", q)
+	}
+	fleets := e.sim.Calls()["CreateFleet"]
+	if fleets != 2 {
+		t.Fatalf("%d CreateFleet calls, want 2 (spot, then on-demand)", fleets)
+	}
+	if n := offeringsAvailable(t, svc, "g4dn.xlarge", "on-demand") + offeringsAvailable(t, svc, "g4dn.xlarge", "spot"); n != 0 {
+		t.Fatalf("%d g4dn.xlarge offerings still available after quota errors", n)
+	}
+
+	_, err = svc.Launch(ctx, launchRequest("gpu-2", "g4dn.xlarge"))
+	if status.Code(err) != codes.ResourceExhausted || e.sim.Calls()["CreateFleet"] != fleets {
+		t.Fatalf("within the TTL: err %v, CreateFleet %d→%d, want no call", err, fleets, e.sim.Calls()["CreateFleet"])
+	}
+
+	e.sim.SetVcpuQuota(ec2sim.QuotaG, ec2sim.CapacityTypeOnDemand, 64)
+	e.clock.Advance(3*time.Minute + time.Second)
+	resp, err := svc.Launch(ctx, launchRequest("gpu-1", "g4dn.xlarge"))
+	if err != nil {
+		t.Fatalf("after the quota was raised: %v (a replayed ClientToken answers with the old error)", err)
+	}
+	if resp.Instance.CapacityType != "on-demand" {
+		t.Errorf("launched %s, want on-demand (the spot quota is still 0)", resp.Instance.CapacityType)
+	}
+	e.fleets.mu.Lock()
+	defer e.fleets.mu.Unlock()
+	seen := map[string]bool{}
+	for _, v := range e.fleets.fleets {
+		tok := v.Get("ClientToken")
+		if tok == "" || seen[tok] || len(tok) > 64 || !strings.HasPrefix(tok, "flotilla-") {
+			t.Errorf("ClientToken %q empty, reused or malformed", tok)
+		}
+		seen[tok] = true
+	}
+}
