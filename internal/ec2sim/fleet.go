@@ -650,6 +650,17 @@ func (s *Sim) pick(cands []*candidate, lc, strategy string, addErr func(ltSpec, 
 		if echo.subnetID == "" && echo.zone == "" {
 			echo.zone = c.subnet.Zone
 		}
+		if c.subnet.AvailableIPAddresses <= 0 {
+			// Each instance takes a private address of its subnet
+			// (DescribeSubnets' AvailableIpAddressCount); a full subnet
+			// fails with InsufficientFreeAddressesInSubnet, "The specified
+			// subnet does not contain enough free private IP addresses to
+			// fulfill your request" (EC2 API Reference, "Error codes for
+			// the Amazon EC2 API").
+			addErr(echo, lc, "InsufficientFreeAddressesInSubnet",
+				fmt.Sprintf("There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", c.subnet.ID))
+			continue
+		}
 		if remaining(c) > 0 {
 			// The account's vCPU quota (see quota.go) is checked after
 			// EC2's capacity: a pool with room still refuses a launch the
@@ -711,6 +722,7 @@ func (s *Sim) launch(c *candidate, lc, token, fleetID, reservationID string, fle
 		reservationID:    reservationID,
 	}
 	s.instances = append(s.instances, in)
+	c.subnet.AvailableIPAddresses--
 	return in
 }
 
@@ -1009,6 +1021,9 @@ func (s *Sim) terminateInstances(q query, b *xb) *apiError {
 			cur = StateShuttingDown
 			in.State = StateTerminated
 			in.TerminateTime = now
+			if sn := s.subnet(in.SubnetID); sn != nil {
+				sn.AvailableIPAddresses++ // its address is free again
+			}
 		}
 		b.open("item")
 		b.el("instanceId", id)

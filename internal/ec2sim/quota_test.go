@@ -92,3 +92,35 @@ func TestVcpuQuota(t *testing.T) {
 		t.Fatalf("spot over its quota: %+v %v", out, err)
 	}
 }
+
+// Launches take a subnet's free addresses; a full subnet fails its
+// overrides with InsufficientFreeAddressesInSubnet, and a termination
+// gives the address back.
+func TestSubnetAddresses(t *testing.T) {
+	f := newFixture(t, ec2sim.Options{})
+	ctx := context.Background()
+	lt, subnets := launchSetup(t, f)
+	sub := subnets["us-east-1a"]
+	f.sim.SetSubnetAddresses(sub, 1)
+	ov := []types.FleetLaunchTemplateOverridesRequest{{InstanceType: "m5.large", SubnetId: aws.String(sub)}}
+	out, err := f.ec2.CreateFleet(ctx, fleetInput(lt, ov, types.DefaultTargetCapacityTypeOnDemand, "a-1"))
+	if err != nil || len(out.Instances) != 1 {
+		t.Fatalf("last address: %+v %v", out, err)
+	}
+	id := out.Instances[0].InstanceIds[0]
+	out, err = f.ec2.CreateFleet(ctx, fleetInput(lt, ov, types.DefaultTargetCapacityTypeOnDemand, "a-2"))
+	if err != nil || len(out.Instances) != 0 || !fleetErrorCodes(out)["InsufficientFreeAddressesInSubnet"] ||
+		aws.ToString(out.Errors[0].LaunchTemplateAndOverrides.Overrides.SubnetId) != sub {
+		t.Fatalf("full subnet: %+v %v", out, err)
+	}
+	sn, err := f.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{sub}})
+	if err != nil || aws.ToInt32(sn.Subnets[0].AvailableIpAddressCount) != 0 {
+		t.Fatalf("describe full subnet: %+v %v", sn, err)
+	}
+	if _, err := f.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := f.ec2.CreateFleet(ctx, fleetInput(lt, ov, types.DefaultTargetCapacityTypeOnDemand, "a-3")); err != nil || len(out.Instances) != 1 {
+		t.Fatalf("after a termination freed an address: %+v %v", out, err)
+	}
+}

@@ -403,6 +403,30 @@ func (s *Sim) AddSubnet(sn Subnet) {
 	s.subnets = append(s.subnets, &sn)
 }
 
+// Subnets is a snapshot of the subnets.
+func (s *Sim) Subnets() []Subnet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Subnet, len(s.subnets))
+	for i, sn := range s.subnets {
+		out[i] = *sn
+		out[i].Tags = maps.Clone(sn.Tags)
+	}
+	return out
+}
+
+// SetSubnetAddresses sets the free private addresses of a subnet (its
+// AvailableIpAddressCount); each launch into it takes one, each
+// termination gives one back, and at 0 CreateFleet reports
+// InsufficientFreeAddressesInSubnet for it. Unknown subnets are ignored.
+func (s *Sim) SetSubnetAddresses(id string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sn := s.subnet(id); sn != nil {
+		sn.AvailableIPAddresses = n
+	}
+}
+
 // AddSecurityGroup adds a security group (an ID is made up when empty).
 func (s *Sim) AddSecurityGroup(sg SecurityGroup) {
 	s.mu.Lock()

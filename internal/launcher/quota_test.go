@@ -11,6 +11,8 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 )
 
 // errorInfo is the flotilla.io ErrorInfo of a gRPC error, or nil.
@@ -74,4 +76,61 @@ func TestQuotaErrorIsNamedAndNotReplayed(t *testing.T) {
 		}
 		seen[tok] = true
 	}
+}
+
+// A subnet out of addresses is marked: the next launch leaves it out of
+// its overrides even for offerings that never failed, until the mark
+// expires.
+func TestFullSubnetIsAvoided(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service(t)
+	var full string
+	for _, s := range e.sim.Subnets() {
+		if s.Zone == "us-east-1a" {
+			full = s.ID
+		}
+	}
+	e.sim.SetSubnetAddresses(full, 0)
+	pinned := func(claim, typ string, zones ...string) *launcherv1.LaunchRequest {
+		r := launchRequest(claim, typ)
+		r.Requirements = []*typesv1.Requirement{
+			{Key: "topology.kubernetes.io/zone", Operator: "In", Values: zones},
+			{Key: "karpenter.sh/capacity-type", Operator: "In", Values: []string{"on-demand"}},
+		}
+		return r
+	}
+	_, err := svc.Launch(ctx, pinned("full-1", "m5.large", "us-east-1a"))
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("err %v, want ResourceExhausted", err)
+	}
+	if n := e.sim.Calls()["CreateFleet"]; n != 1 {
+		t.Fatalf("%d CreateFleet calls, want 1 (the second attempt has no usable subnet)", n)
+	}
+	resp, err := svc.Launch(ctx, pinned("full-2", "c5.large", "us-east-1a", "us-east-1b"))
+	if err != nil || resp.Instance.Zone != "us-east-1b" {
+		t.Fatalf("launch beside the full subnet: %+v %v", resp, err)
+	}
+	if subnetsOf(e.fleets, 1)[full] {
+		t.Errorf("the full subnet %s is in the next CreateFleet's overrides", full)
+	}
+	e.sim.SetSubnetAddresses(full, 100)
+	e.clock.Advance(3*time.Minute + time.Second)
+	if resp, err := svc.Launch(ctx, pinned("full-3", "c5.large", "us-east-1a")); err != nil || resp.Instance.Zone != "us-east-1a" {
+		t.Fatalf("after the mark expired: %+v %v", resp, err)
+	}
+}
+
+// subnetsOf is the set of override subnets of the i-th recorded CreateFleet.
+func subnetsOf(r *recorder, i int) map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]bool{}
+	for k, vs := range r.fleets[i] {
+		if strings.HasSuffix(k, ".SubnetId") {
+			for _, v := range vs {
+				out[v] = true
+			}
+		}
+	}
+	return out
 }
