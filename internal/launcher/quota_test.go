@@ -56,6 +56,9 @@ func TestQuotaErrorIsNamedAndNotReplayed(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted || e.sim.Calls()["CreateFleet"] != fleets {
 		t.Fatalf("within the TTL: err %v, CreateFleet %d→%d, want no call", err, fleets, e.sim.Calls()["CreateFleet"])
 	}
+	if q := errorInfo(err).GetMetadata()[apierr.MetadataQuota]; q != "MaxSpotInstanceCountExceeded,VcpuLimitExceeded" {
+		t.Errorf("within the TTL the quota metadata is %q, want the quotas that marked the offerings", q)
+	}
 
 	e.sim.SetVcpuQuota(ec2sim.QuotaG, ec2sim.CapacityTypeOnDemand, 64)
 	e.clock.Advance(3*time.Minute + time.Second)

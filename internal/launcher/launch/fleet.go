@@ -332,7 +332,7 @@ func (l *Launcher) capacityErrors(req *launcherv1.LaunchRequest, p *launchPlan, 
 		}
 		o := Offering{InstanceType: string(ov.InstanceType), Zone: zone, CapacityType: p.capacityType}
 		if scope != markSpot {
-			l.o.Unavailable.Mark(unavailable.Key(o), unavailable.DefaultTTL)
+			l.o.Unavailable.MarkFor(unavailable.Key(o), unavailable.DefaultTTL, code)
 			l.o.Logger.Debug("offering lacks capacity", slog.String("offering", o.String()), slog.String("code", code))
 		}
 		ice.Offerings = append(ice.Offerings, o)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
+	"github.com/flotilla-io/flotilla/internal/launcher/unavailable"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -39,7 +40,13 @@ func (l *Launcher) plan(in launchInput, snap *instancetype.Snapshot, res *nodecl
 	if len(avail) == 0 && len(unavail) > 0 {
 		e := &InsufficientCapacityError{NodeClaim: req.GetNodeClaim()}
 		for _, c := range unavail {
-			e.Offerings = append(e.Offerings, Offering{c.InstanceType, c.Zone, c.CapacityType})
+			o := Offering{c.InstanceType, c.Zone, c.CapacityType}
+			e.Offerings = append(e.Offerings, o)
+			// A quota that refused the offering is still the cause while
+			// its mark lasts.
+			if r := l.o.Unavailable.Reason(unavailable.Key(o)); quotaErrorCodes[r] {
+				e.addQuota(r)
+			}
 		}
 		return nil, e
 	}

@@ -49,6 +49,7 @@ type Cache struct {
 	max       int
 	mu        sync.Mutex
 	m         map[markKey]time.Time
+	reasons   map[markKey]string // why, for the marks that say
 	lastSweep time.Time
 }
 
@@ -67,14 +68,33 @@ func NewBounded(now func() time.Time, maxEntries int) *Cache {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
-	return &Cache{now: now, max: maxEntries, m: map[markKey]time.Time{}, lastSweep: now()}
+	return &Cache{now: now, max: maxEntries, m: map[markKey]time.Time{}, reasons: map[markKey]string{}, lastSweep: now()}
 }
 
 // Mark makes k unavailable for ttl (DefaultTTL when ttl <= 0) and returns
 // when it becomes available again. A later expiry already recorded wins.
 // Callers bound ttl; the cache only bounds how many marks it holds.
 func (c *Cache) Mark(k Key, ttl time.Duration) time.Time {
-	return c.mark(markKey{Key: k}, ttl)
+	return c.mark(markKey{Key: k}, ttl, "")
+}
+
+// MarkFor is Mark recording why (an EC2 error code, say); Reason returns
+// it while the mark lasts, as Karpenter's unavailable-offerings cache keeps
+// the reason of each mark.
+func (c *Cache) MarkFor(k Key, ttl time.Duration, reason string) time.Time {
+	return c.mark(markKey{Key: k}, ttl, reason)
+}
+
+// Reason is the reason of offering k's unexpired mark ("" when it is
+// unmarked or was marked without one).
+func (c *Cache) Reason(k Key) string {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.liveLocked(markKey{Key: k}, now) {
+		return ""
+	}
+	return c.reasons[markKey{Key: k}]
 }
 
 // MarkCapacityType makes every offering of capacity type ct unavailable
@@ -82,17 +102,17 @@ func (c *Cache) Mark(k Key, ttl time.Duration) time.Time {
 // UnavailableOfferings.MarkCapacityTypeUnavailable does when an account
 // cannot launch spot at all.
 func (c *Cache) MarkCapacityType(ct string, ttl time.Duration) time.Time {
-	return c.mark(markKey{Key: Key{CapacityType: ct}}, ttl)
+	return c.mark(markKey{Key: Key{CapacityType: ct}}, ttl, "")
 }
 
 // MarkSubnet makes a subnet unavailable for ttl (DefaultTTL when ttl <=
 // 0), as Karpenter's UnavailableOfferings.MarkSubnetUnavailable does when
 // it ran out of addresses.
 func (c *Cache) MarkSubnet(id string, ttl time.Duration) time.Time {
-	return c.mark(markKey{subnet: id}, ttl)
+	return c.mark(markKey{subnet: id}, ttl, "")
 }
 
-func (c *Cache) mark(k markKey, ttl time.Duration) time.Time {
+func (c *Cache) mark(k markKey, ttl time.Duration, reason string) time.Time {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
@@ -107,7 +127,7 @@ func (c *Cache) mark(k markKey, ttl time.Duration) time.Time {
 		if cur.After(until) {
 			return cur
 		}
-		c.m[k] = until
+		c.set(k, until, reason)
 		return until
 	}
 	if len(c.m) >= c.max {
@@ -116,15 +136,31 @@ func (c *Cache) mark(k markKey, ttl time.Duration) time.Time {
 	if len(c.m) >= c.max {
 		c.evictSoonestLocked()
 	}
-	c.m[k] = until
+	c.set(k, until, reason)
 	return until
+}
+
+// set records a mark and its reason. Call with c.mu held.
+func (c *Cache) set(k markKey, until time.Time, reason string) {
+	c.m[k] = until
+	if reason != "" {
+		c.reasons[k] = reason
+	} else {
+		delete(c.reasons, k)
+	}
+}
+
+// drop forgets a mark. Call with c.mu held.
+func (c *Cache) drop(k markKey) {
+	delete(c.m, k)
+	delete(c.reasons, k)
 }
 
 // sweepLocked drops expired marks. Call with c.mu held.
 func (c *Cache) sweepLocked(now time.Time) {
 	for k, until := range c.m {
 		if !now.Before(until) {
-			delete(c.m, k)
+			c.drop(k)
 		}
 	}
 	c.lastSweep = now
@@ -144,7 +180,7 @@ func (c *Cache) evictSoonestLocked() {
 		}
 	}
 	if found {
-		delete(c.m, victim)
+		c.drop(victim)
 	}
 }
 
@@ -189,7 +225,7 @@ func (c *Cache) liveLocked(k markKey, now time.Time) bool {
 		return false
 	}
 	if !now.Before(until) {
-		delete(c.m, k)
+		c.drop(k)
 		return false
 	}
 	return true

@@ -111,3 +111,22 @@ func TestMarkSubnet(t *testing.T) {
 		t.Fatal("subnet mark did not expire")
 	}
 }
+
+func TestMarkForKeepsTheReasonWhileTheMarkLasts(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New(func() time.Time { return now })
+	k := Key{"g5.xlarge", "us-east-1a", "on-demand"}
+	c.MarkFor(k, time.Minute, "VcpuLimitExceeded")
+	if r := c.Reason(k); r != "VcpuLimitExceeded" {
+		t.Fatalf("reason %q", r)
+	}
+	c.Mark(k, 2*time.Minute) // a later mark without a reason replaces it
+	if r := c.Reason(k); r != "" {
+		t.Fatalf("reason %q after a mark without one", r)
+	}
+	c.MarkFor(k, 3*time.Minute, "InsufficientInstanceCapacity")
+	now = now.Add(3 * time.Minute)
+	if r := c.Reason(k); r != "" || c.Unavailable(k) {
+		t.Fatalf("reason %q outlived its mark", r)
+	}
+}
