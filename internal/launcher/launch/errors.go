@@ -54,9 +54,12 @@ func IsInsufficientCapacity(err error) bool {
 }
 
 // What a CreateFleet error code marks unavailable. The facts come from
-// Karpenter's AWS provider (aws/karpenter-provider-aws, pkg/errors/errors.go
-// unfulfillableCapacityErrorCodes and IsServiceLinkedRoleCreationNotPermitted;
-// pkg/providers/instance/instance.go updateUnavailableOfferingsCache):
+// Karpenter's AWS provider (aws/karpenter-provider-aws at 1d927085dd81,
+// August 2026: pkg/errors/errors.go unfulfillableCapacityErrorCodes and
+// IsServiceLinkedRoleCreationNotPermitted; pkg/providers/instance/instance.go
+// updateUnavailableOfferingsCache; 3-minute TTL from pkg/cache/cache.go
+// UnavailableOfferingsTTL). For reserved launches Karpenter marks the
+// capacity reservation instead; Flotilla launches no reserved capacity yet.
 //
 //   - every unfulfillable-capacity code marks the offering the error names
 //     (instance type, zone, capacity type) for the unavailable TTL, quota
