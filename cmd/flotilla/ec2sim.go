@@ -41,7 +41,7 @@ import (
 const ec2simUsage = `Usage:
   flotilla ec2sim [--listen 127.0.0.1:4566] [--catalog FILE.csv] [--region us-east-1]
                   [--zones a,b,c] [--spot-discount 0.3] [--k8s-versions 1.31,1.32]
-                  [--iam-roles KarpenterNodeRole,...]
+                  [--iam-roles KarpenterNodeRole,...] [--vcpu-quota G=0,spot:P=96]
                   [--events-queue URL [--sqs-endpoint URL]]
                   [--kubeconfig PATH [--cluster-name NAME] [--node-sync-interval 300ms]]
 
@@ -69,6 +69,13 @@ Flags:
   --iam-roles LIST       IAM roles that exist, comma-separated, for the
                          instance profiles the launcher makes from an
                          EC2NodeClass role (default KarpenterNodeRole).
+  --vcpu-quota LIST      The account's vCPU quotas per instance family class,
+                         comma-separated CLASS=VCPUS for on-demand and spot,
+                         or on-demand:CLASS=VCPUS / spot:CLASS=VCPUS for one
+                         (classes Standard, G, P, F, X, Inf, Trn, DL,
+                         HighMemory; default: unlimited). A launch over one
+                         fails with VcpuLimitExceeded (on-demand) or
+                         MaxSpotInstanceCountExceeded (spot), as EC2's does.
   --events-queue URL     Play EventBridge: POST /_sim/interrupt?Version=flotilla-eventsim&instance=i-...&kind=spot
                          (kinds spot, rebalance, health, state,
                          capacity-reservation; terminate_after=2m ends the
@@ -104,6 +111,7 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	discount := fs.Float64("spot-discount", 0.3, "")
 	k8s := fs.String("k8s-versions", "", "")
 	roles := fs.String("iam-roles", "KarpenterNodeRole", "")
+	quotas := fs.String("vcpu-quota", "", "")
 	eventsQueue := fs.String("events-queue", "", "")
 	sqsEndpoint := fs.String("sqs-endpoint", "", "")
 	kubeconfig := fs.String("kubeconfig", "", "")
@@ -149,7 +157,12 @@ func runEC2SimContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	} else {
 		specs = ec2catalog.Embedded()
 	}
-	opts := ec2sim.Options{Catalog: specs, Region: *region, SpotDiscount: *discount, Cluster: *clusterName}
+	vcpuQuotas, err := ec2sim.ParseVcpuQuotas(*quotas)
+	if err != nil {
+		fmt.Fprintf(stderr, "flotilla ec2sim: --vcpu-quota: %v\n", err)
+		return exitBadInput
+	}
+	opts := ec2sim.Options{Catalog: specs, Region: *region, SpotDiscount: *discount, Cluster: *clusterName, VcpuQuotas: vcpuQuotas}
 	if *zones != "" {
 		for _, z := range strings.Split(*zones, ",") {
 			if z = strings.TrimSpace(z); z != "" {

@@ -43,7 +43,7 @@ func TestEC2SimCommand(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runEC2SimContext(ctx, []string{"--listen", "127.0.0.1:0", "--k8s-versions", "1.32"}, &stdout, &stderr)
+		done <- runEC2SimContext(ctx, []string{"--listen", "127.0.0.1:0", "--k8s-versions", "1.32", "--vcpu-quota", "G=0,spot:P=8"}, &stdout, &stderr)
 	}()
 	addrRE := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
 	var url string
@@ -103,8 +103,16 @@ func TestEC2SimBadFlags(t *testing.T) {
 	if code := run([]string{"ec2sim", "--catalog", "/nonexistent.csv"}, &out, &errb); code != exitBadInput {
 		t.Errorf("missing catalog: exit %d", code)
 	}
-	if code := run([]string{"ec2sim", "-h"}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "test") {
+	if code := run([]string{"ec2sim", "-h"}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "test") ||
+		!strings.Contains(out.String(), "--vcpu-quota") {
 		t.Errorf("help: exit %d", code)
+	}
+	for _, q := range []string{"Q=1", "G", "G=-1", "reserved:G=0"} {
+		errb.Reset()
+		if code := run([]string{"ec2sim", "--listen", "127.0.0.1:0", "--vcpu-quota", q}, &out, &errb); code != exitBadInput ||
+			!strings.Contains(errb.String(), "--vcpu-quota") {
+			t.Errorf("--vcpu-quota %s: exit %d, stderr %q", q, code, errb.String())
+		}
 	}
 }
 

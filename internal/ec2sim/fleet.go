@@ -646,12 +646,31 @@ func (s *Sim) pick(cands []*candidate, lc, strategy string, addErr func(ltSpec, 
 		slices.SortStableFunc(ranked, byPrice)
 	}
 	for _, c := range ranked {
-		if remaining(c) > 0 {
-			return c
-		}
 		echo := c.spec
 		if echo.subnetID == "" && echo.zone == "" {
 			echo.zone = c.subnet.Zone
+		}
+		if c.subnet.AvailableIPAddresses <= 0 {
+			// Each instance takes a private address of its subnet
+			// (DescribeSubnets' AvailableIpAddressCount); a full subnet
+			// fails with InsufficientFreeAddressesInSubnet, "The specified
+			// subnet does not contain enough free private IP addresses to
+			// fulfill your request" (EC2 API Reference, "Error codes for
+			// the Amazon EC2 API").
+			addErr(echo, lc, "InsufficientFreeAddressesInSubnet",
+				fmt.Sprintf("There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", c.subnet.ID))
+			continue
+		}
+		if remaining(c) > 0 {
+			// The account's vCPU quota (see quota.go) is checked after
+			// EC2's capacity: a pool with room still refuses a launch the
+			// quota does not allow.
+			code, msg := s.quotaError(c.spec.instanceType, lc)
+			if code == "" {
+				return c
+			}
+			addErr(echo, lc, code, msg)
+			continue
 		}
 		addErr(echo, lc, "InsufficientInstanceCapacity",
 			fmt.Sprintf("We currently do not have sufficient %s capacity in the Availability Zone you requested (%s). Our system will be working on provisioning additional capacity. You can currently get %s capacity by not specifying an Availability Zone in your request or choosing %s.",
@@ -703,6 +722,7 @@ func (s *Sim) launch(c *candidate, lc, token, fleetID, reservationID string, fle
 		reservationID:    reservationID,
 	}
 	s.instances = append(s.instances, in)
+	c.subnet.AvailableIPAddresses--
 	return in
 }
 
@@ -1001,6 +1021,9 @@ func (s *Sim) terminateInstances(q query, b *xb) *apiError {
 			cur = StateShuttingDown
 			in.State = StateTerminated
 			in.TerminateTime = now
+			if sn := s.subnet(in.SubnetID); sn != nil {
+				sn.AvailableIPAddresses++ // its address is free again
+			}
 		}
 		b.open("item")
 		b.el("instanceId", id)

@@ -65,6 +65,11 @@ const (
 const terminatedVisibleFor = time.Hour
 
 // idempotencyWindow is how long a CreateFleet ClientToken is remembered.
+// EC2 answers a repeated ClientToken with the first request's result,
+// errors included, and refuses it with other parameters
+// (IdempotentParameterMismatch): EC2 API Reference, CreateFleet,
+// ClientToken, and "Ensuring idempotency in Amazon EC2 API requests"
+// (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html).
 const idempotencyWindow = 8 * time.Hour
 
 // Options configure a Sim.
@@ -83,6 +88,10 @@ type Options struct {
 	// Cluster is the cluster name in the seeded subnets' and security
 	// group's discovery tags (default DefaultCluster).
 	Cluster string
+	// VcpuQuotas are the account's vCPU quotas by capacity type and quota
+	// class (see SetVcpuQuota and ParseVcpuQuotas); absent ones are
+	// unlimited.
+	VcpuQuotas map[string]map[string]int
 }
 
 // Fault makes requests fail or slow down. See Sim.InjectFault.
@@ -204,6 +213,7 @@ type Sim struct {
 	typeNames []string // sorted
 
 	capacity map[offeringKey]int
+	quotas   map[quotaKey]int // vCPUs; absent: unlimited
 	faults   []*Fault
 	calls    map[string]int
 	idSeq    uint64
@@ -233,6 +243,7 @@ func New(opts Options) *Sim {
 		now:           opts.Now,
 		types:         map[string]ec2catalog.Spec{},
 		capacity:      map[offeringKey]int{},
+		quotas:        map[quotaKey]int{},
 		calls:         map[string]int{},
 		fleets:        map[string]*fleetRecord{},
 	}
@@ -255,6 +266,11 @@ func New(opts Options) *Sim {
 		s.types[spec.Name] = spec
 	}
 	sort.Strings(s.typeNames)
+	for ct, classes := range opts.VcpuQuotas {
+		for class, n := range classes {
+			s.quotas[quotaKey{class, ct}] = n
+		}
+	}
 
 	cluster := opts.Cluster
 	if cluster == "" {
@@ -385,6 +401,30 @@ func (s *Sim) AddSubnet(sn Subnet) {
 	}
 	sn.Tags = maps.Clone(sn.Tags)
 	s.subnets = append(s.subnets, &sn)
+}
+
+// Subnets is a snapshot of the subnets.
+func (s *Sim) Subnets() []Subnet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Subnet, len(s.subnets))
+	for i, sn := range s.subnets {
+		out[i] = *sn
+		out[i].Tags = maps.Clone(sn.Tags)
+	}
+	return out
+}
+
+// SetSubnetAddresses sets the free private addresses of a subnet (its
+// AvailableIpAddressCount); each launch into it takes one, each
+// termination gives one back, and at 0 CreateFleet reports
+// InsufficientFreeAddressesInSubnet for it. Unknown subnets are ignored.
+func (s *Sim) SetSubnetAddresses(id string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sn := s.subnet(id); sn != nil {
+		sn.AvailableIPAddresses = n
+	}
 }
 
 // AddSecurityGroup adds a security group (an ID is made up when empty).

@@ -243,6 +243,10 @@ func (s *Service) checkCluster(cluster string) error {
 
 // capacityStatus turns an insufficient-capacity error into
 // codes.ResourceExhausted with an ErrorInfo; other errors pass through.
+// The metadata names the NodeClaim, the offerings tried and, when an
+// account quota stopped the launch, the quota error codes ("quota", e.g.
+// "VcpuLimitExceeded"), so a caller can tell a quota to raise from EC2
+// running out of capacity.
 func capacityStatus(err error) error {
 	var ice *launch.InsufficientCapacityError
 	if !errors.As(err, &ice) {
@@ -252,9 +256,12 @@ func capacityStatus(err error) error {
 	for i, o := range ice.Offerings {
 		names[i] = o.String()
 	}
+	md := map[string]string{"node_claim": ice.NodeClaim, "offerings": strings.Join(names, ",")}
+	if len(ice.Quotas) > 0 {
+		md[apierr.MetadataQuota] = strings.Join(ice.Quotas, ",")
+	}
 	st, derr := status.New(codes.ResourceExhausted, err.Error()).WithDetails(&errdetails.ErrorInfo{
-		Reason: apierr.ReasonInsufficientCapacity, Domain: apierr.ErrorDomain,
-		Metadata: map[string]string{"node_claim": ice.NodeClaim, "offerings": strings.Join(names, ",")},
+		Reason: apierr.ReasonInsufficientCapacity, Domain: apierr.ErrorDomain, Metadata: md,
 	})
 	if derr != nil {
 		return status.Error(codes.ResourceExhausted, err.Error())

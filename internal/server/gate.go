@@ -118,12 +118,23 @@ func overloaded(msg string) error {
 // ErrorReason is the reason of the google.rpc.ErrorInfo detail of a gRPC
 // status error in apierr.ErrorDomain, or "".
 func ErrorReason(err error) string {
+	return flotillaErrorInfo(err).GetReason()
+}
+
+// ErrorMetadata is the metadata of the ErrorInfo detail in
+// apierr.ErrorDomain of a gRPC error (nil when there is none), e.g. the
+// apierr.MetadataQuota of an INSUFFICIENT_CAPACITY error.
+func ErrorMetadata(err error) map[string]string {
+	return flotillaErrorInfo(err).GetMetadata()
+}
+
+func flotillaErrorInfo(err error) *errdetails.ErrorInfo {
 	for _, d := range status.Convert(err).Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == apierr.ErrorDomain {
-			return info.GetReason()
+			return info
 		}
 	}
-	return ""
+	return nil
 }
 
 // identity is the peer's identity from its verified certificate chain.

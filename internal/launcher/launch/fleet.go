@@ -2,6 +2,7 @@ package launch
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -163,11 +164,16 @@ func fleetInput(spec *fleetSpec, members []*fleetMember) *ec2.CreateFleetInput {
 			{ResourceType: ec2types.ResourceTypeVolume, Tags: tagList},
 			{ResourceType: ec2types.ResourceTypeFleet, Tags: tagList},
 		},
-		// The token is derived from the members (NodeClaim names and UIDs)
-		// and what the fleet asks for: an SDK retry of the same request
-		// gets EC2's answer to the first, while a retry with different
-		// offerings (after a capacity error) is a new request.
-		ClientToken: aws.String("flotilla-" + sum[:48]),
+		// A fresh token per CreateFleet: the SDK's own retries of this
+		// request resend it (and get EC2's answer to the first), but a
+		// later attempt must not. EC2 returns the first answer to a token,
+		// errors included, for hours ("Ensuring idempotency in Amazon EC2
+		// API requests", https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html),
+		// so a derived token would replay a quota error long after the
+		// quota was raised. Idempotency across attempts comes from the
+		// NodeClaim tag lookup before every launch (existing), and from
+		// the NodeClaim lock held while the fleet runs.
+		ClientToken: aws.String(newClientToken()),
 	}
 	if spec.capacityType == instancetype.CapacityTypeSpot {
 		in.SpotOptions = &ec2types.SpotOptionsRequest{AllocationStrategy: ec2types.SpotAllocationStrategyPriceCapacityOptimized}
@@ -175,6 +181,14 @@ func fleetInput(spec *fleetSpec, members []*fleetMember) *ec2.CreateFleetInput {
 		in.OnDemandOptions = &ec2types.OnDemandOptionsRequest{AllocationStrategy: ec2types.FleetOnDemandAllocationStrategyLowestPrice}
 	}
 	return in
+}
+
+// newClientToken is a random CreateFleet ClientToken (at most 64 ASCII
+// characters, as EC2 requires).
+func newClientToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	return "flotilla-" + hex.EncodeToString(b[:])
 }
 
 func writeConfigs(h interface{ Write([]byte) (int, error) }, configs []ec2types.FleetLaunchTemplateConfigRequest) {
@@ -282,28 +296,45 @@ func (l *Launcher) memberInstance(ctx context.Context, req *launcherv1.LaunchReq
 	return nil, ice
 }
 
-// capacityErrors marks the offerings the fleet reported without capacity
-// unavailable and returns them as an error, with the other errors.
+// capacityErrors marks what the fleet's capacity errors name unavailable
+// (see fleetErrorScopes: the offering, also its subnet, or all of spot) and
+// returns them as an error, with the other errors.
 func (l *Launcher) capacityErrors(req *launcherv1.LaunchRequest, p *launchPlan, errs []ec2types.CreateFleetError, zoneOf map[string]string) (*InsufficientCapacityError, []string) {
 	ice := &InsufficientCapacityError{NodeClaim: req.GetNodeClaim()}
 	var other []string
 	for _, e := range errs {
 		code := aws.ToString(e.ErrorCode)
-		if !capacityErrorCodes[code] {
+		scope := fleetErrorScopes[code]
+		if scope == markNone {
 			other = append(other, code+": "+aws.ToString(e.ErrorMessage))
 			continue
+		}
+		if quotaErrorCodes[code] {
+			ice.addQuota(code)
+		}
+		if scope == markSpot {
+			l.o.Unavailable.MarkCapacityType(instancetype.CapacityTypeSpot, unavailable.DefaultTTL)
+			l.o.Logger.Warn("spot launches refused: the account may not create the spot service-linked role",
+				slog.String("code", code), slog.String("message", aws.ToString(e.ErrorMessage)))
 		}
 		if e.LaunchTemplateAndOverrides == nil || e.LaunchTemplateAndOverrides.Overrides == nil {
 			continue
 		}
 		ov := e.LaunchTemplateAndOverrides.Overrides
+		subnet := aws.ToString(ov.SubnetId)
+		if scope == markOfferingAndSubnet && subnet != "" {
+			l.o.Unavailable.MarkSubnet(subnet, unavailable.DefaultTTL)
+			l.o.Logger.Debug("subnet out of addresses", slog.String("subnet", subnet))
+		}
 		zone := aws.ToString(ov.AvailabilityZone)
 		if zone == "" {
-			zone = zoneOf[aws.ToString(ov.SubnetId)]
+			zone = zoneOf[subnet]
 		}
 		o := Offering{InstanceType: string(ov.InstanceType), Zone: zone, CapacityType: p.capacityType}
-		l.o.Unavailable.Mark(unavailable.Key(o), unavailable.DefaultTTL)
-		l.o.Logger.Debug("offering lacks capacity", slog.String("offering", o.String()), slog.String("code", code))
+		if scope != markSpot {
+			l.o.Unavailable.MarkFor(unavailable.Key(o), unavailable.DefaultTTL, code)
+			l.o.Logger.Debug("offering lacks capacity", slog.String("offering", o.String()), slog.String("code", code))
+		}
 		ice.Offerings = append(ice.Offerings, o)
 	}
 	return ice, other

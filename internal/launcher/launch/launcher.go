@@ -1,13 +1,16 @@
 // Package launch launches and terminates EC2 instances for NodeClaims with
 // CreateFleet (type instant). Launches are idempotent per NodeClaim: a
 // tagged-instance lookup (batched across concurrent launches) finds an
-// instance from an earlier attempt, even one made before a restart, and the
-// CreateFleet ClientToken is derived from the NodeClaim. Offerings that lack
-// capacity are marked unavailable for three minutes.
+// instance from an earlier attempt, even one made before a restart. Each
+// CreateFleet gets a fresh ClientToken (EC2 would replay an earlier
+// answer, errors included, for hours). Offerings that lack capacity are
+// marked unavailable for three minutes, as are subnets out of addresses
+// and, when the account cannot launch spot, the spot capacity type.
 package launch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -176,17 +179,25 @@ type launchInput struct {
 }
 
 func (l *Launcher) planAndLaunch(ctx context.Context, in launchInput, snap *instancetype.Snapshot, res *nodeclass.Resolved) (*launcherv1.Instance, error) {
+	// quotas are the quota codes of the attempts so far: a quota error of
+	// the first attempt (spot, say) stays named when the second (on-demand)
+	// fails too.
+	var quotas []string
 	var err error
 	for range launchAttempts {
 		var p *launchPlan
-		if p, err = l.plan(in, snap, res); err != nil {
-			return nil, err
-		}
 		var inst *launcherv1.Instance
-		inst, err = l.createFleet(ctx, in, res, p)
-		if !IsInsufficientCapacity(err) {
+		if p, err = l.plan(in, snap, res); err == nil {
+			inst, err = l.createFleet(ctx, in, res, p)
+		}
+		var ice *InsufficientCapacityError
+		if !errors.As(err, &ice) {
 			return inst, err
 		}
+		for _, q := range quotas {
+			ice.addQuota(q)
+		}
+		quotas = ice.Quotas
 	}
 	return nil, err
 }

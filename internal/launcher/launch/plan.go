@@ -7,6 +7,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
+	"github.com/flotilla-io/flotilla/internal/launcher/unavailable"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -33,11 +34,19 @@ type launchPlan struct {
 // available) and the cheapest MaxOverrides (type, subnet) pairs of it.
 func (l *Launcher) plan(in launchInput, snap *instancetype.Snapshot, res *nodeclass.Resolved) (*launchPlan, error) {
 	req := in.req
+	subnets := l.usableSubnets(res.Subnets)
 	avail, unavail := compatible(req, snap, res)
+	avail, unavail = withSubnet(avail, unavail, subnets)
 	if len(avail) == 0 && len(unavail) > 0 {
 		e := &InsufficientCapacityError{NodeClaim: req.GetNodeClaim()}
 		for _, c := range unavail {
-			e.Offerings = append(e.Offerings, Offering{c.InstanceType, c.Zone, c.CapacityType})
+			o := Offering{c.InstanceType, c.Zone, c.CapacityType}
+			e.Offerings = append(e.Offerings, o)
+			// A quota that refused the offering is still the cause while
+			// its mark lasts.
+			if r := l.o.Unavailable.Reason(unavailable.Key(o)); quotaErrorCodes[r] {
+				e.addQuota(r)
+			}
 		}
 		return nil, e
 	}
@@ -70,13 +79,43 @@ func (l *Launcher) plan(in launchInput, snap *instancetype.Snapshot, res *nodecl
 	})
 	p := &launchPlan{capacityType: ct}
 	for _, c := range chosen {
-		for _, s := range res.Subnets {
+		for _, s := range subnets {
 			if s.Zone == c.Zone && len(p.overrides) < MaxOverrides {
 				p.overrides = append(p.overrides, override{candidate: c, subnet: s})
 			}
 		}
 	}
 	return p, nil
+}
+
+// usableSubnets leaves out the subnets marked out of addresses until the
+// marks expire, as Karpenter's IsUnavailable does with its subnet marks.
+func (l *Launcher) usableSubnets(all []nodeclass.Subnet) []nodeclass.Subnet {
+	var out []nodeclass.Subnet
+	for _, s := range all {
+		if !l.o.Unavailable.SubnetUnavailable(s.ID) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// withSubnet moves the available candidates of zones without a usable
+// subnet to the unavailable ones.
+func withSubnet(avail, unavail []candidate, subnets []nodeclass.Subnet) ([]candidate, []candidate) {
+	zones := map[string]bool{}
+	for _, s := range subnets {
+		zones[s.Zone] = true
+	}
+	var keep []candidate
+	for _, c := range avail {
+		if zones[c.Zone] {
+			keep = append(keep, c)
+		} else {
+			unavail = append(unavail, c)
+		}
+	}
+	return keep, unavail
 }
 
 // compatible lists the offerings (in the node class's zones) of the

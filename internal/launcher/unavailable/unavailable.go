@@ -1,6 +1,7 @@
 // Package unavailable remembers offerings (instance type, zone, capacity
-// type) that recently lacked capacity, so plans and launches avoid them until
-// the mark expires. Time comes from an injected clock. The cache is bounded:
+// type) that recently lacked capacity, whole capacity types an account
+// cannot launch, and subnets out of addresses, so plans and launches avoid
+// them until the mark expires. Time comes from an injected clock. The cache is bounded:
 // expired marks are swept as time passes, and when it is full a new mark
 // replaces the one closest to expiry.
 package unavailable
@@ -34,13 +35,21 @@ type Key struct {
 	CapacityType string
 }
 
-// Cache is a set of offerings with expiry times. It is safe for concurrent
+// markKey is what a mark is on: an offering, a capacity type (only
+// CapacityType set) or a subnet.
+type markKey struct {
+	Key
+	subnet string
+}
+
+// Cache is a set of marks with expiry times. It is safe for concurrent
 // use.
 type Cache struct {
 	now       func() time.Time
 	max       int
 	mu        sync.Mutex
-	m         map[Key]time.Time
+	m         map[markKey]time.Time
+	reasons   map[markKey]string // why, for the marks that say
 	lastSweep time.Time
 }
 
@@ -59,13 +68,51 @@ func NewBounded(now func() time.Time, maxEntries int) *Cache {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
-	return &Cache{now: now, max: maxEntries, m: map[Key]time.Time{}, lastSweep: now()}
+	return &Cache{now: now, max: maxEntries, m: map[markKey]time.Time{}, reasons: map[markKey]string{}, lastSweep: now()}
 }
 
 // Mark makes k unavailable for ttl (DefaultTTL when ttl <= 0) and returns
 // when it becomes available again. A later expiry already recorded wins.
 // Callers bound ttl; the cache only bounds how many marks it holds.
 func (c *Cache) Mark(k Key, ttl time.Duration) time.Time {
+	return c.mark(markKey{Key: k}, ttl, "")
+}
+
+// MarkFor is Mark recording why (an EC2 error code, say); Reason returns
+// it while the mark lasts, as Karpenter's unavailable-offerings cache keeps
+// the reason of each mark.
+func (c *Cache) MarkFor(k Key, ttl time.Duration, reason string) time.Time {
+	return c.mark(markKey{Key: k}, ttl, reason)
+}
+
+// Reason is the reason of offering k's unexpired mark ("" when it is
+// unmarked or was marked without one).
+func (c *Cache) Reason(k Key) string {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.liveLocked(markKey{Key: k}, now) {
+		return ""
+	}
+	return c.reasons[markKey{Key: k}]
+}
+
+// MarkCapacityType makes every offering of capacity type ct unavailable
+// for ttl (DefaultTTL when ttl <= 0), as Karpenter's
+// UnavailableOfferings.MarkCapacityTypeUnavailable does when an account
+// cannot launch spot at all.
+func (c *Cache) MarkCapacityType(ct string, ttl time.Duration) time.Time {
+	return c.mark(markKey{Key: Key{CapacityType: ct}}, ttl, "")
+}
+
+// MarkSubnet makes a subnet unavailable for ttl (DefaultTTL when ttl <=
+// 0), as Karpenter's UnavailableOfferings.MarkSubnetUnavailable does when
+// it ran out of addresses.
+func (c *Cache) MarkSubnet(id string, ttl time.Duration) time.Time {
+	return c.mark(markKey{subnet: id}, ttl, "")
+}
+
+func (c *Cache) mark(k markKey, ttl time.Duration, reason string) time.Time {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
@@ -80,7 +127,7 @@ func (c *Cache) Mark(k Key, ttl time.Duration) time.Time {
 		if cur.After(until) {
 			return cur
 		}
-		c.m[k] = until
+		c.set(k, until, reason)
 		return until
 	}
 	if len(c.m) >= c.max {
@@ -89,15 +136,31 @@ func (c *Cache) Mark(k Key, ttl time.Duration) time.Time {
 	if len(c.m) >= c.max {
 		c.evictSoonestLocked()
 	}
-	c.m[k] = until
+	c.set(k, until, reason)
 	return until
+}
+
+// set records a mark and its reason. Call with c.mu held.
+func (c *Cache) set(k markKey, until time.Time, reason string) {
+	c.m[k] = until
+	if reason != "" {
+		c.reasons[k] = reason
+	} else {
+		delete(c.reasons, k)
+	}
+}
+
+// drop forgets a mark. Call with c.mu held.
+func (c *Cache) drop(k markKey) {
+	delete(c.m, k)
+	delete(c.reasons, k)
 }
 
 // sweepLocked drops expired marks. Call with c.mu held.
 func (c *Cache) sweepLocked(now time.Time) {
 	for k, until := range c.m {
 		if !now.Before(until) {
-			delete(c.m, k)
+			c.drop(k)
 		}
 	}
 	c.lastSweep = now
@@ -107,7 +170,7 @@ func (c *Cache) sweepLocked(now time.Time) {
 // would have told plans the least. Call with c.mu held.
 func (c *Cache) evictSoonestLocked() {
 	var (
-		victim Key
+		victim markKey
 		first  time.Time
 		found  bool
 	)
@@ -117,7 +180,7 @@ func (c *Cache) evictSoonestLocked() {
 		}
 	}
 	if found {
-		delete(c.m, victim)
+		c.drop(victim)
 	}
 }
 
@@ -128,17 +191,41 @@ func (c *Cache) Len() int {
 	return len(c.m)
 }
 
-// Unavailable reports whether k is marked and the mark has not expired.
+// Unavailable reports whether offering k, or its whole capacity type, is
+// marked and the mark has not expired.
 func (c *Cache) Unavailable(k Key) bool {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.liveLocked(markKey{Key: k}, now) || c.liveLocked(markKey{Key: Key{CapacityType: k.CapacityType}}, now)
+}
+
+// CapacityTypeUnavailable reports whether capacity type ct is marked
+// whole.
+func (c *Cache) CapacityTypeUnavailable(ct string) bool {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.liveLocked(markKey{Key: Key{CapacityType: ct}}, now)
+}
+
+// SubnetUnavailable reports whether subnet id is marked.
+func (c *Cache) SubnetUnavailable(id string) bool {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.liveLocked(markKey{subnet: id}, now)
+}
+
+// liveLocked reports whether k holds an unexpired mark, dropping an
+// expired one. Call with c.mu held.
+func (c *Cache) liveLocked(k markKey, now time.Time) bool {
 	until, ok := c.m[k]
 	if !ok {
 		return false
 	}
 	if !now.Before(until) {
-		delete(c.m, k)
+		c.drop(k)
 		return false
 	}
 	return true

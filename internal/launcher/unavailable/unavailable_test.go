@@ -79,3 +79,54 @@ func TestBoundedEvictsSoonestExpiry(t *testing.T) {
 		t.Error("the mark expiring first was kept")
 	}
 }
+
+func TestMarkCapacityTypeCoversEveryOffering(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New(func() time.Time { return now })
+	c.MarkCapacityType("spot", 0)
+	if !c.Unavailable(Key{"m5.large", "us-east-1a", "spot"}) || !c.CapacityTypeUnavailable("spot") {
+		t.Fatal("spot offering available after its capacity type was marked")
+	}
+	if c.Unavailable(Key{"m5.large", "us-east-1a", "on-demand"}) || c.CapacityTypeUnavailable("on-demand") {
+		t.Fatal("on-demand offering unavailable after spot was marked")
+	}
+	now = now.Add(DefaultTTL)
+	if c.Unavailable(Key{"m5.large", "us-east-1a", "spot"}) {
+		t.Fatal("capacity type mark did not expire")
+	}
+}
+
+func TestMarkSubnet(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New(func() time.Time { return now })
+	c.MarkSubnet("subnet-1", time.Minute)
+	if !c.SubnetUnavailable("subnet-1") || c.SubnetUnavailable("subnet-2") {
+		t.Fatal("subnet marks wrong")
+	}
+	if c.Unavailable(Key{CapacityType: ""}) {
+		t.Fatal("a subnet mark made an offering unavailable")
+	}
+	now = now.Add(time.Minute)
+	if c.SubnetUnavailable("subnet-1") {
+		t.Fatal("subnet mark did not expire")
+	}
+}
+
+func TestMarkForKeepsTheReasonWhileTheMarkLasts(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New(func() time.Time { return now })
+	k := Key{"g5.xlarge", "us-east-1a", "on-demand"}
+	c.MarkFor(k, time.Minute, "VcpuLimitExceeded")
+	if r := c.Reason(k); r != "VcpuLimitExceeded" {
+		t.Fatalf("reason %q", r)
+	}
+	c.Mark(k, 2*time.Minute) // a later mark without a reason replaces it
+	if r := c.Reason(k); r != "" {
+		t.Fatalf("reason %q after a mark without one", r)
+	}
+	c.MarkFor(k, 3*time.Minute, "InsufficientInstanceCapacity")
+	now = now.Add(3 * time.Minute)
+	if r := c.Reason(k); r != "" || c.Unavailable(k) {
+		t.Fatalf("reason %q outlived its mark", r)
+	}
+}

@@ -36,3 +36,9 @@ const (
 	ReasonInsufficientCapacity = "INSUFFICIENT_CAPACITY"
 	ReasonOverloaded           = "OVERLOADED"
 )
+
+// MetadataQuota is the ErrorInfo metadata key of an INSUFFICIENT_CAPACITY
+// error that an account quota caused: the EC2 quota error codes,
+// comma-separated (VcpuLimitExceeded, MaxSpotInstanceCountExceeded,
+// MaxFleetCountExceeded).
+const MetadataQuota = "quota"

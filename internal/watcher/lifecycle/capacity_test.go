@@ -2,7 +2,10 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -10,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -73,6 +77,77 @@ func TestOnlyInsufficientCapacityGivesTheClaimUp(t *testing.T) {
 			err := kube.Get(context.Background(), client.ObjectKey{Name: claim.Name}, got)
 			if gone := apierrors.IsNotFound(err) || got.DeletionTimestamp != nil; gone != tc.deleted {
 				t.Errorf("claim deleted = %v (get: %v), want %v", gone, err, tc.deleted)
+			}
+		})
+	}
+}
+
+// eventLog records the reasons and messages of events.
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *eventLog) Eventf(_ runtime.Object, _ runtime.Object, _, reason, _, note string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, reason+": "+fmt.Sprintf(note, args...))
+}
+
+// A launch an account quota stopped gives the claim up with a Launched
+// condition and an event naming the quota; one that EC2's capacity
+// stopped gives it up without either naming a quota.
+func TestQuotaErrorIsRecordedOnTheClaim(t *testing.T) {
+	withQuota := func(quota string) error {
+		md := map[string]string{"offerings": "g5.xlarge/us-east-1a/on-demand"}
+		if quota != "" {
+			md[apierr.MetadataQuota] = quota
+		}
+		st, err := status.New(codes.ResourceExhausted, "launch gpu: insufficient capacity").WithDetails(&errdetails.ErrorInfo{
+			Reason: apierr.ReasonInsufficientCapacity, Domain: apierr.ErrorDomain, Metadata: md})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Err()
+	}
+	for _, tc := range []struct {
+		name, quota, reason string
+	}{
+		{"quota", "VcpuLimitExceeded", EventQuotaExceeded},
+		{"capacity", "", EventInsufficientCap},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scheme := runtime.NewScheme()
+			for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, karpv1.AddToScheme, awsv1.AddToScheme} {
+				if err := add(scheme); err != nil {
+					t.Fatal(err)
+				}
+			}
+			class := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+			claim := &karpv1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: "gpu-abcde", Labels: map[string]string{karpv1.NodePoolLabelKey: "gpu"},
+				CreationTimestamp: metav1.Now(), Finalizers: []string{"karpenter.sh/termination"}}}
+			claim.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
+			kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(class, claim).WithStatusSubresource(&karpv1.NodeClaim{}).Build()
+			events := &eventLog{}
+			c := &Controller{Client: kube, Launcher: refusingLauncher{err: withQuota(tc.quota)}, Recorder: events, LaunchTimeout: 1 << 62,
+				RegistrationTimeout: 1 << 62, Log: slog.New(slog.DiscardHandler)}
+			if _, err := c.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKey{Name: claim.Name}}); err != nil {
+				t.Fatal(err)
+			}
+			got := &karpv1.NodeClaim{}
+			if err := kube.Get(context.Background(), client.ObjectKey{Name: claim.Name}, got); err != nil || got.DeletionTimestamp == nil {
+				t.Fatalf("claim not being deleted: %v", err)
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, karpv1.ConditionLaunched)
+			named := cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == EventQuotaExceeded && strings.Contains(cond.Message, "VcpuLimitExceeded")
+			if named != (tc.quota != "") {
+				t.Errorf("Launched condition %+v, want one naming the quota: %v", cond, tc.quota != "")
+			}
+			events.mu.Lock()
+			defer events.mu.Unlock()
+			if len(events.events) != 1 || !strings.HasPrefix(events.events[0], tc.reason+": ") ||
+				strings.Contains(events.events[0], "VcpuLimitExceeded") != (tc.quota != "") {
+				t.Errorf("events %q, want one %s event naming the quota: %v", events.events, tc.reason, tc.quota != "")
 			}
 		})
 	}

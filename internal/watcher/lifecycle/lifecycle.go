@@ -48,8 +48,12 @@ const (
 
 // Event reasons.
 const (
-	EventLaunchFailed        = "LaunchFailed"
-	EventInsufficientCap     = "InsufficientCapacityError"
+	EventLaunchFailed    = "LaunchFailed"
+	EventInsufficientCap = "InsufficientCapacityError"
+	// EventQuotaExceeded is an insufficient-capacity error an account
+	// quota caused (the launcher's ErrorInfo names it): retrying will not
+	// help until someone raises the quota.
+	EventQuotaExceeded       = "QuotaExceeded"
 	EventLaunchTimeout       = "LaunchTimeout"
 	EventRegistrationTimeout = "RegistrationTimeout"
 	EventRegistered          = "Registered"
@@ -187,11 +191,17 @@ func (c *Controller) launch(ctx context.Context, claim *karpv1.NodeClaim) (recon
 		if c.Types != nil {
 			c.Types.Invalidate()
 		}
-		derr := c.deleteFor(ctx, claim, EventInsufficientCap, status.Convert(err).Message())
+		reason, msg := EventInsufficientCap, status.Convert(err).Message()
+		var perr error
+		if quota := server.ErrorMetadata(err)[apierr.MetadataQuota]; quota != "" {
+			reason, msg = EventQuotaExceeded, fmt.Sprintf("EC2 account quota exceeded (%s); raise it in Service Quotas: %s", quota, msg)
+			perr = c.setLaunched(ctx, claim, EventQuotaExceeded, msg)
+		}
+		derr := c.deleteFor(ctx, claim, reason, msg)
 		if c.OnCapacityError != nil {
 			c.OnCapacityError()
 		}
-		return reconcile.Result{}, derr
+		return reconcile.Result{}, errors.Join(perr, derr)
 	}
 	if err != nil {
 		c.Metrics.Launch("error")
@@ -260,15 +270,24 @@ func (c *Controller) launchRequest(claim *karpv1.NodeClaim, class *awsv1.EC2Node
 
 func (c *Controller) launchFailed(ctx context.Context, claim *karpv1.NodeClaim, reason string, cause error) (reconcile.Result, error) {
 	c.Recorder.Eventf(claim, nil, corev1.EventTypeWarning, EventLaunchFailed, "Launch", "%s", cause.Error())
+	if err := c.setLaunched(ctx, claim, reason, cause.Error()); err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{}, fmt.Errorf("launch %s: %w", claim.Name, cause)
+}
+
+// setLaunched writes the Launched=False condition with reason and message;
+// a claim already gone is no error.
+func (c *Controller) setLaunched(ctx context.Context, claim *karpv1.NodeClaim, reason, message string) error {
 	patch := client.MergeFrom(claim.DeepCopy())
 	meta.SetStatusCondition(&claim.Status.Conditions, metav1.Condition{
-		Type: karpv1.ConditionLaunched, Status: metav1.ConditionFalse, Reason: reason, Message: truncate(cause.Error()),
+		Type: karpv1.ConditionLaunched, Status: metav1.ConditionFalse, Reason: reason, Message: truncate(message),
 		ObservedGeneration: claim.Generation,
 	})
 	if err := c.Client.Status().Patch(ctx, claim, patch); err != nil && !apierrors.IsNotFound(err) {
-		return reconcile.Result{}, fmt.Errorf("status of %s: %w", claim.Name, err)
+		return fmt.Errorf("status of %s: %w", claim.Name, err)
 	}
-	return reconcile.Result{}, fmt.Errorf("launch %s: %w", claim.Name, cause)
+	return nil
 }
 
 // recordLaunch writes the instance into the claim: the instance type, zone
