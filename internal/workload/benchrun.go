@@ -25,6 +25,11 @@ const (
 	BenchMix20000  = "karpenter-mix-20000"
 	BenchTrace     = "trace"
 	BenchMix100000 = "karpenter-mix-100000-800-types"
+	// The self-selecting model of the mix the figures before issue 17
+	// were measured on (KarpenterMix).
+	BenchSelfSelect1000  = "karpenter-mix-selfselect-1000"
+	BenchSelfSelect5000  = "karpenter-mix-selfselect-5000"
+	BenchSelfSelect20000 = "karpenter-mix-selfselect-20000"
 )
 
 // BenchSyntheticInstanceTypes is the catalog size of BenchMix100000.
@@ -36,7 +41,8 @@ const DefaultBenchSeed = 42
 // BenchWorkloadNames returns the names of the benchmark workloads, in the
 // order `flotilla bench` runs them.
 func BenchWorkloadNames() []string {
-	return []string{BenchMix1000, BenchMix5000, BenchMix20000, BenchTrace, BenchMix100000}
+	return []string{BenchMix1000, BenchMix5000, BenchMix20000, BenchTrace, BenchMix100000,
+		BenchSelfSelect1000, BenchSelfSelect5000, BenchSelfSelect20000}
 }
 
 // ErrUnknownWorkload is wrapped by BuildBenchWorkload for a name that is
@@ -47,23 +53,31 @@ var ErrUnknownWorkload = errors.New("unknown workload")
 // is asked for without a shared data directory.
 var ErrNoSharedData = errors.New("shared data directory not found")
 
-// BuildBenchWorkload builds the named benchmark workload: KarpenterMix(n,
-// seed) against the 400-type KarpenterMixCatalog for karpenter-mix-n,
-// KarpenterMix(100000, seed) against KarpenterMixCatalogN(800) for
-// karpenter-mix-100000-800-types, and Trace(sharedData) for trace (seed
-// unused; sharedData "" wraps ErrNoSharedData).
+// BuildBenchWorkload builds the named benchmark workload:
+// KarpenterBenchmarkMix(n, seed) for karpenter-mix-n,
+// KarpenterBenchmarkMix(100000, seed) against
+// KarpenterBenchmarkCatalogN(800) for karpenter-mix-100000-800-types,
+// KarpenterMix(n, seed) for karpenter-mix-selfselect-n, and
+// Trace(sharedData) for trace (seed unused; sharedData "" wraps
+// ErrNoSharedData).
 func BuildBenchWorkload(name string, seed int64, sharedData string) (*solver.Problem, error) {
 	switch name {
 	case BenchMix1000:
-		return KarpenterMix(1000, seed), nil
+		return KarpenterBenchmarkMix(1000, seed), nil
 	case BenchMix5000:
-		return KarpenterMix(5000, seed), nil
+		return KarpenterBenchmarkMix(5000, seed), nil
 	case BenchMix20000:
-		return KarpenterMix(20000, seed), nil
+		return KarpenterBenchmarkMix(20000, seed), nil
 	case BenchMix100000:
-		p := KarpenterMix(100000, seed)
-		p.InstanceTypes = KarpenterMixCatalogN(BenchSyntheticInstanceTypes)
+		p := KarpenterBenchmarkMix(100000, seed)
+		p.InstanceTypes = KarpenterBenchmarkCatalogN(BenchSyntheticInstanceTypes)
 		return p, nil
+	case BenchSelfSelect1000:
+		return KarpenterMix(1000, seed), nil
+	case BenchSelfSelect5000:
+		return KarpenterMix(5000, seed), nil
+	case BenchSelfSelect20000:
+		return KarpenterMix(20000, seed), nil
 	case BenchTrace:
 		if sharedData == "" {
 			return nil, fmt.Errorf("workload %s: %w", name, ErrNoSharedData)

@@ -3,8 +3,11 @@ package workload
 import (
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/flotilla-io/flotilla/internal/solver"
 )
 
 func TestBuildBenchWorkload(t *testing.T) {
@@ -16,6 +19,9 @@ func TestBuildBenchWorkload(t *testing.T) {
 		{BenchMix5000, 5000, 400},
 		{BenchMix20000, 20000, 400},
 		{BenchMix100000, 100000, 800},
+		{BenchSelfSelect1000, 1000, 400},
+		{BenchSelfSelect5000, 5000, 400},
+		{BenchSelfSelect20000, 20000, 400},
 	} {
 		p, err := BuildBenchWorkload(tc.name, DefaultBenchSeed, "")
 		if err != nil {
@@ -23,6 +29,15 @@ func TestBuildBenchWorkload(t *testing.T) {
 		}
 		if len(p.Pods) != tc.pods || len(p.InstanceTypes) != tc.types {
 			t.Errorf("%s: %d pods, %d types; want %d, %d", tc.name, len(p.Pods), len(p.InstanceTypes), tc.pods, tc.types)
+		}
+		// The karpenter-mix-n names are Karpenter's benchmark (bare pods,
+		// 100m CPU reserved per node); selfselect the earlier model.
+		faithful := !strings.Contains(tc.name, "selfselect")
+		if bare := p.Pods[0].Owner == ""; bare != faithful {
+			t.Errorf("%s: first pod's owner %q", tc.name, p.Pods[0].Owner)
+		}
+		if reserved := p.InstanceTypes[0].Allocatable[solver.ResourceCPU] == 900; reserved != faithful {
+			t.Errorf("%s: fake-it-0 allocatable %v", tc.name, p.InstanceTypes[0].Allocatable)
 		}
 	}
 	if _, err := BuildBenchWorkload(BenchTrace, 1, ""); !errors.Is(err, ErrNoSharedData) {
@@ -34,7 +49,7 @@ func TestBuildBenchWorkload(t *testing.T) {
 	if _, err := BuildBenchWorkload("karpenter-mix-7", 1, ""); !errors.Is(err, ErrUnknownWorkload) {
 		t.Errorf("unknown name: %v", err)
 	}
-	if got := BenchWorkloadNames(); len(got) != 5 || got[3] != BenchTrace {
+	if got := BenchWorkloadNames(); len(got) != 8 || got[3] != BenchTrace || got[5] != BenchSelfSelect1000 {
 		t.Errorf("names %v", got)
 	}
 }

@@ -1,6 +1,8 @@
-// Package workload builds solver problems for benchmarks and the CLI: a
-// synthetic mix modelled on Karpenter's own scheduling benchmark, and a
-// problem built from a public trace and an EC2 catalog snapshot.
+// Package workload builds solver problems for benchmarks and the CLI:
+// Karpenter's scheduling benchmark mix as its benchmark code builds it
+// (KarpenterBenchmarkMix), an earlier self-selecting model of it
+// (KarpenterMix), and a problem built from a public trace and an EC2
+// catalog snapshot.
 package workload
 
 import (
@@ -31,7 +33,8 @@ func MixPrice(cpuMilli, memoryBytes int64) float64 {
 // KarpenterMixCatalog returns the 400 instance types "fake-it-0" ..
 // "fake-it-399": type i has i+1 vCPUs, 2(i+1) GiB of memory and room for
 // 10(i+1) pods, all allocatable, offered as spot in two zones and on-demand
-// in three, all at MixPrice.
+// in three, all at MixPrice. KarpenterBenchmarkCatalog is the same with
+// Karpenter's per-node overhead reserved.
 func KarpenterMixCatalog() []solver.InstanceType {
 	return KarpenterMixCatalogN(KarpenterMixInstanceTypes)
 }
@@ -41,6 +44,13 @@ func KarpenterMixCatalog() []solver.InstanceType {
 // and 4(⌊j/400⌋+1) GiB per vCPU (memory-optimised series), priced and
 // offered the same way.
 func KarpenterMixCatalogN(n int) []solver.InstanceType {
+	return mixCatalog(n, nil)
+}
+
+// mixCatalog builds the types of KarpenterMixCatalogN with overhead
+// subtracted from each type's capacity to give its allocatable; the price
+// stays that of the capacity.
+func mixCatalog(n int, overhead solver.Resources) []solver.InstanceType {
 	types := make([]solver.InstanceType, 0, n)
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("fake-it-%d", i)
@@ -65,7 +75,7 @@ func KarpenterMixCatalogN(n int) []solver.InstanceType {
 		}
 		allocatable := solver.Resources{}
 		for k, v := range capacity {
-			allocatable[k] = v
+			allocatable[k] = v - overhead[k]
 		}
 		types = append(types, solver.InstanceType{
 			Name:        name,
@@ -111,7 +121,11 @@ var (
 )
 
 // KarpenterMix returns a problem with n pending pods and no existing nodes,
-// mirroring Karpenter's scheduling benchmark: the 400-type catalog of
+// an earlier, simplified model of Karpenter's scheduling benchmark (the
+// bench workloads karpenter-mix-selfselect-n; KarpenterBenchmarkMix is the
+// faithful one): each share selects exactly itself, the zonal-affinity
+// pods use 4 values of another key, the pods have ReplicaSet owners and
+// the catalog reserves no overhead. It has the 400-type catalog of
 // KarpenterMixCatalog, one NodePool "default" with no requirements, and
 // pods (namespace "default") in five equal shares, the remainder going to
 // the plain share:

@@ -16,14 +16,25 @@ func TestKarpenterMixPlanIsValid(t *testing.T) {
 	if testing.Short() {
 		n = 250
 	}
-	p := workload.KarpenterMix(n, 42)
+	for _, tc := range []struct {
+		name string
+		p    *solver.Problem
+	}{
+		{"KarpenterBenchmarkMix", workload.KarpenterBenchmarkMix(n, 42)},
+		{"KarpenterMix", workload.KarpenterMix(n, 42)},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkMixPlan(t, tc.p) })
+	}
+}
+
+func checkMixPlan(t *testing.T, p *solver.Problem) {
 	p.Options.ImproveRounds = 100 // every strategy: the plan must not depend on speed
 	plan, err := solver.Solve(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := verify.Plan(p, plan); err != nil {
-		t.Fatalf("invalid plan for KarpenterMix(%d, 42):\n%v", n, err)
+		t.Fatalf("invalid plan for %d pods:\n%v", len(p.Pods), err)
 	}
 	if plan.LowerBoundPerHour <= 0 || plan.LowerBoundPerHour > plan.CostPerHour {
 		t.Fatalf("lower bound %v, cost %v", plan.LowerBoundPerHour, plan.CostPerHour)
@@ -35,7 +46,7 @@ func TestKarpenterMixPlanIsValid(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(plan, again) {
 		t.Fatalf("a second solve of the same input differs (err %v)", err)
 	}
-	t.Logf("%d pods: %d nodes, $%.2f/h, %d unschedulable", n, len(plan.NodeClaims), plan.CostPerHour, len(plan.Unschedulable))
+	t.Logf("%d pods: %d nodes, $%.2f/h (bound $%.2f/h), %d unschedulable", len(p.Pods), len(plan.NodeClaims), plan.CostPerHour, plan.LowerBoundPerHour, len(plan.Unschedulable))
 }
 
 func TestTracePlanIsValid(t *testing.T) {
