@@ -29,14 +29,19 @@ during the solve. Building a workload is not timed. See docs/bench.md.
 
 Workloads (all by default, in this order):
   karpenter-mix-1000, karpenter-mix-5000, karpenter-mix-20000
-                            Karpenter's scheduling benchmark mix against
-                            400 instance types.
+                            Karpenter's scheduling benchmark mix, built as
+                            its benchmark code builds it, against its 400
+                            fake instance types.
   trace                     The Alibaba GPU trace (8,152 pods) against the
                             EC2 us-east-1 catalog, from shared/data; skipped
                             with a note when that directory is not found.
   karpenter-mix-100000-800-types
                             100,000 pods of the same mix against 800
                             instance types.
+  karpenter-mix-selfselect-1000, -5000, -20000
+                            The earlier, simplified model of the mix (each
+                            share selects itself, owned pods, no per-node
+                            overhead) the figures before issue 17 used.
 
 Flags:
   --workloads LIST          Comma-separated subset of the workloads.
