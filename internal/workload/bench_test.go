@@ -12,7 +12,8 @@ import (
 	"github.com/flotilla-io/flotilla/internal/workload"
 )
 
-// BenchmarkSolve times solver.Solve on the KarpenterMix workloads and on the
+// BenchmarkSolve times solver.Solve on the workloads of flotilla bench
+// (the karpenter-mix ones built by KarpenterBenchmarkMix) and on the
 // trace. Besides ns/op, B/op and allocs/op it reports pods/s, the number of
 // new nodes, their cost ($/h) and the number of unschedulable pods of the
 // last plan, its lower bound and their ratio. The problem is built outside
@@ -21,12 +22,12 @@ import (
 func BenchmarkSolve(b *testing.B) {
 	for _, n := range []int{1000, 5000, 20000} {
 		b.Run(fmt.Sprintf("karpenter-mix-%d", n), func(b *testing.B) {
-			benchmarkSolve(b, workload.KarpenterMix(n, 42))
+			benchmarkSolve(b, workload.KarpenterBenchmarkMix(n, 42))
 		})
 	}
 	b.Run("karpenter-mix-100000-800-types", func(b *testing.B) {
-		p := workload.KarpenterMix(100000, 42)
-		p.InstanceTypes = workload.KarpenterMixCatalogN(800)
+		p := workload.KarpenterBenchmarkMix(100000, 42)
+		p.InstanceTypes = workload.KarpenterBenchmarkCatalogN(800)
 		benchmarkSolve(b, p)
 	})
 	b.Run("trace", func(b *testing.B) {
