@@ -3,6 +3,9 @@ package integration
 import (
 	"context"
 	"crypto/tls"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -87,6 +90,38 @@ func checkMutualTLS(ctx context.Context, t *testing.T, c harness.Cluster) {
 		_, err = watcherv1.NewWatcherServiceClient(conn).Disrupt(ctx, &watcherv1.DisruptRequest{InstanceId: "i-0123456789abcdef0", Reason: "attack"})
 		if status.Code(err) != codes.PermissionDenied {
 			t.Errorf("Disrupt as watcher: %v, want PermissionDenied", err)
+		}
+	})
+	t.Run("grpcurl with the operator certificate the demo prints", func(t *testing.T) {
+		root, err := harness.FindRepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "tools.sh"), "debug").Output()
+		if err != nil {
+			t.Fatalf("hack/tools.sh debug: %v", err)
+		}
+		grpcurl := filepath.Join(strings.TrimSpace(string(out)), "grpcurl")
+		files, err := c.ClientTLS(harness.OperatorIdentity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := func(args ...string) (string, error) {
+			full := append([]string{"-cacert", files.CA, "-cert", files.Cert, "-key", files.Key}, args...)
+			b, err := exec.CommandContext(ctx, grpcurl, full...).CombinedOutput()
+			return string(b), err
+		}
+		if out, err := run(watcherAddr, "list"); err != nil || !strings.Contains(out, "flotilla.watcher.v1.WatcherService") {
+			t.Errorf("grpcurl list: %v\n%s", err, out)
+		}
+		if out, err := run(watcherAddr, "flotilla.watcher.v1.WatcherService/GetState"); err != nil {
+			t.Errorf("grpcurl GetState: %v\n%s", err, out)
+		}
+		if out, err := run("-d", `{"instanceId":"i-0123456789abcdef0","reason":"attack"}`, watcherAddr, "flotilla.watcher.v1.WatcherService/Disrupt"); err == nil || !strings.Contains(out, "PermissionDenied") {
+			t.Errorf("grpcurl Disrupt as operator: %v\n%s", err, out)
+		}
+		if out, err := exec.CommandContext(ctx, grpcurl, "-plaintext", "-connect-timeout", "2", watcherAddr, "list").CombinedOutput(); err == nil {
+			t.Errorf("grpcurl -plaintext was served:\n%s", out)
 		}
 	})
 	t.Run("an operator reads but does not act", func(t *testing.T) {
