@@ -141,3 +141,16 @@ func (i Info) Labels() map[string]string {
 	}
 	return out
 }
+
+// InfoFromSpec is what DescribeInstanceTypes says of an embedded catalog
+// row, as ec2sim answers it: nitro, bare metal without a hypervisor.
+func InfoFromSpec(s ec2catalog.Spec) Info {
+	hv := "nitro"
+	if strings.Contains(s.Name, ".metal") {
+		hv = ""
+	}
+	return Info{
+		Name: s.Name, VCPU: int64(s.VCPU), MemoryMiB: s.MemoryMiB, Arch: s.Arch,
+		GPUs: int64(s.GPUs), GPUMaker: s.GPUManufacturer, ENIs: int64(s.ENIs), IPv4PerENI: int64(s.IPv4PerENI), Hypervisor: hv,
+	}
+}
