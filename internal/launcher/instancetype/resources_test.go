@@ -93,3 +93,15 @@ func TestBadKubeletIsInvalidArgument(t *testing.T) {
 		t.Fatalf("err %v, want invalid argument", err)
 	}
 }
+
+func TestArm64MemoryLessCMA(t *testing.T) {
+	g := Info{Name: "m6g.large", VCPU: 2, MemoryMiB: 8192, Arch: "arm64", ENIs: 3, IPv4PerENI: 10, Hypervisor: "nitro"}
+	it, err := Convert(g, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Karpenter's m6g.large: (8192−64) − ceil(7.5% of 8128) = 7518Mi capacity, 6844Mi allocatable.
+	if it.Capacity["memory"] != "7518Mi" || it.Allocatable["memory"] != "6844Mi" {
+		t.Errorf("memory capacity %s allocatable %s, want 7518Mi and 6844Mi", it.Capacity["memory"], it.Allocatable["memory"])
+	}
+}
