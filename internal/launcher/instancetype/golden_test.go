@@ -64,7 +64,6 @@ var deliberate = map[string]string{
 	"label karpenter.k8s.aws/instance-cpu-sustained-clock-speed-mhz":   "not yet: the embedded catalog lacks the fact (issue 14)",
 	"label karpenter.k8s.aws/instance-ebs-bandwidth":                   "not yet: the embedded catalog lacks the fact (issue 14)",
 	"label karpenter.k8s.aws/instance-encryption-in-transit-supported": "not yet: the embedded catalog lacks the fact (issue 14)",
-	"label karpenter.k8s.aws/instance-generation":                      "not yet: u-*tb1 names (Karpenter reads generation 1 from the u-Ntb1 pattern) (issue 14)",
 	"label karpenter.k8s.aws/instance-gpu-count":                       "not yet: the CSV counts 0 GPUs on g6f/gr6f (fractional GPUs); Karpenter labels them (issue 14)",
 	"label karpenter.k8s.aws/instance-gpu-manufacturer":                "not yet: the CSV counts 0 GPUs on g6f/gr6f (fractional GPUs); Karpenter labels them (issue 14)",
 	"label karpenter.k8s.aws/instance-gpu-memory":                      "not yet: the embedded catalog lacks the fact (issue 14)",
