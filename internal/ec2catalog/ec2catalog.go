@@ -23,7 +23,8 @@ type Spec struct {
 	VCPU      int
 	MemoryMiB int64
 	GPUs      int
-	// GPUManufacturer is nvidia, amd or habana; empty when GPUs is 0.
+	// GPUManufacturer is nvidia, amd or habana; empty when the type has
+	// no GPU model (it may have one with GPUs 0: fractional GPUs, g6f).
 	GPUManufacturer string
 	Arch            string // amd64 or arm64
 	ENIs            int    // network interfaces

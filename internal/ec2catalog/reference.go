@@ -63,6 +63,9 @@ func ApplyReference(specs []Spec, ref *Reference) ([]Spec, error) {
 			return nil, fmt.Errorf("reference %s: %w", s.Name, err)
 		}
 		s.Facts = f
+		if m := rt.Labels[refLabel+"gpu-manufacturer"]; m != "" {
+			s.GPUManufacturer = m
+		}
 		if n, ok := rt.Labels[refLabel+"gpu-count"]; ok {
 			if s.GPUs, err = strconv.Atoi(n); err != nil {
 				return nil, fmt.Errorf("reference %s: gpu-count %q: %w", s.Name, n, err)

@@ -29,7 +29,8 @@ const (
 // Capacity is the machine's capacity as Kubernetes sees it: memory less
 // the Graviton CMA reservation on arm64 and the VM overhead, pods from maxPods (or the ENI limit), ephemeral storage
 // from the root volume of rootGi GiB (DefaultRootVolumeGi when not
-// positive), and GPUs.
+// positive), GPUs, Neuron devices and cores, EFA interfaces and branch
+// interfaces (vpc.amazonaws.com/pod-eni).
 func Capacity(i Info, maxPods, rootGi int64) map[string]*resource.Quantity {
 	if rootGi <= 0 {
 		rootGi = DefaultRootVolumeGi
@@ -47,6 +48,13 @@ func Capacity(i Info, maxPods, rootGi int64) map[string]*resource.Quantity {
 	}
 	if r := i.GPUResource(); r != "" {
 		c[r] = resource.NewQuantity(i.GPUs, resource.DecimalSI)
+	}
+	for name, n := range map[string]int64{
+		ResourceNeuron: i.NeuronDevices, ResourceNeuronCore: i.NeuronCores, ResourceEFA: i.EFAs, ResourcePodENI: i.BranchENIs,
+	} {
+		if n > 0 {
+			c[name] = resource.NewQuantity(n, resource.DecimalSI)
+		}
 	}
 	return c
 }
