@@ -1,9 +1,11 @@
 package instancetype
 
 import (
-	"github.com/flotilla-io/flotilla/internal/ec2catalog"
+	"math"
 	"strconv"
 	"strings"
+
+	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
@@ -102,9 +104,9 @@ func (i Info) MaxPodsENI() int64 {
 	return enis*(i.IPv4PerENI-1) + 2
 }
 
-// infoFromEC2 converts a DescribeInstanceTypes entry; ok is false for
+// InfoFromEC2 converts a DescribeInstanceTypes entry; ok is false for
 // types without the fields a node needs.
-func infoFromEC2(t ec2types.InstanceTypeInfo) (Info, bool) {
+func InfoFromEC2(t ec2types.InstanceTypeInfo) (Info, bool) {
 	if t.VCpuInfo == nil || t.MemoryInfo == nil || t.ProcessorInfo == nil || t.NetworkInfo == nil {
 		return Info{}, false
 	}
@@ -133,11 +135,75 @@ func infoFromEC2(t ec2types.InstanceTypeInfo) (Info, bool) {
 	if t.GpuInfo != nil {
 		for _, g := range t.GpuInfo.Gpus {
 			info.GPUs += int64(deref(g.Count))
-			info.GPUName = strings.ToLower(deref(g.Name))
+			info.GPUName = deref(g.Name)
 			info.GPUMaker = strings.ToLower(deref(g.Manufacturer))
+			if g.MemoryInfo != nil {
+				info.GPUMemoryMiB = int64(deref(g.MemoryInfo.SizeInMiB))
+			}
 		}
 	}
+	processorFacts(&info, t)
+	networkFacts(&info, t)
+	acceleratorFacts(&info, t)
+	if s := t.InstanceStorageInfo; s != nil && s.NvmeSupport != ec2types.EphemeralNvmeSupportUnsupported {
+		info.LocalNVMeGB = deref(s.TotalSizeInGB)
+	}
+	if e := t.EbsInfo; e != nil && e.EbsOptimizedInfo != nil && e.EbsOptimizedSupport == ec2types.EbsOptimizedSupportDefault {
+		info.EBSBandwidthMbps = int64(deref(e.EbsOptimizedInfo.MaximumBandwidthInMbps))
+	}
+	// Network bandwidth and branch interfaces are not in
+	// DescribeInstanceTypes; Karpenter has generated tables, Flotilla the
+	// embedded catalog.
+	if spec, ok := ec2catalog.Lookup(info.Name); ok {
+		info.NetworkBandwidthMbps = int64(spec.NetworkBandwidthMbps)
+		info.BranchENIs = int64(spec.BranchENIs)
+	}
 	return info, true
+}
+
+func processorFacts(info *Info, t ec2types.InstanceTypeInfo) {
+	info.CPUManufacturer = strings.ToLower(deref(t.ProcessorInfo.Manufacturer))
+	info.SustainedClockMHz = int64(math.Round(deref(t.ProcessorInfo.SustainedClockSpeedInGhz) * 1000))
+}
+
+// networkFacts reads the default network card's interfaces (the only ones
+// the VPC CNI gives pods), EFA and encryption in transit.
+func networkFacts(info *Info, t ec2types.InstanceTypeInfo) {
+	n := t.NetworkInfo
+	if n.DefaultNetworkCardIndex != nil {
+		for _, c := range n.NetworkCards {
+			if deref(c.NetworkCardIndex) == *n.DefaultNetworkCardIndex {
+				info.DefaultCardENIs = int64(deref(c.MaximumNetworkInterfaces))
+			}
+		}
+	}
+	if n.EfaInfo != nil {
+		info.EFAs = int64(deref(n.EfaInfo.MaximumEfaInterfaces))
+	}
+	info.EncryptionInTransit = deref(n.EncryptionInTransitSupported)
+}
+
+// acceleratorFacts reads Neuron devices or, on types without them,
+// inference accelerators, as Karpenter labels them.
+func acceleratorFacts(info *Info, t ec2types.InstanceTypeInfo) {
+	if t.NeuronInfo != nil {
+		for _, d := range t.NeuronInfo.NeuronDevices {
+			n := int64(deref(d.Count))
+			info.NeuronDevices += n
+			if d.CoreInfo != nil {
+				info.NeuronCores += n * int64(deref(d.CoreInfo.Count))
+			}
+			info.AcceleratorName, info.AcceleratorMaker = deref(d.Name), "aws"
+		}
+		info.Accelerators = info.NeuronDevices
+		return
+	}
+	if t.InferenceAcceleratorInfo != nil {
+		for _, a := range t.InferenceAcceleratorInfo.Accelerators {
+			info.Accelerators += int64(deref(a.Count))
+			info.AcceleratorName, info.AcceleratorMaker = deref(a.Name), deref(a.Manufacturer)
+		}
+	}
 }
 
 func deref[T any](p *T) T {
