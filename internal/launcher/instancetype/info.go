@@ -16,6 +16,7 @@ const (
 	LabelArch            = "kubernetes.io/arch"
 	LabelOS              = "kubernetes.io/os"
 	LabelZone            = "topology.kubernetes.io/zone"
+	LabelRegion          = "topology.kubernetes.io/region"
 	LabelCapacityType    = "karpenter.sh/capacity-type"
 	LabelFamily          = "karpenter.k8s.aws/instance-family"
 	LabelSize            = "karpenter.k8s.aws/instance-size"

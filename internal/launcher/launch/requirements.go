@@ -15,7 +15,7 @@ import (
 // instance types and are ignored here.
 var offeringKeys = map[string]bool{
 	instancetype.LabelInstanceType: true, instancetype.LabelArch: true, instancetype.LabelOS: true,
-	instancetype.LabelZone: true, instancetype.LabelCapacityType: true,
+	instancetype.LabelZone: true, instancetype.LabelRegion: true, instancetype.LabelCapacityType: true,
 	instancetype.LabelFamily: true, instancetype.LabelSize: true, instancetype.LabelCategory: true,
 	instancetype.LabelGeneration: true, instancetype.LabelCPU: true, instancetype.LabelMemory: true,
 	instancetype.LabelGPUName: true, instancetype.LabelGPUManufacturer: true, instancetype.LabelGPUCount: true,
