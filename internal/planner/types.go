@@ -112,7 +112,6 @@ func (c *CatalogTypes) offerings(s ec2catalog.Spec, zones []string) []instancety
 	return out
 }
 
-
 // launcherTypes lists instance types through the launcher, as the watcher
 // does, and turns a launcher that does not answer into ErrUnreachable
 // (the watcher would skip the NodePool instead, which would hide it).
