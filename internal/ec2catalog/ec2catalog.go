@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -22,17 +23,68 @@ type Spec struct {
 	VCPU      int
 	MemoryMiB int64
 	GPUs      int
-	// GPUManufacturer is nvidia, amd or habana; empty when GPUs is 0.
+	// GPUManufacturer is nvidia, amd or habana; empty when the type has
+	// no GPU model (it may have one with GPUs 0: fractional GPUs, g6f).
 	GPUManufacturer string
 	Arch            string // amd64 or arm64
 	ENIs            int    // network interfaces
 	IPv4PerENI      int
 	// OnDemandPrice is the us-east-1 Linux on-demand price, US dollars per hour.
 	OnDemandPrice float64
+
+	// Facts below come from Karpenter's reference (see ApplyReference);
+	// they are zero for types it does not list.
+	Facts
 }
 
-// MaxPodsENI is the EKS VPC CNI pod limit: ENIs × (IPv4 per ENI − 1) + 2.
-func (s Spec) MaxPodsENI() int { return s.ENIs*(s.IPv4PerENI-1) + 2 }
+// Facts are what DescribeInstanceTypes (and Karpenter's generated
+// bandwidth and VPC-limits tables) say about a type beyond the CSV's
+// columns. Every field is comparable, so Specs compare with ==.
+type Facts struct {
+	// Known is true when the facts were filled in.
+	Known bool
+	// Hypervisor is nitro, xen, or empty for bare metal.
+	Hypervisor string
+	// CPUManufacturer is lower case: intel, amd or aws.
+	CPUManufacturer   string
+	SustainedClockMHz int
+	// EBSBandwidthMbps is the EBS-optimized maximum; 0 when the type is
+	// not EBS-optimized by default.
+	EBSBandwidthMbps     int
+	NetworkBandwidthMbps int
+	EncryptionInTransit  bool
+	// LocalNVMeGB is the total NVMe instance storage, GB.
+	LocalNVMeGB int
+	// GPUName is the GPU model as Karpenter labels it (lower case, no
+	// spaces); a type may have a GPU model with a GPU count of 0
+	// (fractional GPUs, g6f).
+	GPUName      string
+	GPUMemoryMiB int64
+	// Accelerator* describe Neuron or inference accelerators.
+	AcceleratorName, AcceleratorManufacturer string
+	Accelerators                             int
+	// NeuronDevices and NeuronCores are the Neuron devices and their cores in total.
+	NeuronDevices, NeuronCores int
+	// EFAs is the maximum number of EFA interfaces.
+	EFAs int
+	// BranchENIs is the number of branch interfaces (pods with security groups).
+	BranchENIs int
+	// DefaultCardENIs is the network interfaces of the default network
+	// card, which alone count for pods; ENIs when 0.
+	DefaultCardENIs int
+}
+
+// MaxPodsENI is the EKS VPC CNI pod limit: ENIs of the default network
+// card × (IPv4 per ENI − 1) + 2.
+func (s Spec) MaxPodsENI() int { return s.DefaultENIs()*(s.IPv4PerENI-1) + 2 }
+
+// DefaultENIs is the network interfaces of the default network card.
+func (s Spec) DefaultENIs() int {
+	if s.DefaultCardENIs > 0 {
+		return s.DefaultCardENIs
+	}
+	return s.ENIs
+}
 
 // Columns are the CSV header names, in the order Write uses. Parse finds
 // columns by name and ignores unknown ones; the first six are required.
@@ -129,6 +181,8 @@ func parseRow(rec []string, col map[string]int) (Spec, error) {
 	return s, nil
 }
 
+var highMemory = regexp.MustCompile(`^-[0-9]+tb`)
+
 // ParseName splits an instance type name into the parts Karpenter's
 // well-known labels carry: family and size (at the first dot), category
 // (the family's leading letters) and generation (the digits right after
@@ -143,11 +197,16 @@ func ParseName(name string) (family, size, category, generation string) {
 		i++
 	}
 	category = family[:i]
+	// High-memory names put their size between category and generation
+	// (u-3tb1: category u, generation 1), as Karpenter's pattern reads them.
+	if m := highMemory.FindString(family[i:]); m != "" {
+		i += len(m)
+	}
 	j := i
 	for j < len(family) && family[j] >= '0' && family[j] <= '9' {
 		j++
 	}
-	if i > 0 && j > i {
+	if len(category) > 0 && j > i {
 		if g, err := strconv.Atoi(family[i:j]); err == nil {
 			generation = strconv.Itoa(g)
 		}

@@ -2,7 +2,7 @@ package ec2catalog
 
 import "sync"
 
-//go:generate go run ./gen -csv ../../../shared/data/ec2-us-east-1.csv -out zz_generated_catalog.go
+//go:generate go run ./gen -csv ../../../shared/data/ec2-us-east-1.csv -reference ../../../shared/data/karpenter-reference-instance-types.json -out zz_generated_catalog.go
 
 // Embedded returns a copy of the catalog compiled into the binary (see
 // zz_generated_catalog.go for its sources), sorted by name. The launcher

@@ -25,6 +25,9 @@ func TestEmbedded(t *testing.T) {
 	if g, _ := Lookup("g4ad.xlarge"); g.GPUs != 1 || g.GPUManufacturer != "amd" {
 		t.Errorf("g4ad.xlarge = %+v", g)
 	}
+	if p, _ := Lookup("p4d.24xlarge"); p.MaxPodsENI() != 737 || p.ENIs != 60 || p.EFAs != 4 || p.GPUName != "a100" || p.GPUMemoryMiB != 40960 {
+		t.Errorf("p4d.24xlarge = %+v, want 737 pods from the default card's 15 of 60 ENIs", p)
+	}
 	if _, ok := Lookup("nope.large"); ok {
 		t.Error("Lookup found nope.large")
 	}
@@ -47,6 +50,19 @@ func TestEmbeddedMatchesCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	refPath := filepath.Join("..", "..", "..", "shared", "data", "karpenter-reference-instance-types.json")
+	rf, err := os.Open(refPath)
+	if err != nil {
+		t.Skipf("shared reference not present: %v", err)
+	}
+	ref, err := ParseReference(rf)
+	rf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if specs, err = ApplyReference(specs, ref); err != nil {
+		t.Fatal(err)
+	}
 	emb := Embedded()
 	if len(specs) != len(emb) {
 		t.Fatalf("CSV has %d types, embedded %d", len(specs), len(emb))
@@ -63,7 +79,7 @@ func TestEmbeddedMatchesCSV(t *testing.T) {
 		t.Skip("no go command")
 	}
 	out := filepath.Join(t.TempDir(), "zz.go")
-	cmd := exec.Command("go", "run", "./gen", "-csv", csvPath, "-out", out)
+	cmd := exec.Command("go", "run", "./gen", "-csv", csvPath, "-reference", refPath, "-out", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("generator: %v\n%s", err, b)
 	}

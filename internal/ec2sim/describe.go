@@ -64,9 +64,9 @@ func instanceTypeField(sp ec2catalog.Spec, name string) ([]string, bool) {
 	case "supported-usage-class":
 		return []string{"on-demand", "spot"}, true
 	case "hypervisor":
-		return []string{"nitro"}, true
+		return []string{hypervisor(sp)}, true
 	case "instance-storage-supported":
-		return []string{"false"}, true
+		return []string{strconv.FormatBool(sp.LocalNVMeGB > 0)}, true
 	case "bare-metal":
 		return []string{strconv.FormatBool(strings.HasSuffix(sp.Name, ".metal") || strings.Contains(sp.Name, ".metal-"))}, true
 	case "network-info.maximum-network-interfaces":
@@ -74,7 +74,7 @@ func instanceTypeField(sp ec2catalog.Spec, name string) ([]string, bool) {
 	case "network-info.ipv4-addresses-per-interface":
 		return []string{strconv.Itoa(sp.IPv4PerENI)}, true
 	case "gpu-info.gpus.count", "gpu-info.gpus.manufacturer", "gpu-info.gpus.name":
-		if sp.GPUs == 0 {
+		if sp.GPUs == 0 && sp.GPUName == "" {
 			return nil, true
 		}
 		n, m, _ := gpuFor(sp)
@@ -142,17 +142,10 @@ func writeInstanceType(b *xb, sp ec2catalog.Spec) {
 	b.items("supportedVirtualizationTypes", []string{"hvm"})
 	metal := strings.Contains(sp.Name, ".metal")
 	b.boolean("bareMetal", metal)
-	if !metal {
-		b.el("hypervisor", "nitro")
+	if hv := hypervisor(sp); hv != "" {
+		b.el("hypervisor", hv)
 	}
-	b.open("processorInfo")
-	b.items("supportedArchitectures", []string{archName(sp.Arch)})
-	if archName(sp.Arch) == "arm64" {
-		b.el("manufacturer", "AWS")
-	} else {
-		b.el("manufacturer", "Intel")
-	}
-	b.close("processorInfo")
+	writeProcessor(b, sp)
 	b.open("vCpuInfo")
 	b.num("defaultVCpus", int64(sp.VCPU))
 	cores, threads := sp.VCPU, 1
@@ -165,54 +158,18 @@ func writeInstanceType(b *xb, sp ec2catalog.Spec) {
 	b.open("memoryInfo")
 	b.num("sizeInMiB", sp.MemoryMiB)
 	b.close("memoryInfo")
-	b.boolean("instanceStorageSupported", false)
-	b.open("ebsInfo")
-	b.el("ebsOptimizedSupport", "default")
-	b.el("encryptionSupport", "supported")
-	b.el("nvmeSupport", "required")
-	b.close("ebsInfo")
-	b.open("networkInfo")
-	b.el("networkPerformance", "Up to 10 Gigabit")
-	enis, ips := sp.ENIs, sp.IPv4PerENI
-	if enis == 0 {
-		enis = 2
+	b.boolean("instanceStorageSupported", sp.LocalNVMeGB > 0)
+	if sp.LocalNVMeGB > 0 {
+		b.open("instanceStorageInfo")
+		b.num("totalSizeInGB", int64(sp.LocalNVMeGB))
+		b.el("nvmeSupport", "required")
+		b.el("encryptionSupport", "required")
+		b.close("instanceStorageInfo")
 	}
-	if ips == 0 {
-		ips = 4
-	}
-	b.num("maximumNetworkInterfaces", int64(enis))
-	b.num("maximumNetworkCards", 1)
-	b.num("defaultNetworkCardIndex", 0)
-	b.open("networkCards")
-	b.open("item")
-	b.num("networkCardIndex", 0)
-	b.el("networkPerformance", "Up to 10 Gigabit")
-	b.num("maximumNetworkInterfaces", int64(enis))
-	b.close("item")
-	b.close("networkCards")
-	b.num("ipv4AddressesPerInterface", int64(ips))
-	b.num("ipv6AddressesPerInterface", int64(ips))
-	b.boolean("ipv6Supported", true)
-	b.el("enaSupport", "required")
-	b.boolean("efaSupported", false)
-	b.boolean("encryptionInTransitSupported", true)
-	b.close("networkInfo")
-	if sp.GPUs > 0 {
-		name, manu, mem := gpuFor(sp)
-		b.open("gpuInfo")
-		b.open("gpus")
-		b.open("item")
-		b.el("name", name)
-		b.el("manufacturer", manu)
-		b.num("count", int64(sp.GPUs))
-		b.open("memoryInfo")
-		b.num("sizeInMiB", mem)
-		b.close("memoryInfo")
-		b.close("item")
-		b.close("gpus")
-		b.num("totalGpuMemoryInMiB", mem*int64(sp.GPUs))
-		b.close("gpuInfo")
-	}
+	writeEBS(b, sp)
+	writeNetwork(b, sp)
+	writeGPUs(b, sp)
+	writeAccelerators(b, sp)
 	b.boolean("hibernationSupported", false)
 	b.boolean("burstablePerformanceSupported", strings.HasPrefix(sp.Family, "t"))
 	b.boolean("dedicatedHostsSupported", false)
@@ -221,6 +178,164 @@ func writeInstanceType(b *xb, sp ec2catalog.Spec) {
 	b.el("nitroEnclavesSupport", "unsupported")
 	b.el("nitroTpmSupport", "unsupported")
 	b.close("item")
+}
+
+// hypervisor is the catalog's hypervisor, or nitro (none for bare metal)
+// for a type without facts.
+func hypervisor(sp ec2catalog.Spec) string {
+	if sp.Known {
+		return sp.Hypervisor
+	}
+	if strings.Contains(sp.Name, ".metal") {
+		return ""
+	}
+	return "nitro"
+}
+
+var cpuManufacturers = map[string]string{"intel": "Intel", "amd": "AMD", "aws": "AWS"}
+
+func writeProcessor(b *xb, sp ec2catalog.Spec) {
+	b.open("processorInfo")
+	b.items("supportedArchitectures", []string{archName(sp.Arch)})
+	switch m, ok := cpuManufacturers[sp.CPUManufacturer]; {
+	case ok:
+		b.el("manufacturer", m)
+	case archName(sp.Arch) == "arm64":
+		b.el("manufacturer", "AWS")
+	default:
+		b.el("manufacturer", "Intel")
+	}
+	if sp.SustainedClockMHz > 0 {
+		b.el("sustainedClockSpeedInGhz", strconv.FormatFloat(float64(sp.SustainedClockMHz)/1000, 'f', -1, 64))
+	}
+	b.close("processorInfo")
+}
+
+func writeEBS(b *xb, sp ec2catalog.Spec) {
+	b.open("ebsInfo")
+	switch {
+	case sp.EBSBandwidthMbps > 0:
+		b.el("ebsOptimizedSupport", "default")
+		b.open("ebsOptimizedInfo")
+		b.num("maximumBandwidthInMbps", int64(sp.EBSBandwidthMbps))
+		b.close("ebsOptimizedInfo")
+	case sp.Known:
+		b.el("ebsOptimizedSupport", "unsupported")
+	default:
+		b.el("ebsOptimizedSupport", "default")
+	}
+	b.el("encryptionSupport", "supported")
+	b.el("nvmeSupport", "required")
+	b.close("ebsInfo")
+}
+
+// writeNetwork serves the type's interfaces as network cards: the default
+// card (index 0) with the catalog's default-card interfaces, the rest on
+// further cards of at most as many each.
+func writeNetwork(b *xb, sp ec2catalog.Spec) {
+	b.open("networkInfo")
+	perf := "Up to 10 Gigabit"
+	if sp.NetworkBandwidthMbps > 0 {
+		perf = strconv.FormatFloat(float64(sp.NetworkBandwidthMbps)/1000, 'f', -1, 64) + " Gigabit"
+	}
+	b.el("networkPerformance", perf)
+	enis, ips := sp.ENIs, sp.IPv4PerENI
+	if enis == 0 {
+		enis = 2
+	}
+	if ips == 0 {
+		ips = 4
+	}
+	perCard := min(sp.DefaultENIs(), enis)
+	if perCard <= 0 {
+		perCard = enis
+	}
+	var cards []int
+	for left := enis; left > 0; left -= perCard {
+		cards = append(cards, min(left, perCard))
+	}
+	b.num("maximumNetworkInterfaces", int64(enis))
+	b.num("maximumNetworkCards", int64(len(cards)))
+	b.num("defaultNetworkCardIndex", 0)
+	b.open("networkCards")
+	for i, n := range cards {
+		b.open("item")
+		b.num("networkCardIndex", int64(i))
+		b.el("networkPerformance", perf)
+		b.num("maximumNetworkInterfaces", int64(n))
+		b.close("item")
+	}
+	b.close("networkCards")
+	b.num("ipv4AddressesPerInterface", int64(ips))
+	b.num("ipv6AddressesPerInterface", int64(ips))
+	b.boolean("ipv6Supported", true)
+	b.el("enaSupport", "required")
+	b.boolean("efaSupported", sp.EFAs > 0)
+	if sp.EFAs > 0 {
+		b.open("efaInfo")
+		b.num("maximumEfaInterfaces", int64(sp.EFAs))
+		b.close("efaInfo")
+	}
+	b.boolean("encryptionInTransitSupported", sp.EncryptionInTransit || !sp.Known)
+	b.close("networkInfo")
+}
+
+func writeGPUs(b *xb, sp ec2catalog.Spec) {
+	if sp.GPUs == 0 && sp.GPUName == "" {
+		return
+	}
+	name, manu, mem := gpuFor(sp)
+	if sp.GPUName != "" && labelValue(name) != sp.GPUName {
+		name = sp.GPUName
+	}
+	if sp.GPUMemoryMiB > 0 {
+		mem = sp.GPUMemoryMiB
+	}
+	b.open("gpuInfo")
+	b.open("gpus")
+	b.open("item")
+	b.el("name", name)
+	b.el("manufacturer", manu)
+	b.num("count", int64(sp.GPUs))
+	b.open("memoryInfo")
+	b.num("sizeInMiB", mem)
+	b.close("memoryInfo")
+	b.close("item")
+	b.close("gpus")
+	b.num("totalGpuMemoryInMiB", mem*int64(sp.GPUs))
+	b.close("gpuInfo")
+}
+
+// labelValue is a name as Karpenter labels it: lower case, dashes for spaces.
+func labelValue(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "-")) }
+
+// writeAccelerators serves Neuron devices, or inference accelerators on
+// types without them.
+func writeAccelerators(b *xb, sp ec2catalog.Spec) {
+	switch {
+	case sp.NeuronDevices > 0:
+		b.open("neuronInfo")
+		b.open("neuronDevices")
+		b.open("item")
+		b.num("count", int64(sp.NeuronDevices))
+		b.el("name", sp.AcceleratorName)
+		b.open("coreInfo")
+		b.num("count", int64(sp.NeuronCores/sp.NeuronDevices))
+		b.close("coreInfo")
+		b.close("item")
+		b.close("neuronDevices")
+		b.close("neuronInfo")
+	case sp.AcceleratorName != "":
+		b.open("inferenceAcceleratorInfo")
+		b.open("accelerators")
+		b.open("member")
+		b.num("count", int64(sp.Accelerators))
+		b.el("name", sp.AcceleratorName)
+		b.el("manufacturer", sp.AcceleratorManufacturer)
+		b.close("member")
+		b.close("accelerators")
+		b.close("inferenceAcceleratorInfo")
+	}
 }
 
 // offering is one instance type in one location.

@@ -40,6 +40,19 @@ func TestListInstanceTypes(t *testing.T) {
 		if it.Capacity["memory"] != "7577Mi" || it.Allocatable["cpu"] != "1930m" || it.Allocatable["memory"] != "6903Mi" {
 			t.Errorf("m5.large capacity %v allocatable %v", it.Capacity, it.Allocatable)
 		}
+		// Karpenter's m5.large, through DescribeInstanceTypes.
+		for k, v := range map[string]string{
+			"topology.kubernetes.io/region": "us-east-1", "karpenter.k8s.aws/instance-cpu-manufacturer": "intel",
+			"karpenter.k8s.aws/instance-network-bandwidth": "750", "karpenter.k8s.aws/instance-ebs-bandwidth": "4750",
+			"karpenter.k8s.aws/instance-encryption-in-transit-supported": "false",
+		} {
+			if it.Labels[k] != v {
+				t.Errorf("m5.large label %s = %q, want %q", k, it.Labels[k], v)
+			}
+		}
+		if it.Allocatable["vpc.amazonaws.com/pod-eni"] != "9" {
+			t.Errorf("m5.large pod-eni %q, want 9", it.Allocatable["vpc.amazonaws.com/pod-eni"])
+		}
 		var spot, od int
 		for _, o := range it.Offerings {
 			switch o.CapacityType {

@@ -68,7 +68,7 @@ func (c *CatalogTypes) InstanceTypes(_ context.Context, nc *awsv1.EC2NodeClass) 
 	root := launchernodeclass.RootVolumeGi(lnc, family)
 	out := make([]*typesv1.InstanceType, 0, len(c.Specs))
 	for _, s := range c.Specs {
-		it, err := instancetype.Convert(specInfo(s), c.offerings(s, zones), kubelet, root)
+		it, err := instancetype.Convert(instancetype.InfoFromSpec(s), c.offerings(s, zones), kubelet, root)
 		if err != nil {
 			return nil, fmt.Errorf("EC2NodeClass %s: instance type %s: %w", nc.Name, s.Name, err)
 		}
@@ -110,19 +110,6 @@ func (c *CatalogTypes) offerings(s ec2catalog.Spec, zones []string) []instancety
 		out = append(out, instancetype.Offering{InstanceType: s.Name, Zone: z, CapacityType: instancetype.CapacityTypeOnDemand, Price: s.OnDemandPrice, Available: true})
 	}
 	return out
-}
-
-// specInfo is what DescribeInstanceTypes would say of a catalog row (as
-// ec2sim answers it: nitro, bare metal without a hypervisor).
-func specInfo(s ec2catalog.Spec) instancetype.Info {
-	hv := "nitro"
-	if strings.Contains(s.Name, ".metal") {
-		hv = ""
-	}
-	return instancetype.Info{
-		Name: s.Name, VCPU: int64(s.VCPU), MemoryMiB: s.MemoryMiB, Arch: s.Arch,
-		GPUs: int64(s.GPUs), GPUMaker: s.GPUManufacturer, ENIs: int64(s.ENIs), IPv4PerENI: int64(s.IPv4PerENI), Hypervisor: hv,
-	}
 }
 
 // launcherTypes lists instance types through the launcher, as the watcher

@@ -423,37 +423,9 @@ func shapeOf(t ec2types.InstanceTypeInfo) (*nodeShape, error) {
 }
 
 func infoOf(t ec2types.InstanceTypeInfo) (instancetype.Info, error) {
-	name := string(t.InstanceType)
-	if t.VCpuInfo == nil || t.MemoryInfo == nil || t.ProcessorInfo == nil || t.NetworkInfo == nil {
-		return instancetype.Info{}, fmt.Errorf("instance type %s: description lacks vCPU, memory, processor or network info", name)
-	}
-	info := instancetype.Info{
-		Name:       name,
-		VCPU:       int64(aws.ToInt32(t.VCpuInfo.DefaultVCpus)),
-		MemoryMiB:  aws.ToInt64(t.MemoryInfo.SizeInMiB),
-		ENIs:       int64(aws.ToInt32(t.NetworkInfo.MaximumNetworkInterfaces)),
-		IPv4PerENI: int64(aws.ToInt32(t.NetworkInfo.Ipv4AddressesPerInterface)),
-		Hypervisor: string(t.Hypervisor),
-	}
-	for _, a := range t.ProcessorInfo.SupportedArchitectures {
-		if a == ec2types.ArchitectureTypeX8664 {
-			info.Arch = "amd64"
-			break
-		}
-		if a == ec2types.ArchitectureTypeArm64 {
-			info.Arch = "arm64"
-			break
-		}
-	}
-	if info.Arch == "" {
-		return info, fmt.Errorf("instance type %s: no amd64 or arm64 architecture", name)
-	}
-	if t.GpuInfo != nil {
-		for _, g := range t.GpuInfo.Gpus {
-			info.GPUs += int64(aws.ToInt32(g.Count))
-			info.GPUName = strings.ToLower(aws.ToString(g.Name))
-			info.GPUMaker = strings.ToLower(aws.ToString(g.Manufacturer))
-		}
+	info, ok := instancetype.InfoFromEC2(t)
+	if !ok {
+		return info, fmt.Errorf("instance type %s: description lacks vCPU, memory, processor or network info, or an amd64 or arm64 architecture", t.InstanceType)
 	}
 	return info, nil
 }

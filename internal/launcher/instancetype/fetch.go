@@ -38,7 +38,7 @@ func fetchTypes(ctx context.Context, api EC2API) (map[string]Info, error) {
 			return nil, fmt.Errorf("describe instance types: %w", err)
 		}
 		for _, t := range page.InstanceTypes {
-			if info, ok := infoFromEC2(t); ok {
+			if info, ok := InfoFromEC2(t); ok {
 				out[info.Name] = info
 			}
 		}

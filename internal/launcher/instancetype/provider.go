@@ -57,6 +57,8 @@ type Snapshot struct {
 	Spot     map[zoneKey]float64
 	// AllZones are every zone some type is offered in.
 	AllZones map[string]bool
+	// Region is the region of every offering ("" when unknown).
+	Region string
 
 	unavailable *unavailable.Cache
 }
@@ -112,7 +114,7 @@ func (p *Provider) Snapshot(ctx context.Context) (*Snapshot, error) {
 			all[z] = true
 		}
 	}
-	return &Snapshot{Types: p.types, Zones: p.zones, OnDemand: p.onDemand, Spot: p.spot, AllZones: all, unavailable: p.o.Unavailable}, nil
+	return &Snapshot{Types: p.types, Zones: p.zones, OnDemand: p.onDemand, Spot: p.spot, AllZones: all, Region: p.o.Region, unavailable: p.o.Unavailable}, nil
 }
 
 // keepOld turns a failed refresh into success when older data exists,
@@ -224,6 +226,10 @@ func (p *Provider) List(ctx context.Context, zones []string, kubelet *launcherv1
 		it, err := Convert(snap.Types[name], offs, kubelet, rootGi)
 		if err != nil {
 			return nil, err
+		}
+		if snap.Region != "" {
+			// Karpenter requires the region of every instance type it lists.
+			it.Labels[LabelRegion] = snap.Region
 		}
 		out = append(out, it)
 	}

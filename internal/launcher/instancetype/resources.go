@@ -16,6 +16,10 @@ import (
 const (
 	// VMMemoryOverheadPercent is the share of memory the hypervisor keeps.
 	VMMemoryOverheadPercent = 0.075
+	// GravitonCMAMiB is the memory arm64 (Graviton) types reserve for the
+	// contiguous memory allocator, unusable by pods; Karpenter subtracts it
+	// before the VM overhead.
+	GravitonCMAMiB = 64
 	// DefaultRootVolumeGi is the root volume size, the node's ephemeral storage.
 	DefaultRootVolumeGi = 20
 	mi                  = int64(1) << 20
@@ -23,14 +27,19 @@ const (
 )
 
 // Capacity is the machine's capacity as Kubernetes sees it: memory less
-// the VM overhead, pods from maxPods (or the ENI limit), ephemeral storage
+// the Graviton CMA reservation on arm64 and the VM overhead, pods from maxPods (or the ENI limit), ephemeral storage
 // from the root volume of rootGi GiB (DefaultRootVolumeGi when not
-// positive), and GPUs.
+// positive), GPUs, Neuron devices and cores, EFA interfaces and branch
+// interfaces (vpc.amazonaws.com/pod-eni).
 func Capacity(i Info, maxPods, rootGi int64) map[string]*resource.Quantity {
 	if rootGi <= 0 {
 		rootGi = DefaultRootVolumeGi
 	}
-	memMiB := i.MemoryMiB - int64(math.Ceil(float64(i.MemoryMiB)*VMMemoryOverheadPercent))
+	memMiB := i.MemoryMiB
+	if i.Arch == "arm64" {
+		memMiB -= GravitonCMAMiB
+	}
+	memMiB -= int64(math.Ceil(float64(memMiB) * VMMemoryOverheadPercent))
 	c := map[string]*resource.Quantity{
 		"cpu":               resource.NewQuantity(i.VCPU, resource.DecimalSI),
 		"memory":            resource.NewQuantity(memMiB*mi, resource.BinarySI),
@@ -39,6 +48,13 @@ func Capacity(i Info, maxPods, rootGi int64) map[string]*resource.Quantity {
 	}
 	if r := i.GPUResource(); r != "" {
 		c[r] = resource.NewQuantity(i.GPUs, resource.DecimalSI)
+	}
+	for name, n := range map[string]int64{
+		ResourceNeuron: i.NeuronDevices, ResourceNeuronCore: i.NeuronCores, ResourceEFA: i.EFAs, ResourcePodENI: i.BranchENIs,
+	} {
+		if n > 0 {
+			c[name] = resource.NewQuantity(n, resource.DecimalSI)
+		}
 	}
 	return c
 }

@@ -93,3 +93,33 @@ func TestBadKubeletIsInvalidArgument(t *testing.T) {
 		t.Fatalf("err %v, want invalid argument", err)
 	}
 }
+
+func TestArm64MemoryLessCMA(t *testing.T) {
+	g := Info{Name: "m6g.large", VCPU: 2, MemoryMiB: 8192, Arch: "arm64", ENIs: 3, IPv4PerENI: 10, Hypervisor: "nitro"}
+	it, err := Convert(g, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Karpenter's m6g.large: (8192−64) − ceil(7.5% of 8128) = 7518Mi capacity, 6844Mi allocatable.
+	if it.Capacity["memory"] != "7518Mi" || it.Allocatable["memory"] != "6844Mi" {
+		t.Errorf("memory capacity %s allocatable %s, want 7518Mi and 6844Mi", it.Capacity["memory"], it.Allocatable["memory"])
+	}
+}
+
+func TestGPUNameSanitizedAndDefaultCardPods(t *testing.T) {
+	g := Info{Name: "g4ad.xlarge", VCPU: 4, MemoryMiB: 16384, Arch: "amd64", GPUs: 1, GPUName: "Radeon Pro V520", GPUMaker: "AMD", GPUMemoryMiB: 8192, ENIs: 2, IPv4PerENI: 8}
+	if l := g.Labels(); l[LabelGPUName] != "radeon-pro-v520" || l[LabelGPUManufacturer] != "amd" || l[LabelGPUMemory] != "8192" {
+		t.Errorf("gpu labels %v", l)
+	}
+	p := Info{Name: "p4d.24xlarge", VCPU: 96, MemoryMiB: 1179648, Arch: "amd64", ENIs: 60, DefaultCardENIs: 15, IPv4PerENI: 50, EFAs: 4, BranchENIs: 62}
+	it, err := Convert(p, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Karpenter's p4d.24xlarge: 737 pods (15 of the 60 interfaces on the default card), 4 EFA, 62 branch ENIs.
+	for r, v := range map[string]string{"pods": "737", ResourceEFA: "4", ResourcePodENI: "62"} {
+		if it.Allocatable[r] != v {
+			t.Errorf("allocatable %s = %s, want %s", r, it.Allocatable[r], v)
+		}
+	}
+}

@@ -139,6 +139,9 @@ func compatible(req *launcherv1.LaunchRequest, snap *instancetype.Snapshot, res 
 		for _, o := range snap.Offerings(name, zones) {
 			ol := maps.Clone(labels)
 			ol[instancetype.LabelZone], ol[instancetype.LabelCapacityType] = o.Zone, o.CapacityType
+			if snap.Region != "" {
+				ol[instancetype.LabelRegion] = snap.Region
+			}
 			if !matches(req.GetRequirements(), ol) {
 				continue
 			}

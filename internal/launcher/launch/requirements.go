@@ -15,11 +15,15 @@ import (
 // instance types and are ignored here.
 var offeringKeys = map[string]bool{
 	instancetype.LabelInstanceType: true, instancetype.LabelArch: true, instancetype.LabelOS: true,
-	instancetype.LabelZone: true, instancetype.LabelCapacityType: true,
+	instancetype.LabelZone: true, instancetype.LabelRegion: true, instancetype.LabelCapacityType: true,
 	instancetype.LabelFamily: true, instancetype.LabelSize: true, instancetype.LabelCategory: true,
 	instancetype.LabelGeneration: true, instancetype.LabelCPU: true, instancetype.LabelMemory: true,
 	instancetype.LabelGPUName: true, instancetype.LabelGPUManufacturer: true, instancetype.LabelGPUCount: true,
-	instancetype.LabelHypervisor: true,
+	instancetype.LabelHypervisor: true, instancetype.LabelGPUMemory: true,
+	instancetype.LabelAcceleratorName: true, instancetype.LabelAcceleratorManufacturer: true, instancetype.LabelAcceleratorCount: true,
+	instancetype.LabelCapabilityFlex: true, instancetype.LabelCPUManufacturer: true, instancetype.LabelCPUSustainedClockMHz: true,
+	instancetype.LabelEBSBandwidth: true, instancetype.LabelEncryptionInTransit: true, instancetype.LabelLocalNVMe: true,
+	instancetype.LabelNetworkBandwidth: true,
 }
 
 // checkRequirements validates operators and operands.
