@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -16,13 +15,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
-	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -59,19 +55,8 @@ func TestOnlyInsufficientCapacityGivesTheClaimUp(t *testing.T) {
 		{"message too large", status.Error(codes.ResourceExhausted, "grpc: received message larger than max"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			scheme := runtime.NewScheme()
-			for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, karpv1.AddToScheme, awsv1.AddToScheme} {
-				if err := add(scheme); err != nil {
-					t.Fatal(err)
-				}
-			}
-			class := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
-			claim := &karpv1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: "general-abcde", Labels: map[string]string{karpv1.NodePoolLabelKey: "general"},
-				CreationTimestamp: metav1.Now()}}
-			claim.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
-			kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(class, claim).WithStatusSubresource(&karpv1.NodeClaim{}).Build()
-			c := &Controller{Client: kube, Launcher: refusingLauncher{err: tc.err}, Recorder: nopRecorder{}, LaunchTimeout: 1 << 62,
-				RegistrationTimeout: 1 << 62, Log: slog.New(slog.DiscardHandler)}
+			kube, claim := launchFixture(t, "general")
+			c := launchController(kube, refusingLauncher{err: tc.err}, nopRecorder{})
 			_, _ = c.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKey{Name: claim.Name}})
 			got := &karpv1.NodeClaim{}
 			err := kube.Get(context.Background(), client.ObjectKey{Name: claim.Name}, got)
@@ -117,20 +102,9 @@ func TestQuotaErrorIsRecordedOnTheClaim(t *testing.T) {
 		{"capacity", "", EventInsufficientCap},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			scheme := runtime.NewScheme()
-			for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, karpv1.AddToScheme, awsv1.AddToScheme} {
-				if err := add(scheme); err != nil {
-					t.Fatal(err)
-				}
-			}
-			class := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
-			claim := &karpv1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: "gpu-abcde", Labels: map[string]string{karpv1.NodePoolLabelKey: "gpu"},
-				CreationTimestamp: metav1.Now(), Finalizers: []string{"karpenter.sh/termination"}}}
-			claim.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
-			kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(class, claim).WithStatusSubresource(&karpv1.NodeClaim{}).Build()
+			kube, claim := launchFixture(t, "gpu", karpv1.TerminationFinalizer)
 			events := &eventLog{}
-			c := &Controller{Client: kube, Launcher: refusingLauncher{err: withQuota(tc.quota)}, Recorder: events, LaunchTimeout: 1 << 62,
-				RegistrationTimeout: 1 << 62, Log: slog.New(slog.DiscardHandler)}
+			c := launchController(kube, refusingLauncher{err: withQuota(tc.quota)}, events)
 			if _, err := c.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKey{Name: claim.Name}}); err != nil {
 				t.Fatal(err)
 			}

@@ -16,6 +16,7 @@ import (
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
+	"github.com/flotilla-io/flotilla/internal/watcher/provisioning"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
@@ -55,9 +56,11 @@ type nopRecorder struct{}
 
 func (nopRecorder) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {}
 
-// An instance whose NodeClaim was deleted during the launch is terminated
-// at once, not left running until garbage collection.
-func TestInstanceOfClaimDeletedDuringLaunchIsTerminated(t *testing.T) {
+// launchFixture is a fake API server holding the EC2NodeClass "default" and
+// a NodeClaim of pool (with finalizers) that refers to it and is due to
+// launch.
+func launchFixture(t *testing.T, pool string, finalizers ...string) (client.Client, *karpv1.NodeClaim) {
+	t.Helper()
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, karpv1.AddToScheme, awsv1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -65,13 +68,25 @@ func TestInstanceOfClaimDeletedDuringLaunchIsTerminated(t *testing.T) {
 		}
 	}
 	class := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
-	claim := &karpv1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: "general-abcde", Labels: map[string]string{karpv1.NodePoolLabelKey: "general"},
-		CreationTimestamp: metav1.Now()}}
+	claim := &karpv1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: pool + "-abcde", Labels: map[string]string{karpv1.NodePoolLabelKey: pool},
+		CreationTimestamp: metav1.Now(), Finalizers: finalizers}}
 	claim.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
 	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(class, claim).WithStatusSubresource(&karpv1.NodeClaim{}).Build()
-	launcher := &racingLauncher{kube: kube}
-	c := &Controller{Client: kube, Launcher: launcher, Recorder: nopRecorder{}, LaunchTimeout: 1 << 62,
+	return kube, claim
+}
+
+// launchController launches through launcher, with no timeouts.
+func launchController(kube client.Client, launcher launcherv1.LauncherServiceClient, rec provisioning.Recorder) *Controller {
+	return &Controller{Client: kube, Launcher: launcher, Recorder: rec, LaunchTimeout: 1 << 62,
 		RegistrationTimeout: 1 << 62, Log: slog.New(slog.DiscardHandler)}
+}
+
+// An instance whose NodeClaim was deleted during the launch is terminated
+// at once, not left running until garbage collection.
+func TestInstanceOfClaimDeletedDuringLaunchIsTerminated(t *testing.T) {
+	kube, claim := launchFixture(t, "general")
+	launcher := &racingLauncher{kube: kube}
+	c := launchController(kube, launcher, nopRecorder{})
 	if _, err := c.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKey{Name: claim.Name}}); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
