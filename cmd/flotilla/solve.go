@@ -10,21 +10,26 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/catalog"
+	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/kubeyaml"
+	"github.com/flotilla-io/flotilla/internal/planner"
 	"github.com/flotilla-io/flotilla/internal/solverapi"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 )
 
 const solveUsage = `Usage:
-  flotilla solve --pods PODS.yaml [--nodepools NODEPOOLS.yaml] --instance-types CATALOG
+  flotilla solve --pods PODS.yaml [--nodepools NODEPOOLS.yaml]
+                 [--region us-east-1 | --instance-types CATALOG]
                  [--zones us-east-1a,us-east-1b,us-east-1c] [--spot-price-factor F]
                  [--daemonsets DS.yaml] [--nodes NODES.yaml] [--overhead none|eks]
                  [--ignore-preferences] [--improve-budget D] [--improve-rounds N]
@@ -34,6 +39,12 @@ Plans where the pending pods go: onto existing nodes or onto new nodes
 launched from the NodePools, choosing the cheapest instance types of the
 catalog that fit, and prints the plan.
 
+Without --instance-types the catalog is the one compiled into flotilla:
+every EC2 instance type with the labels, capacity and allocatable the
+launcher gives it (default kubelet settings, 20Gi root volume), offered on
+demand at its Linux on-demand price and on spot at --spot-price-factor
+times it, in every zone of --region.
+
 Flags:
   --pods FILE               Kubernetes YAML with Pods, Deployments, ReplicaSets,
                             StatefulSets, Jobs (and any other kind --nodes and
@@ -41,16 +52,25 @@ Flags:
   --nodepools FILE          karpenter.sh/v1 NodePools. Repeatable. Without it,
                             one NodePool "default" with no requirements.
   --instance-types FILE     Instance type catalog: CSV with a header line, or a
-                            YAML/JSON list of instance types.
-  --zones LIST              Zones CSV catalog rows are offered in
-                            (default us-east-1a,us-east-1b,us-east-1c).
-  --spot-price-factor F     Also offer every CSV row as spot at F times its
-                            on-demand price (default 0: no spot).
+                            YAML/JSON list of instance types. Default: the
+                            embedded EC2 catalog.
+  --region REGION           Region of the embedded catalog (default us-east-1,
+                            the one it has). Only without --instance-types: a
+                            catalog file brings its own prices; give its zones
+                            with --zones.
+  --zones LIST              Zones the catalog rows are offered in (default: the
+                            region's zones, us-east-1a,us-east-1b,us-east-1c;
+                            with the embedded catalog, a subset of them).
+  --spot-price-factor F     Also offer every catalog row as spot at F times its
+                            on-demand price (default 0.3 with the embedded
+                            catalog, 0 with --instance-types; 0: no spot).
   --daemonsets FILE         DaemonSets whose pods run on every node. Repeatable.
   --nodes FILE              Existing Nodes, with the Pods bound to them
                             (spec.nodeName). Repeatable.
   --overhead none|eks       Allocatable of CSV rows: as given (none, default),
                             or less EKS's kube-reserved and eviction threshold.
+                            Only with --instance-types: the embedded catalog's
+                            allocatable already is the launcher's.
   --ignore-preferences      Ignore preferred affinities, ScheduleAnyway spreads
                             and PreferNoSchedule taints.
   --max-instance-type-options N
@@ -89,6 +109,7 @@ func (f *fileList) Set(v string) error {
 type solveFlags struct {
 	pods, nodePools, daemonSets, nodes fileList
 	instanceTypes                      string
+	region                             string
 	zones                              string
 	spotFactor                         float64
 	overhead                           string
@@ -114,6 +135,7 @@ func parseSolveFlags(args []string) (*solveFlags, error) {
 	fs.Var(&f.daemonSets, "daemonsets", "")
 	fs.Var(&f.nodes, "nodes", "")
 	fs.StringVar(&f.instanceTypes, "instance-types", "", "")
+	fs.StringVar(&f.region, "region", ec2catalog.Region, "")
 	fs.StringVar(&f.zones, "zones", strings.Join(catalog.DefaultZones, ","), "")
 	fs.Float64Var(&f.spotFactor, "spot-price-factor", 0, "")
 	fs.StringVar(&f.overhead, "overhead", catalog.OverheadNone, "")
@@ -133,11 +155,14 @@ func parseSolveFlags(args []string) (*solveFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, &usageError{fmt.Sprintf("unexpected argument %q: files are given with --pods, --nodepools and --instance-types", fs.Arg(0))}
 	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if err := f.catalogDefaults(set); err != nil {
+		return nil, err
+	}
 	switch {
 	case len(f.pods) == 0:
 		return nil, &usageError{"--pods is required"}
-	case f.instanceTypes == "":
-		return nil, &usageError{"--instance-types is required"}
 	case f.output != "table" && f.output != "json":
 		return nil, &usageError{fmt.Sprintf("-o %q: use table or json", f.output)}
 	case f.overhead != catalog.OverheadNone && f.overhead != catalog.OverheadEKS:
@@ -154,6 +179,38 @@ func parseSolveFlags(args []string) (*solveFlags, error) {
 		return nil, &usageError{fmt.Sprintf("--max-instance-type-options %d: must be 0 or more", f.maxOptions)}
 	}
 	return f, nil
+}
+
+// catalogDefaults checks --region, --zones, --overhead and
+// --spot-price-factor against the catalog in use and fills in the embedded
+// catalog's defaults.
+func (f *solveFlags) catalogDefaults(set map[string]bool) error {
+	if f.instanceTypes != "" {
+		if set["region"] {
+			return &usageError{fmt.Sprintf("--region %q: only for the embedded catalog; with --instance-types the file gives the prices, --zones the zones", f.region)}
+		}
+		return nil
+	}
+	zones, ok := ec2catalog.RegionZones(f.region)
+	if !ok {
+		return &usageError{fmt.Sprintf("--region %q: the embedded catalog has no such region (it has %s)", f.region, strings.Join(ec2catalog.Regions(), ", "))}
+	}
+	if f.overhead == catalog.OverheadEKS {
+		return &usageError{"--overhead eks: only with --instance-types; the embedded catalog's allocatable already is the launcher's (kube-reserved and eviction threshold subtracted)"}
+	}
+	if !set["spot-price-factor"] {
+		f.spotFactor = planner.DefaultSpotPriceFactor
+	}
+	if !set["zones"] {
+		f.zones = strings.Join(zones, ",")
+		return nil
+	}
+	for _, z := range strings.Split(f.zones, ",") {
+		if z = strings.TrimSpace(z); z != "" && !slices.Contains(zones, z) {
+			return &usageError{fmt.Sprintf("--zones: %q is not a zone of the embedded catalog's region %s (%s)", z, f.region, strings.Join(zones, ","))}
+		}
+	}
+	return nil
 }
 
 func runSolve(args []string, stdout, stderr io.Writer) int {
@@ -222,6 +279,9 @@ func loadInputs(f *solveFlags) (*inputs, error) {
 		return nil, err
 	}
 	in := &inputs{docs: docs, catalogFile: f.instanceTypes}
+	if in.catalogFile == "" {
+		in.catalogFile = "the embedded catalog (" + f.region + ")"
+	}
 
 	var pools []*typesv1.NodePool
 	poolAt := map[string]string{}
@@ -262,13 +322,23 @@ func loadInputs(f *solveFlags) (*inputs, error) {
 		return nil, &usageError{"--zones: no zones given"}
 	}
 	var types []*typesv1.InstanceType
-	err = withFile(f.instanceTypes, func(r io.Reader) error {
-		var err error
-		types, err = catalog.Load(f.instanceTypes, r, catalog.Options{Zones: zones, SpotPriceFactor: f.spotFactor, Overhead: f.overhead})
-		return err
-	})
-	if err != nil {
-		return nil, err
+	if f.instanceTypes == "" {
+		// The launcher's view of the embedded catalog, shared with
+		// `flotilla plan`: a zero EC2NodeClass is the default kubelet
+		// settings and root volume.
+		types, err = planner.CatalogInstanceTypes(ec2catalog.Embedded(), f.spotFactor, zones, &awsv1.EC2NodeClass{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", in.catalogFile, err)
+		}
+	} else {
+		err = withFile(f.instanceTypes, func(r io.Reader) error {
+			var err error
+			types, err = catalog.Load(f.instanceTypes, r, catalog.Options{Zones: zones, SpotPriceFactor: f.spotFactor, Overhead: f.overhead})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	priceNodes(docs.Nodes, types)
 

@@ -31,3 +31,25 @@ func Lookup(name string) (Spec, bool) {
 	}
 	return embedded[i], true
 }
+
+// Region is the region whose prices the embedded catalog holds.
+const Region = "us-east-1"
+
+// embeddedZones are the zones the embedded catalog's types are offered in
+// per region: the catalog has no per-zone availability, so every type is
+// offered in each of these.
+var embeddedZones = map[string][]string{
+	Region: {"us-east-1a", "us-east-1b", "us-east-1c"},
+}
+
+// Regions lists the regions the embedded catalog has, sorted.
+func Regions() []string {
+	return sortedKeys(embeddedZones)
+}
+
+// RegionZones returns the zones the embedded catalog offers its types in
+// for region; ok is false for a region it does not have.
+func RegionZones(region string) (zones []string, ok bool) {
+	z, ok := embeddedZones[region]
+	return append([]string(nil), z...), ok
+}

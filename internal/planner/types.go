@@ -52,27 +52,9 @@ func (c *CatalogTypes) InstanceTypes(_ context.Context, nc *awsv1.EC2NodeClass) 
 	if got, ok := c.cache[key]; ok {
 		return got, nil
 	}
-	if len(c.Specs) == 0 {
-		return nil, errors.New("the instance type catalog is empty")
-	}
-	zones := c.zonesOf(nc)
-	lnc := launchernodeclass.FromEC2NodeClass(nc)
-	kubelet := lnc.GetKubelet()
-	family := ""
-	for _, t := range nc.Spec.AMISelectorTerms {
-		if f, _, ok := strings.Cut(t.Alias, "@"); ok {
-			family = f
-			break
-		}
-	}
-	root := launchernodeclass.RootVolumeGi(lnc, family)
-	out := make([]*typesv1.InstanceType, 0, len(c.Specs))
-	for _, s := range c.Specs {
-		it, err := instancetype.Convert(instancetype.InfoFromSpec(s), c.offerings(s, zones), kubelet, root)
-		if err != nil {
-			return nil, fmt.Errorf("EC2NodeClass %s: instance type %s: %w", nc.Name, s.Name, err)
-		}
-		out = append(out, it)
+	out, err := CatalogInstanceTypes(c.Specs, c.SpotPriceFactor, c.zonesOf(nc), nc)
+	if err != nil {
+		return nil, err
 	}
 	if c.cache == nil {
 		c.cache = map[string][]*typesv1.InstanceType{}
@@ -100,11 +82,46 @@ func (c *CatalogTypes) zonesOf(nc *awsv1.EC2NodeClass) []string {
 	return zones
 }
 
-func (c *CatalogTypes) offerings(s ec2catalog.Spec, zones []string) []instancetype.Offering {
+// CatalogInstanceTypes turns offline catalog rows into instance types the
+// way the launcher does in an isolated VPC: capacity, allocatable (under
+// the class's kubelet settings and root volume; a zero EC2NodeClass means
+// the launcher's defaults) and labels from instancetype.Convert, offered in
+// every zone on demand at the catalog price and, when spotPriceFactor is
+// above 0, on spot at spotPriceFactor times it (rounded to $0.0001, at
+// least $0.0001). CatalogTypes and `flotilla solve` share it.
+func CatalogInstanceTypes(specs []ec2catalog.Spec, spotPriceFactor float64, zones []string, nc *awsv1.EC2NodeClass) ([]*typesv1.InstanceType, error) {
+	if len(specs) == 0 {
+		return nil, errors.New("the instance type catalog is empty")
+	}
+	lnc := launchernodeclass.FromEC2NodeClass(nc)
+	kubelet := lnc.GetKubelet()
+	family := ""
+	for _, t := range nc.Spec.AMISelectorTerms {
+		if f, _, ok := strings.Cut(t.Alias, "@"); ok {
+			family = f
+			break
+		}
+	}
+	root := launchernodeclass.RootVolumeGi(lnc, family)
+	out := make([]*typesv1.InstanceType, 0, len(specs))
+	for _, s := range specs {
+		it, err := instancetype.Convert(instancetype.InfoFromSpec(s), catalogOfferings(s, zones, spotPriceFactor), kubelet, root)
+		if err != nil {
+			if nc.Name == "" {
+				return nil, fmt.Errorf("instance type %s: %w", s.Name, err)
+			}
+			return nil, fmt.Errorf("EC2NodeClass %s: instance type %s: %w", nc.Name, s.Name, err)
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+func catalogOfferings(s ec2catalog.Spec, zones []string, spotPriceFactor float64) []instancetype.Offering {
 	var out []instancetype.Offering
 	for _, z := range zones {
-		if c.SpotPriceFactor > 0 {
-			spot := math.Max(math.Round(s.OnDemandPrice*c.SpotPriceFactor*1e4)/1e4, 0.0001)
+		if spotPriceFactor > 0 {
+			spot := math.Max(math.Round(s.OnDemandPrice*spotPriceFactor*1e4)/1e4, 0.0001)
 			out = append(out, instancetype.Offering{InstanceType: s.Name, Zone: z, CapacityType: instancetype.CapacityTypeSpot, Price: spot, Available: true})
 		}
 		out = append(out, instancetype.Offering{InstanceType: s.Name, Zone: z, CapacityType: instancetype.CapacityTypeOnDemand, Price: s.OnDemandPrice, Available: true})
