@@ -138,6 +138,9 @@ func TestDaemonSetHostPorts(t *testing.T) {
 			if !strings.Contains(u.Reason, "host port TCP/9100") || !strings.Contains(u.Reason, "monitoring/node-exporter") {
 				t.Errorf("reason %q", u.Reason)
 			}
+			if len(u.NodePools) != 1 || !strings.Contains(u.NodePools[0].Reason, "DaemonSet monitoring/node-exporter") {
+				t.Errorf("NodePool reasons %+v", u.NodePools)
+			}
 		}
 	})
 }
