@@ -19,9 +19,12 @@ type bin struct {
 	taints []Taint
 	// alloc is the allocatable of the node; for a new claim, the
 	// component-wise maximum over its remaining options (a quick reject).
-	alloc   []int64
-	used    []int64
-	ports   []HostPort
+	alloc []int64
+	used  []int64
+	ports []HostPort
+	// dsPorts are the host ports of DaemonSets that will run on an
+	// in-flight claim once it registers (new claims: claim.dsPorts).
+	dsPorts []HostPort
 	pending []PodRef // pending pods placed here, in order
 	podIdx  []int    // their indexes in Problem.Pods (or -1)
 	claim   *claim   // new claims only
@@ -79,6 +82,7 @@ func (s *solver) addExistingNodes() {
 		if !hasDS {
 			// DaemonSet pods will land on it as soon as it registers.
 			addVec(b.used, s.dsOverheadFor(labels, nc.Taints))
+			b.dsPorts = s.dsPortsFor(labels, nc.Taints)
 		}
 		s.addBin(b)
 		for _, pod := range nc.Pods {

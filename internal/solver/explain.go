@@ -63,6 +63,9 @@ func (s *solver) explainPool(c *podClass, lv *level, pi *poolInfo, placing strin
 	if msg := s.explainResources(c, mask, pi); msg != "" {
 		return msg
 	}
+	if msg := s.explainHostPorts(c, lv, pi); msg != "" {
+		return msg
+	}
 	if pi.limited {
 		for _, cd := range s.candsFor(c, lv, pi) {
 			if ok, _ := pi.withinLimits(s.its[cd.it].capacity); ok {
@@ -72,6 +75,31 @@ func (s *solver) explainPool(c *podClass, lv *level, pi *poolInfo, placing strin
 		return "NodePool limits reached (" + s.formatLimits(pi) + ")"
 	}
 	return placingReason(placing)
+}
+
+// explainHostPorts names a DaemonSet holding a host port the pod wants
+// when one does so on every offering of the pool the pod could use; it
+// returns "" otherwise.
+func (s *solver) explainHostPorts(c *podClass, lv *level, pi *poolInfo) string {
+	if pi.dsRun == nil || len(c.rep.HostPorts) == 0 {
+		return ""
+	}
+	var first *dsInfo
+	for _, cd := range s.candsFor(c, lv, pi) {
+		ds := pi.dsConflict(int(cd.it), int(cd.off), c.rep.HostPorts)
+		if ds == nil {
+			return ""
+		}
+		if first == nil {
+			first = ds
+		}
+	}
+	if first == nil {
+		return ""
+	}
+	var r reasons
+	r.hostPort(pi, first, c.rep.HostPorts)
+	return r.ports
 }
 
 func placingReason(placing string) string {

@@ -27,12 +27,15 @@ type poolInfo struct {
 	base map[string]string // labels every node of the pool gets
 	// free holds custom keys a requirement allows a few values for (In
 	// [a,b]) without a template label: a pod may pin one of them.
-	free      map[string][]string
-	hard      []Taint   // NoSchedule and NoExecute taints
-	soft      []Taint   // PreferNoSchedule taints
-	okMask    []uint64  // per instance type: offerings available and allowed
-	avail     [][]int64 // per instance type: offering-major vectors, allocatable less DaemonSet overhead
-	overhead  [][]int64 // per instance type: offering-major DaemonSet overhead
+	free     map[string][]string
+	hard     []Taint   // NoSchedule and NoExecute taints
+	soft     []Taint   // PreferNoSchedule taints
+	okMask   []uint64  // per instance type: offerings available and allowed
+	avail    [][]int64 // per instance type: offering-major vectors, allocatable less DaemonSet overhead
+	overhead [][]int64 // per instance type: offering-major DaemonSet overhead
+	// dsRun lists, per instance type and offering, the DaemonSets with host
+	// ports that run there; nil when no DaemonSet binds a host port.
+	dsRun     [][][]*dsInfo
 	minValues []Requirement
 	limits    []int64 // -1 where unlimited
 	committed []int64 // Usage plus the worst-case capacity of new claims
@@ -47,6 +50,9 @@ type dsInfo struct {
 	ds   *DaemonSet
 	reqs *nodeReqs
 	req  []int64
+	// ports are the host ports the DaemonSet's pod binds on every node it
+	// runs on (Kubernetes' NodePorts filter counts them like any pod's).
+	ports []HostPort
 }
 
 // wellKnownKeys are labels the solver itself sets on new nodes.
@@ -94,7 +100,8 @@ func (s *solver) prepInstanceTypes() {
 	for i := range s.p.DaemonSets {
 		ds := &s.p.DaemonSets[i]
 		t := &ds.Template
-		s.dsets = append(s.dsets, &dsInfo{ds: ds, reqs: newNodeReqs(t.NodeSelector, t.RequiredNodeAffinity, nil), req: s.res.podVec(t.Requests)})
+		s.dsets = append(s.dsets, &dsInfo{ds: ds, reqs: newNodeReqs(t.NodeSelector, t.RequiredNodeAffinity, nil), req: s.res.podVec(t.Requests), ports: t.HostPorts})
+		s.dsPorts = s.dsPorts || len(t.HostPorts) > 0
 	}
 }
 
@@ -189,10 +196,16 @@ func (s *solver) prepPoolOfferings(pi *poolInfo) {
 	pi.okMask = make([]uint64, len(s.its))
 	pi.avail = make([][]int64, len(s.its))
 	pi.overhead = make([][]int64, len(s.its))
+	if s.dsPorts {
+		pi.dsRun = make([][][]*dsInfo, len(s.its))
+	}
 	for _, it := range s.its {
 		v := view{base: pi.base, it: it.labels, free: pi.free}
 		avail := make([]int64, n*len(it.offers))
 		over := make([]int64, n*len(it.offers))
+		if pi.dsRun != nil {
+			pi.dsRun[it.idx] = make([][]*dsInfo, len(it.offers))
+		}
 		for o, off := range it.offers {
 			v.zone, v.ct = off.Zone, off.CapacityType
 			if off.Available && v.holdsAll(pi.np.Requirements) {
@@ -203,6 +216,9 @@ func (s *solver) prepPoolOfferings(pi *poolInfo) {
 				w := view{base: pi.base, it: it.labels, zone: off.Zone, ct: off.CapacityType}
 				if ds.reqs.holds(&w) && ds.ds.Template.ToleratesHardTaints(pi.np.Taints) {
 					addVec(ov, ds.req)
+					if pi.dsRun != nil && len(ds.ports) > 0 {
+						pi.dsRun[it.idx][o] = append(pi.dsRun[it.idx][o], ds)
+					}
 				}
 			}
 			av := avail[o*n : o*n+n]
@@ -317,4 +333,32 @@ func (s *solver) dsOverheadFor(labels map[string]string, taints []Taint) []int64
 		}
 	}
 	return out
+}
+
+// dsPortsFor lists the host ports of the DaemonSets that would run on a
+// node with these labels and taints (for in-flight claims without
+// DaemonSet pods).
+func (s *solver) dsPortsFor(labels map[string]string, taints []Taint) []HostPort {
+	var out []HostPort
+	for _, ds := range s.dsets {
+		if len(ds.ports) > 0 && ds.reqs.matches(labels) && ds.ds.Template.ToleratesHardTaints(taints) {
+			out = append(out, ds.ports...)
+		}
+	}
+	return out
+}
+
+// dsConflict returns a DaemonSet with host ports that runs on instance
+// type it at offering off of pool pi and binds a port that clashes with
+// ports, or nil.
+func (pi *poolInfo) dsConflict(it, off int, ports []HostPort) *dsInfo {
+	if pi.dsRun == nil || len(ports) == 0 {
+		return nil
+	}
+	for _, ds := range pi.dsRun[it][off] {
+		if portsConflict(ds.ports, ports) {
+			return ds
+		}
+	}
+	return nil
 }

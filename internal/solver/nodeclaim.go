@@ -29,6 +29,9 @@ type claim struct {
 	// options: a pod that does not fit in it cannot grow the claim.
 	reserveAlloc []int64
 	placed       []*level // levels of the pods placed, to re-check reserve
+	// dsPorts are the host ports of the DaemonSets that run on any of
+	// opts and reserve: whichever the claim launches, they are taken.
+	dsPorts []HostPort
 }
 
 // cand is an (instance type, offering) a class could open a claim on.
@@ -173,6 +176,10 @@ func (s *solver) openInPool(c *podClass, lv *level, pi *poolInfo, podIdx int, nR
 	spotOK := s.spotDiversity(cs)
 	okCand := func(cd *cand) bool {
 		if !spotOK[cd.zc] {
+			return false
+		}
+		if ds := pi.dsConflict(int(cd.it), int(cd.off), c.rep.HostPorts); ds != nil {
+			why.hostPort(pi, ds, c.rep.HostPorts)
 			return false
 		}
 		if pi.limited {
@@ -374,11 +381,38 @@ func (s *solver) refreshClaim(b *bin) {
 		maxVec(capv, s.its[o.it].capacity)
 	}
 	b.alloc = alloc
+	cl.dsPorts = s.claimDSPorts(cl)
 	if cl.maxCap != nil {
 		subVec(cl.pool.committed, cl.maxCap)
 	}
 	cl.maxCap = capv
 	addVec(cl.pool.committed, capv)
+}
+
+// claimDSPorts lists the host ports of every DaemonSet that runs on some
+// option (or reserve option) of the claim, each DaemonSet once.
+func (s *solver) claimDSPorts(cl *claim) []HostPort {
+	if cl.pool.dsRun == nil {
+		return nil
+	}
+	var out []HostPort
+	var seen map[*dsInfo]bool
+	add := func(os []claimOpt) {
+		for _, o := range os {
+			for _, ds := range cl.pool.dsRun[o.it][o.off] {
+				if seen == nil {
+					seen = map[*dsInfo]bool{}
+				}
+				if !seen[ds] {
+					seen[ds] = true
+					out = append(out, ds.ports...)
+				}
+			}
+		}
+	}
+	add(cl.opts)
+	add(cl.reserve)
+	return out
 }
 
 // releaseClaim undoes refreshClaim for a claim that is not kept.

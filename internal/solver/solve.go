@@ -22,6 +22,7 @@ type solver struct {
 	itKeys  map[string]bool // label keys instance types define
 	pools   []*poolInfo     // weight order
 	dsets   []*dsInfo
+	dsPorts bool // some DaemonSet binds a host port
 	bins    []*bin
 	classes []*podClass
 	// partition is the pods of each class in creation order (classPartition).
@@ -282,7 +283,8 @@ func (s *solver) canPlace(c *podClass, lv *level, b *bin) (reject, string) {
 	if !tolerated(c.rep, b.taints, lv.avoidSoft) {
 		return rejectPermanent, "taints"
 	}
-	if len(c.rep.HostPorts) > 0 && portsConflict(b.ports, c.rep.HostPorts) {
+	if len(c.rep.HostPorts) > 0 && (portsConflict(b.ports, c.rep.HostPorts) || portsConflict(b.dsPorts, c.rep.HostPorts) ||
+		b.claim != nil && portsConflict(b.claim.dsPorts, c.rep.HostPorts)) {
 		return rejectPermanent, "host ports"
 	}
 	if b.claim != nil {
@@ -369,7 +371,24 @@ type reasons struct {
 	limits    []string
 	topo      string
 	existing  bool
+	ports     string
 	other     string
+}
+
+// hostPort records that a DaemonSet holds a host port the pod wants on
+// the pool's nodes.
+func (r *reasons) hostPort(pi *poolInfo, ds *dsInfo, want []HostPort) {
+	r.tolerated = true
+	if r.ports != "" {
+		return
+	}
+	for _, p := range want {
+		if portsConflict(ds.ports, []HostPort{p}) {
+			r.ports = fmt.Sprintf("host port %s/%d is held by DaemonSet %s/%s on the nodes NodePool %s can launch",
+				protocol(p.Protocol), p.Port, ds.ds.Namespace, ds.ds.Name, pi.np.Name)
+			return
+		}
+	}
 }
 
 func (r *reasons) taint(pi *poolInfo, pod *Pod) {
@@ -446,6 +465,8 @@ func (r *reasons) String(s *solver, c *podClass) string {
 		return r.limits[0]
 	case len(r.types) > 0:
 		return r.types[0]
+	case r.ports != "":
+		return r.ports
 	case r.other != "":
 		return r.other
 	}

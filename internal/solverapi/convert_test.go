@@ -137,6 +137,7 @@ func TestSolveProblemConversion(t *testing.T) {
 		}},
 		DaemonSets: []*typesv1.DaemonSet{{Namespace: "kube-system", Name: "agent", Template: &typesv1.Pod{
 			Containers: []*typesv1.Container{{Requests: map[string]string{"cpu": "100m"}}},
+			HostPorts:  []*typesv1.HostPort{{Port: 9100}},
 		}}},
 		Namespaces: []*typesv1.Namespace{{Name: "data", Labels: map[string]string{"team": "db"}}},
 		Options:    &solverv1.SolveOptions{IgnorePreferences: true, MaxInstanceTypeOptions: 5, MinSpotInstanceTypes: -1},
@@ -180,6 +181,9 @@ func TestSolveProblemConversion(t *testing.T) {
 	ds := p.DaemonSets[0]
 	if ds.Template.Namespace != "kube-system" || !ds.Template.DaemonSet || ds.Template.Name != "agent" || ds.Template.Requests["cpu"] != 100 {
 		t.Errorf("daemonset template %+v", ds.Template)
+	}
+	if want := []solver.HostPort{{Port: 9100, Protocol: "TCP"}}; !reflect.DeepEqual(ds.Template.HostPorts, want) {
+		t.Errorf("daemonset host ports %+v, want %+v", ds.Template.HostPorts, want)
 	}
 	if p.Namespaces["data"]["team"] != "db" {
 		t.Errorf("namespaces %v", p.Namespaces)

@@ -202,6 +202,11 @@ func genDaemonSets(t *rapid.T, g *genState) {
 		if chance(t, name+"/tolerateAll", 2) {
 			tmpl.Tolerations = []solver.Toleration{{Operator: "Exists"}}
 		}
+		if chance(t, name+"/hostPort?", 3) {
+			// The port app pods may also want (genPodTemplate).
+			tmpl.HostPorts = []solver.HostPort{{Port: 8080, Protocol: "TCP",
+				HostIP: rapid.SampledFrom([]string{"", "10.0.0.1", "10.0.0.2"}).Draw(t, name+"/hostIP")}}
+		}
 		g.p.DaemonSets = append(g.p.DaemonSets, solver.DaemonSet{Namespace: "kube-system", Name: name, Template: tmpl})
 	}
 }

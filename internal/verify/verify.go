@@ -752,6 +752,19 @@ func (st *state) checkLocal(r *report) {
 				}
 			}
 		}
+		// The DaemonSet pods that would run on the node hold their host
+		// ports too (kube-scheduler's NodePorts counts every pod).
+		for _, a := range n.pods {
+			if !a.placed {
+				continue
+			}
+			for _, d := range n.daemons {
+				if pa, pd, ok := portConflict(a.pod, d); ok {
+					r.add(CheckHostPorts, "pod %s on %s uses host port %s, which DaemonSet pod %s holds as %s",
+						a.pod.Ref(), n.desc, portString(pa), d.Ref(), portString(pd))
+				}
+			}
+		}
 	}
 }
 

@@ -323,6 +323,34 @@ func TestChecks(t *testing.T) {
 			f.p.Nodes[0].Pods[0].HostPorts = []solver.HostPort{{Port: 443}}
 			f.pod("p1").HostPorts = []solver.HostPort{{Port: 443, HostIP: "10.1.1.1"}}
 		}, CheckHostPorts},
+		{"host port held by a DaemonSet on the claim", func(f *fixture) {
+			f.p.DaemonSets = []solver.DaemonSet{{Namespace: "monitoring", Name: "node-exporter", Template: *portPod("node-exporter", solver.HostPort{Port: 9100})}}
+			f.pod("p2").HostPorts = []solver.HostPort{{Port: 9100, Protocol: "TCP", HostIP: "10.0.0.1"}}
+		}, CheckHostPorts},
+		{"DaemonSet host port on one option only", func(f *fixture) {
+			ds := portPod("node-exporter", solver.HostPort{Port: 9100})
+			ds.NodeSelector = map[string]string{solver.LabelInstanceType: "large"}
+			f.p.DaemonSets = []solver.DaemonSet{{Namespace: "monitoring", Name: "node-exporter", Template: *ds}}
+			f.pod("p2").HostPorts = []solver.HostPort{{Port: 9100}}
+		}, CheckHostPorts},
+		{"DaemonSet host port of another protocol or IP", func(f *fixture) {
+			f.p.DaemonSets = []solver.DaemonSet{{Namespace: "monitoring", Name: "node-exporter",
+				Template: *portPod("node-exporter", solver.HostPort{Port: 9100, Protocol: "UDP"}, solver.HostPort{Port: 9101, HostIP: "10.0.0.1"})}}
+			f.pod("p2").HostPorts = []solver.HostPort{{Port: 9100}, {Port: 9101, HostIP: "10.0.0.2"}}
+		}, ""},
+		{"DaemonSet that does not run on the claim holds no port", func(f *fixture) {
+			ds := portPod("node-exporter", solver.HostPort{Port: 9100})
+			ds.NodeSelector = map[string]string{solver.LabelZone: "zone-b"}
+			f.p.DaemonSets = []solver.DaemonSet{{Namespace: "monitoring", Name: "node-exporter", Template: *ds}}
+			f.pod("p2").HostPorts = []solver.HostPort{{Port: 9100}}
+		}, ""},
+		{"host port held by a DaemonSet on an in-flight claim", func(f *fixture) {
+			f.p.NodeClaims = []solver.NodeClaim{{Name: "c1", NodePool: "default", InstanceType: "small", Zone: "zone-a",
+				CapacityType: solver.CapacityTypeOnDemand, Allocatable: res(2000, 4, 10)}}
+			f.p.DaemonSets = []solver.DaemonSet{{Namespace: "monitoring", Name: "node-exporter", Template: *portPod("node-exporter", solver.HostPort{Port: 9100})}}
+			f.pod("p1").HostPorts = []solver.HostPort{{Port: 9100}}
+			f.plan.ExistingBindings = map[string][]solver.PodRef{"c1": refs("p1")}
+		}, CheckHostPorts},
 
 		// Pod anti-affinity.
 		{"hostname anti-affinity on one claim", func(f *fixture) {
@@ -562,4 +590,11 @@ func TestDefaultPodCapacity(t *testing.T) {
 	}
 	p.Pods = replicas("web", 5, 300, gi/4, nil)
 	solveAndVerify(t, p)
+}
+
+// portPod is a DaemonSet template that requests nothing and binds ports.
+func portPod(name string, ports ...solver.HostPort) *solver.Pod {
+	p := pod(name, 0, nil)
+	p.HostPorts = ports
+	return p
 }
