@@ -159,8 +159,9 @@ type cluster struct {
 	sqsSkipped  string
 	// ca issues every service's certificate (mutual TLS, as in a real
 	// deployment) into tlsDir.
-	ca     *localca.CA
-	tlsDir string
+	ca      *localca.CA
+	tlsDir  string
+	clients map[string]server.TLSFiles // issued client certificates, by identity
 }
 
 // Start builds what is missing, starts the control plane, ec2sim and the
@@ -230,8 +231,23 @@ func (c *cluster) setup() error {
 // it may call every read-only method, and nothing that changes anything.
 const OperatorIdentity = "operator"
 
+// ClientTLS issues each identity's certificate once: rewriting the files
+// would make every connection using them reload them.
 func (c *cluster) ClientTLS(identity string) (server.TLSFiles, error) {
-	return c.ca.WriteFiles(filepath.Join(c.tlsDir, "clients"), identity)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if files, ok := c.clients[identity]; ok {
+		return files, nil
+	}
+	files, err := c.ca.WriteFiles(filepath.Join(c.tlsDir, "clients"), identity)
+	if err != nil {
+		return server.TLSFiles{}, err
+	}
+	if c.clients == nil {
+		c.clients = map[string]server.TLSFiles{}
+	}
+	c.clients[identity] = files
+	return files, nil
 }
 
 func (c *cluster) DialAs(service, identity string) (*grpc.ClientConn, error) {

@@ -8,6 +8,7 @@
 package localca
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -130,6 +131,9 @@ func (ca *CA) WriteFiles(dir, name string, hosts ...string) (server.TLSFiles, er
 		return server.TLSFiles{}, fmt.Errorf("localca: %w", err)
 	}
 	for path, data := range map[string][]byte{files.Cert: certPEM, files.Key: keyPEM, files.CA: ca.certPEM} {
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+			continue // the shared CA bundle: rewriting it would make its readers reload
+		}
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			return server.TLSFiles{}, fmt.Errorf("localca: %w", err)
 		}
