@@ -444,23 +444,11 @@ spec:
 	{"every karpenter.k8s.aws key Karpenter allows", minimalNodePool, awsKeysPatch(), ""},
 }
 
-// karpenterAWSKeys are the 29 karpenter.k8s.aws keys the NodePool CRD of
-// Karpenter's AWS provider allows as requirement keys and template labels.
-var karpenterAWSKeys = []string{
-	"instance-tenancy", "capacity-reservation-type", "capacity-reservation-id", "capacity-reservation-interruptible",
-	"ec2nodeclass", "instance-encryption-in-transit-supported", "nitro-sandbox", "instance-category",
-	"instance-hypervisor", "instance-family", "instance-generation", "instance-local-nvme", "instance-size",
-	"instance-cpu", "instance-cpu-manufacturer", "instance-cpu-sustained-clock-speed-mhz", "instance-memory",
-	"instance-ebs-bandwidth", "instance-network-bandwidth", "instance-gpu-name", "instance-gpu-manufacturer",
-	"instance-gpu-count", "instance-gpu-memory", "instance-accelerator-name", "instance-accelerator-manufacturer",
-	"instance-accelerator-count", "instance-capability-flex", "placement-group-id", "placement-group-partition",
-}
-
 // awsKeysPatch is a NodePool patch with a requirement and a template label
-// on each of karpenterAWSKeys.
+// on each of karpv1.KarpenterAWSKeys.
 func awsKeysPatch() string {
 	var reqs, labels []string
-	for _, k := range karpenterAWSKeys {
+	for _, k := range karpv1.KarpenterAWSKeys {
 		reqs = append(reqs, fmt.Sprintf("{key: karpenter.k8s.aws/%s, operator: Exists}", k))
 		labels = append(labels, fmt.Sprintf("karpenter.k8s.aws/%s: x", k))
 	}

@@ -10,20 +10,9 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
-)
 
-// karpenterAWSKeys are the karpenter.k8s.aws keys the NodePool and
-// NodeClaim CRDs of Karpenter's AWS provider allow as requirement keys and
-// template labels (pkg/apis/crds/karpenter.sh_nodepools.yaml, 29 keys).
-var karpenterAWSKeys = []string{
-	"instance-tenancy", "capacity-reservation-type", "capacity-reservation-id", "capacity-reservation-interruptible",
-	"ec2nodeclass", "instance-encryption-in-transit-supported", "nitro-sandbox", "instance-category",
-	"instance-hypervisor", "instance-family", "instance-generation", "instance-local-nvme", "instance-size",
-	"instance-cpu", "instance-cpu-manufacturer", "instance-cpu-sustained-clock-speed-mhz", "instance-memory",
-	"instance-ebs-bandwidth", "instance-network-bandwidth", "instance-gpu-name", "instance-gpu-manufacturer",
-	"instance-gpu-count", "instance-gpu-memory", "instance-accelerator-name", "instance-accelerator-manufacturer",
-	"instance-accelerator-count", "instance-capability-flex", "placement-group-id", "placement-group-partition",
-}
+	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+)
 
 var quotedAWSKey = regexp.MustCompile(`karpenter\.k8s\.aws/[a-z0-9-]+`)
 
@@ -32,8 +21,8 @@ var quotedAWSKey = regexp.MustCompile(`karpenter\.k8s\.aws/[a-z0-9-]+`)
 // Karpenter's keys, and the operator rules must admit Gte and Lte with the
 // same single-integer check as Gt and Lt.
 func TestCRDsAllowKarpenterKeysAndOperators(t *testing.T) {
-	want := make([]string, len(karpenterAWSKeys))
-	for i, k := range karpenterAWSKeys {
+	want := make([]string, len(karpv1.KarpenterAWSKeys))
+	for i, k := range karpv1.KarpenterAWSKeys {
 		want[i] = "karpenter.k8s.aws/" + k
 	}
 	slices.Sort(want)

@@ -126,3 +126,18 @@ const (
 	ConditionTypeConsolidatable = ConditionConsolidatable
 	ConditionTypeDrifted        = ConditionDrifted
 )
+
+// KarpenterAWSKeys are the karpenter.k8s.aws keys (without the domain) that
+// the NodePool and NodeClaim CRDs of Karpenter's AWS provider allow as
+// requirement keys and template labels (its
+// pkg/apis/crds/karpenter.sh_nodepools.yaml, 29 keys). The CEL rules in
+// nodepool.go must list exactly these; the CRD tests hold them to it.
+var KarpenterAWSKeys = []string{
+	"instance-tenancy", "capacity-reservation-type", "capacity-reservation-id", "capacity-reservation-interruptible",
+	"ec2nodeclass", "instance-encryption-in-transit-supported", "nitro-sandbox", "instance-category",
+	"instance-hypervisor", "instance-family", "instance-generation", "instance-local-nvme", "instance-size",
+	"instance-cpu", "instance-cpu-manufacturer", "instance-cpu-sustained-clock-speed-mhz", "instance-memory",
+	"instance-ebs-bandwidth", "instance-network-bandwidth", "instance-gpu-name", "instance-gpu-manufacturer",
+	"instance-gpu-count", "instance-gpu-memory", "instance-accelerator-name", "instance-accelerator-manufacturer",
+	"instance-accelerator-count", "instance-capability-flex", "placement-group-id", "placement-group-partition",
+}
