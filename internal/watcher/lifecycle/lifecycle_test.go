@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+	"github.com/flotilla-io/flotilla/internal/watcher/state"
 )
 
 func TestNotInitialized(t *testing.T) {
@@ -34,9 +35,9 @@ func TestNotInitialized(t *testing.T) {
 	if why := notInitialized(claim, node); why != "" {
 		t.Fatalf("initialized node reported: %s", why)
 	}
-	taints := mergeTaints([]corev1.Taint{{Key: karpv1.UnregisteredTaintKey, Effect: corev1.TaintEffectNoExecute}}, claim.Spec.StartupTaints)
-	taints = withoutTaint(taints, karpv1.UnregisteredTaintKey)
-	if len(taints) != 1 || taints[0].Key != "cni.example/not-ready" {
+	fresh := &corev1.Node{Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: karpv1.UnregisteredTaintKey, Effect: corev1.TaintEffectNoExecute}}}}
+	state.ApplyRegistration(fresh, claim)
+	if taints := fresh.Spec.Taints; len(taints) != 1 || taints[0].Key != "cni.example/not-ready" {
 		t.Errorf("taints %v", taints)
 	}
 }

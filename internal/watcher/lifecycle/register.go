@@ -23,18 +23,7 @@ import (
 // label; the claim records the node's name and Registered.
 func (c *Controller) register(ctx context.Context, claim *karpv1.NodeClaim, node *corev1.Node) error {
 	patch := client.MergeFrom(node.DeepCopy())
-	if node.Labels == nil {
-		node.Labels = map[string]string{}
-	}
-	for k, v := range state.ClaimLabels(claim) {
-		node.Labels[k] = v
-	}
-	node.Labels[karpv1.NodeRegisteredLabelKey] = "true"
-	if node.Labels[karpv1.NodeDoNotSyncTaintsLabelKey] != "true" {
-		node.Spec.Taints = mergeTaints(node.Spec.Taints, claim.Spec.Taints)
-		node.Spec.Taints = mergeTaints(node.Spec.Taints, claim.Spec.StartupTaints)
-	}
-	node.Spec.Taints = withoutTaint(node.Spec.Taints, karpv1.UnregisteredTaintKey)
+	state.ApplyRegistration(node, claim)
 	controllerutil.AddFinalizer(node, karpv1.TerminationFinalizer)
 	if err := c.Client.Patch(ctx, node, patch); err != nil {
 		return fmt.Errorf("register node %s: %w", node.Name, err)
@@ -148,33 +137,6 @@ func hasTaint(ts []corev1.Taint, key string) bool {
 		}
 	}
 	return false
-}
-
-func withoutTaint(ts []corev1.Taint, key string) []corev1.Taint {
-	out := ts[:0:0]
-	for _, t := range ts {
-		if t.Key != key {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// mergeTaints adds the taints of add that ts lacks (by key and effect).
-func mergeTaints(ts, add []corev1.Taint) []corev1.Taint {
-	for _, a := range add {
-		found := false
-		for _, t := range ts {
-			if t.Key == a.Key && t.Effect == a.Effect {
-				found = true
-				break
-			}
-		}
-		if !found {
-			ts = append(ts, a)
-		}
-	}
-	return ts
 }
 
 func parse(m map[string]string) corev1.ResourceList {

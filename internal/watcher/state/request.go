@@ -281,12 +281,16 @@ func (s *Snapshot) addNodes(conv *kubeyaml.Converter, r *Request, opts Options) 
 		if opts.ExcludeNodes[n.Name] || n.DeletionTimestamp != nil {
 			continue
 		}
-		tn, err := kubeyaml.Node(n)
+		c := s.ClaimFor(n)
+		planned := n
+		if c != nil {
+			planned = asPlanned(n, c)
+		}
+		tn, err := kubeyaml.Node(planned)
 		if err != nil {
 			r.Skipped = append(r.Skipped, Skipped{Kind: "Node", Name: n.Name, Reason: err.Error()})
 			continue
 		}
-		c := s.ClaimFor(n)
 		if c != nil && c.DeletionTimestamp != nil {
 			tn.Unschedulable = true
 		}

@@ -67,8 +67,60 @@ func TestStartingNodeIsPlannedWithoutEphemeralTaints(t *testing.T) {
 		t.Errorf("taints of a starting node in the request = %v, want [team]", got)
 	}
 	claim.Status.Conditions = []metav1.Condition{{Type: karpv1.ConditionInitialized, Status: metav1.ConditionTrue}}
+	node.Labels[karpv1.NodeRegisteredLabelKey] = "true"
+	node.Labels[karpv1.NodeInitializedLabelKey] = "true"
 	if got := requestTaints(t, node, claim); len(got) != 4 {
 		t.Errorf("taints of an initialized node in the request = %v, want all 4", got)
+	}
+}
+
+// A node that exists but is not registered yet (the node bridge, or a
+// kubelet, created it a moment before the lifecycle controller labelled
+// it) is planned with its NodeClaim's labels and taints and, where it
+// reports none yet, the claim's allocatable, as Karpenter's cluster state
+// does. Otherwise the pods it was launched for, which select the
+// NodePool's labels, look unplaceable on it and are provisioned for again:
+// the duplicate NodeClaim TestE2E/restart_safety caught after a restart.
+func TestUnregisteredNodeIsPlannedAsItsNodeClaim(t *testing.T) {
+	node, claim := startingNode()
+	node.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
+	claim.Labels["suite"] = "restart"
+	claim.Spec.Taints = []corev1.Taint{{Key: "suite", Value: "restart", Effect: corev1.TaintEffectNoSchedule}}
+	claim.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1930m"), corev1.ResourcePods: resource.MustParse("29")}
+	planned := func() *typesv1.Node {
+		t.Helper()
+		req, err := New(nil, []*corev1.Node{node}, []*karpv1.NodeClaim{claim}, nil, nil).Request(context.Background(), noTypes{}, nil, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(req.Solve.Nodes) != 1 || len(req.Solve.NodeClaims) != 0 {
+			t.Fatalf("%d nodes and %d NodeClaims in the request, want the node alone", len(req.Solve.Nodes), len(req.Solve.NodeClaims))
+		}
+		return req.Solve.Nodes[0]
+	}
+	n := planned()
+	if n.GetLabels()["suite"] != "restart" || n.GetLabels()[karpv1.NodePoolLabelKey] != "general" {
+		t.Errorf("labels of the unregistered node = %v, want the NodeClaim's", n.GetLabels())
+	}
+	var taints []string
+	for _, tt := range n.GetTaints() {
+		taints = append(taints, tt.GetKey()+"="+tt.GetValue())
+	}
+	if strings.Join(taints, ",") != "team=a,suite=restart" {
+		t.Errorf("taints of the unregistered node = %v, want the node's lasting taint and the NodeClaim's", taints)
+	}
+	if got := n.GetAllocatable()["cpu"]; got != "2" {
+		t.Errorf("cpu = %q: the node's own figure must win", got)
+	}
+	if got := n.GetAllocatable()["pods"]; got != "29" {
+		t.Errorf("pods = %q, want the NodeClaim's 29 while the node reports none", got)
+	}
+	if node.Labels["suite"] != "" || len(node.Spec.Taints) != 4 {
+		t.Errorf("planning changed the cached node: %v %v", node.Labels, node.Spec.Taints)
+	}
+	node.Labels[karpv1.NodeRegisteredLabelKey] = "true"
+	if n := planned(); n.GetLabels()["suite"] != "" {
+		t.Errorf("a registered node is planned with its own labels, got %v", n.GetLabels())
 	}
 }
 
