@@ -5,15 +5,33 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/flotilla-io/flotilla/internal/launcher/userdata"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
-// AMI families an alias may name.
+// AMI families an alias may name (userdata.Family is their one home).
 const (
-	FamilyAL2023       = "al2023"
-	FamilyAL2          = "al2"
-	FamilyBottlerocket = "bottlerocket"
+	FamilyAL2023       = string(userdata.AL2023)
+	FamilyAL2          = string(userdata.AL2)
+	FamilyBottlerocket = string(userdata.Bottlerocket)
 )
+
+// FamilyOf is the AMI family of a node class's images: the alias's family
+// when its AMI term is an alias, else spec.amiFamily (AL2023 when unset,
+// Karpenter's default). Validate has checked that the family is known.
+func FamilyOf(nc *launcherv1.NodeClass) userdata.Family {
+	for _, t := range nc.GetAmiSelectorTerms() {
+		if family, _, ok := strings.Cut(t.GetAlias(), "@"); ok {
+			return userdata.Family(family)
+		}
+	}
+	f, err := userdata.ParseFamily(nc.GetAmiFamily())
+	if err != nil {
+		return userdata.AL2023
+	}
+	return f
+}
 
 // Alias is a parsed amiSelectorTerms alias, family@version.
 type Alias struct {

@@ -60,7 +60,8 @@ type Subnet struct {
 // Image is a resolved AMI.
 type Image struct {
 	ID, Name string
-	// Family is the alias family, or "" for an image selected otherwise.
+	// Family is the image's AMI family: the alias's, or the class's
+	// amiFamily for an image selected by id, name or tags.
 	Family string
 	// Requirements say which instance types the image serves.
 	Requirements []*typesv1.Requirement
@@ -201,6 +202,11 @@ func (r *Resolver) resolve(ctx context.Context, nc *launcherv1.NodeClass) (*Reso
 	images, err := r.images(ctx, nc.GetAmiSelectorTerms())
 	if err != nil {
 		return nil, err
+	}
+	for i := range images {
+		if images[i].Family == "" {
+			images[i].Family = string(FamilyOf(nc))
+		}
 	}
 	res := &Resolved{Subnets: subnets, SecurityGroupIDs: sgs, Images: images}
 	res.InstanceProfile, res.profileProblem, err = r.instanceProfile(ctx, nc)

@@ -3,7 +3,9 @@ package nodeclass
 import (
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/flotilla-io/flotilla/internal/launcher/userdata"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -35,6 +37,9 @@ func Validate(nc *launcherv1.NodeClass) error {
 		errs = append(errs, fmt.Errorf("%w: node_class: role and instance_profile are mutually exclusive", apierr.ErrInvalidArgument))
 	}
 	if err := validateLaunchSettings(nc); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkUserData(nc); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -92,6 +97,27 @@ func checkAMITerms(terms []*launcherv1.SelectorTerm) error {
 		if _, err := ParseAlias(t.GetAlias(), field+".alias"); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkUserData checks amiFamily, that an alias agrees with it, and that
+// the class's user data can be merged in its family's format.
+func checkUserData(nc *launcherv1.NodeClass) error {
+	if _, err := userdata.ParseFamily(nc.GetAmiFamily()); err != nil {
+		return fmt.Errorf("%w: node_class.ami_family: %w", apierr.ErrInvalidArgument, err)
+	}
+	family := FamilyOf(nc)
+	if nc.GetAmiFamily() != "" && string(family) != strings.ToLower(nc.GetAmiFamily()) {
+		return fmt.Errorf("%w: node_class.ami_family: %s disagrees with the alias's family %s", apierr.ErrInvalidArgument, nc.GetAmiFamily(), family)
+	}
+	if err := userdata.Check(family, nc.GetUserData()); err != nil {
+		return fmt.Errorf("%w: node_class.user_data: %w", apierr.ErrInvalidArgument, err)
+	}
+	switch p := nc.GetInstanceStorePolicy(); p {
+	case "", "RAID0":
+	default:
+		return fmt.Errorf("%w: node_class.instance_store_policy: %q is not RAID0", apierr.ErrInvalidArgument, p)
 	}
 	return nil
 }
