@@ -35,7 +35,9 @@ func FromEC2NodeClass(nc *awsv1.EC2NodeClass) *launcherv1.NodeClass {
 		out.SecurityGroupSelectorTerms = append(out.SecurityGroupSelectorTerms, &launcherv1.SelectorTerm{Tags: t.Tags, Id: t.ID, Name: t.Name})
 	}
 	for _, t := range nc.Spec.AMISelectorTerms {
-		out.AmiSelectorTerms = append(out.AmiSelectorTerms, &launcherv1.SelectorTerm{Tags: t.Tags, Id: t.ID, Name: t.Name, Owner: t.Owner, Alias: t.Alias})
+		out.AmiSelectorTerms = append(out.AmiSelectorTerms, &launcherv1.SelectorTerm{
+			Tags: t.Tags, Id: t.ID, Name: t.Name, Owner: t.Owner, Alias: t.Alias, SsmParameter: t.SSMParameter,
+		})
 	}
 	if nc.Spec.InstanceProfile != nil {
 		out.InstanceProfile = *nc.Spec.InstanceProfile

@@ -63,6 +63,9 @@ type Image struct {
 	// Family is the image's AMI family: the alias's, or the class's
 	// amiFamily for an image selected by id, name or tags.
 	Family string
+	// Deprecated is true once the image's deprecation time has passed; it
+	// still launches, after every image that is not deprecated.
+	Deprecated bool
 	// Requirements say which instance types the image serves.
 	Requirements []*typesv1.Requirement
 	created      string

@@ -67,6 +67,9 @@ func checkTerm(t *launcherv1.SelectorTerm, field string, allowName bool) error {
 	if t.GetAlias() != "" {
 		return fmt.Errorf("%w: %s.alias: only AMI terms take an alias", apierr.ErrInvalidArgument, field)
 	}
+	if t.GetSsmParameter() != "" {
+		return fmt.Errorf("%w: %s.ssm_parameter: only AMI terms take an SSM parameter", apierr.ErrInvalidArgument, field)
+	}
 	if t.GetOwner() != "" && !allowName {
 		return fmt.Errorf("%w: %s.owner: only AMI terms take an owner", apierr.ErrInvalidArgument, field)
 	}
@@ -83,7 +86,7 @@ func checkAMITerms(terms []*launcherv1.SelectorTerm) error {
 	for i, t := range terms {
 		field := fmt.Sprintf("node_class.ami_selector_terms[%d]", i)
 		if t.GetAlias() == "" {
-			if err := checkTerm(t, field, true); err != nil {
+			if err := checkImageTerm(t, field); err != nil {
 				return err
 			}
 			continue
@@ -97,6 +100,28 @@ func checkAMITerms(terms []*launcherv1.SelectorTerm) error {
 		if _, err := ParseAlias(t.GetAlias(), field+".alias"); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkImageTerm checks an AMI term that is not an alias, as Karpenter's
+// CRD does and a little stricter: id alone; ssmParameter alone (Karpenter
+// would silently ignore the term's other fields); or any of name, owner
+// and tags together, which must all match.
+func checkImageTerm(t *launcherv1.SelectorTerm, field string) error {
+	for k, v := range t.GetTags() {
+		if k == "" || v == "" {
+			return fmt.Errorf("%w: %s.tags: empty tag keys or values are not supported", apierr.ErrInvalidArgument, field)
+		}
+	}
+	others := len(t.GetTags()) > 0 || t.GetName() != "" || t.GetOwner() != ""
+	switch {
+	case t.GetId() != "" && (others || t.GetSsmParameter() != ""):
+		return fmt.Errorf("%w: %s.id: cannot be combined with other fields", apierr.ErrInvalidArgument, field)
+	case t.GetSsmParameter() != "" && others:
+		return fmt.Errorf("%w: %s.ssm_parameter: cannot be combined with tags, name or owner", apierr.ErrInvalidArgument, field)
+	case t.GetId() == "" && t.GetSsmParameter() == "" && len(t.GetTags()) == 0 && t.GetName() == "":
+		return fmt.Errorf("%w: %s: set one of tags, id, name, alias or ssm_parameter", apierr.ErrInvalidArgument, field)
 	}
 	return nil
 }

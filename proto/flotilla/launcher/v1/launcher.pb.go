@@ -184,7 +184,9 @@ type SelectorTerm struct {
 	// Owner limits an AMI name search to an account or alias.
 	Owner string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
 	// Alias names an AMI family and version, such as al2023@v20240807.
-	Alias         string `protobuf:"bytes,5,opt,name=alias,proto3" json:"alias,omitempty"`
+	Alias string `protobuf:"bytes,5,opt,name=alias,proto3" json:"alias,omitempty"`
+	// SsmParameter names an SSM parameter whose value is an AMI id (AMI terms only).
+	SsmParameter  string `protobuf:"bytes,6,opt,name=ssm_parameter,json=ssmParameter,proto3" json:"ssm_parameter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -250,6 +252,13 @@ func (x *SelectorTerm) GetOwner() string {
 func (x *SelectorTerm) GetAlias() string {
 	if x != nil {
 		return x.Alias
+	}
+	return ""
+}
+
+func (x *SelectorTerm) GetSsmParameter() string {
+	if x != nil {
+		return x.SsmParameter
 	}
 	return ""
 }
@@ -1777,13 +1786,14 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x1e_eviction_max_pod_grace_periodB\"\n" +
 	" _image_gc_high_threshold_percentB!\n" +
 	"\x1f_image_gc_low_threshold_percentB\x10\n" +
-	"\x0e_cpu_cfs_quota\"\xd9\x01\n" +
+	"\x0e_cpu_cfs_quota\"\xfe\x01\n" +
 	"\fSelectorTerm\x12@\n" +
 	"\x04tags\x18\x01 \x03(\v2,.flotilla.launcher.v1.SelectorTerm.TagsEntryR\x04tags\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
 	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x14\n" +
-	"\x05alias\x18\x05 \x01(\tR\x05alias\x1a7\n" +
+	"\x05alias\x18\x05 \x01(\tR\x05alias\x12#\n" +
+	"\rssm_parameter\x18\x06 \x01(\tR\fssmParameter\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe2\a\n" +
