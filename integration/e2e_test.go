@@ -35,8 +35,8 @@ const (
 	// ami_pinning subtest moves to.
 	pinnedAMI = "al2023@v20240807"
 	driftAMI  = "al2023@v20240903"
-	// nodeK8sVersion is the launcher's default --kubernetes-version.
-	nodeK8sVersion = "1.31"
+	// nodeK8sVersion is the launcher's --kubernetes-version.
+	nodeK8sVersion = harness.NodeKubernetesVersion
 	// e2eClass is the EC2NodeClass most subtests share.
 	e2eClass = "e2e-default"
 )

@@ -156,9 +156,13 @@ func (r *Resolver) describeImages(ctx context.Context, in *ec2.DescribeImagesInp
 // family (missing parameters are skipped: not every flavour is published),
 // then names the images with one DescribeImages.
 func (r *Resolver) aliasImages(ctx context.Context, a Alias) ([]Image, error) {
+	k8s, err := r.o.KubernetesVersion.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []Image
 	for _, f := range flavours[a.Family] {
-		name := a.parameter(r.o.KubernetesVersion, f)
+		name := a.parameter(k8s, f)
 		got, err := r.o.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
 		if awsclient.HasCode(err, "ParameterNotFound") {
 			continue

@@ -34,12 +34,18 @@ type SSMAPI interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
+// VersionSource gives the nodes' Kubernetes version (kubeversion.Source).
+type VersionSource interface {
+	Get(ctx context.Context) (string, error)
+}
+
 // Options configure a Resolver.
 type Options struct {
 	EC2 EC2API
 	SSM SSMAPI
-	// KubernetesVersion (such as 1.31) picks the alias SSM parameters.
-	KubernetesVersion string
+	// KubernetesVersion gives the nodes' version (such as 1.31), which
+	// picks the alias SSM parameters.
+	KubernetesVersion VersionSource
 	// IAM and Cluster let the resolver manage the instance profile of a
 	// node class that names a role (Resolve reads it, EnsureInstanceProfile
 	// makes it); without IAM, the role's same-named profile is used.
