@@ -57,27 +57,14 @@ func MetricNames(expr string) ([]string, error) {
 		case isDigit(c) || c == '.':
 			i = skipNumber(expr, i)
 		case isWordStart(c):
-			end := i + 1
-			for end < len(expr) && isWordPart(expr[end]) {
-				end++
+			end, name, err := scanWord(expr, i)
+			if err != nil {
+				return nil, err
 			}
-			word, next := expr[i:end], nextNonSpace(expr, end)
+			if name != "" {
+				names = append(names, name)
+			}
 			i = end
-			switch {
-			case labelListKeywords[word]:
-				if next < len(expr) && expr[next] == '(' {
-					end, err := skipLabelList(expr, next)
-					if err != nil {
-						return nil, fmt.Errorf("after %s: %w", word, err)
-					}
-					i = end
-				}
-			case keywords[word] || aggregations[word]:
-			case next < len(expr) && expr[next] == '(':
-				// a function call
-			default:
-				names = append(names, word)
-			}
 		default:
 			i++
 		}
@@ -86,6 +73,33 @@ func MetricNames(expr string) ([]string, error) {
 		return nil, fmt.Errorf("%d unclosed '('", open)
 	}
 	return names, nil
+}
+
+// scanWord reads the word starting at i and returns the index after it (and
+// after the label list following by, on, ...) and the word when it is a
+// metric name.
+func scanWord(expr string, i int) (int, string, error) {
+	end := i + 1
+	for end < len(expr) && isWordPart(expr[end]) {
+		end++
+	}
+	word, next := expr[i:end], nextNonSpace(expr, end)
+	called := next < len(expr) && expr[next] == '('
+	switch {
+	case labelListKeywords[word]:
+		if !called {
+			return end, "", nil // group_left without labels
+		}
+		end, err := skipLabelList(expr, next)
+		if err != nil {
+			return 0, "", fmt.Errorf("after %s: %w", word, err)
+		}
+		return end, "", nil
+	case keywords[word] || aggregations[word] || called:
+		return end, "", nil
+	default:
+		return end, word, nil
+	}
 }
 
 // labelListKeywords are followed by a list of label names in parentheses.
@@ -132,28 +146,21 @@ func skipGroup(expr string, i int) (int, error) {
 		closing = ']'
 	}
 	for j := i + 1; j < len(expr); {
-		switch c := expr[j]; {
-		case c == '"' || c == '\'' || c == '`':
-			end, err := skipString(expr, j)
-			if err != nil {
-				return 0, err
-			}
-			j = end
-		case c == closing:
+		var err error
+		switch c := expr[j]; c {
+		case '"', '\'', '`':
+			j, err = skipString(expr, j)
+		case '$':
+			j, err = skipVariable(expr, j)
+		case closing:
 			return j + 1, nil
-		case c == '{' || c == '[' || c == '(' || c == ')':
-			if c == '{' && closing == ']' && j > 0 && expr[j-1] == '$' {
-				// ${var} inside a range
-				end := strings.IndexByte(expr[j:], '}')
-				if end < 0 {
-					return 0, fmt.Errorf("unclosed variable at %d", j)
-				}
-				j += end + 1
-				continue
-			}
-			return 0, fmt.Errorf("unexpected %q at %d inside %q", c, j, expr[i])
+		case '{', '[', '(', ')', '}', ']':
+			err = fmt.Errorf("unexpected %q at %d inside %q", c, j, expr[i])
 		default:
 			j++
+		}
+		if err != nil {
+			return 0, err
 		}
 	}
 	return 0, fmt.Errorf("unclosed %q at %d", expr[i], i)
@@ -163,10 +170,11 @@ func skipGroup(expr string, i int) (int, error) {
 // parentheses starting at i.
 func skipLabelList(expr string, i int) (int, error) {
 	for j := i + 1; j < len(expr); j++ {
-		switch c := expr[j]; {
-		case c == ')':
+		c := expr[j]
+		if c == ')' {
 			return j + 1, nil
-		case !isWordPart(c) && !strings.ContainsRune(", \t\r\n", rune(c)):
+		}
+		if !isWordPart(c) && !strings.ContainsRune(", \t\r\n", rune(c)) {
 			return 0, fmt.Errorf("unexpected %q at %d in a label list", c, j)
 		}
 	}
