@@ -89,7 +89,7 @@ func testDashboards(ctx context.Context, t *testing.T, e *e2eEnv) {
 	checked := len(used) - len(skipped)
 	e.summary.set(t, "dashboards/metrics", "%d of %d dashboard metrics exposed (%d not checked), after %s",
 		checked, len(used), len(skipped), took.Round(time.Second))
-	for n := range used {
+	for _, n := range slices.Sorted(maps.Keys(used)) {
 		if len(exposed[n]) > 0 {
 			t.Logf("%s: %s", n, strings.Join(exposed[n], ", "))
 		}
