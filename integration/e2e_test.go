@@ -89,6 +89,7 @@ func TestE2E(t *testing.T) {
 		{"spot_interruption", testSpotInterruption},
 		{"restart_safety", testRestartSafety},
 		{"scale_1000", testScale1000},
+		{"dashboards", testDashboards},
 	}
 	for _, st := range subtests {
 		begin, ran := time.Now(), false
