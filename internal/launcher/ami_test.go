@@ -8,6 +8,7 @@ import (
 
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -96,5 +97,49 @@ func TestAMISelectorTermShapes(t *testing.T) {
 		if !errors.Is(err, apierr.ErrInvalidArgument) || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%+v: %v, want InvalidArgument naming %s", c.term, err, c.field)
 		}
+	}
+}
+
+// Each family's alias gives every kind of instance type the image
+// Karpenter would boot it with: AL2023 its neuron image for Inferentia
+// (and its nvidia image for NVIDIA GPUs); AL2 its gpu image for both;
+// Bottlerocket its standard image for Inferentia and nvidia for GPUs.
+func TestAliasImagePerAcceleratorVariant(t *testing.T) {
+	for _, c := range []struct {
+		family                   string
+		inf1Variant, g4dnVariant string
+	}{
+		{family: eksami.FamilyAL2023, inf1Variant: eksami.VariantNeuron, g4dnVariant: eksami.VariantNvidia},
+		{family: eksami.FamilyAL2, inf1Variant: eksami.VariantNvidia, g4dnVariant: eksami.VariantNvidia},
+		{family: eksami.FamilyBottlerocket, inf1Variant: eksami.VariantStandard, g4dnVariant: eksami.VariantNvidia},
+	} {
+		t.Run(c.family, func(t *testing.T) {
+			e := newEnv(t)
+			class := e.classWith(t, c.family, func(nc *awsv1.EC2NodeClass) {
+				nc.Spec.AMISelectorTerms = []awsv1.AMISelectorTerm{{Alias: c.family + "@latest"}}
+			})
+			svc := e.service(t)
+			for typ, variant := range map[string]string{"inf1.2xlarge": c.inf1Variant, "g4dn.xlarge": c.g4dnVariant, "m5.large": eksami.VariantStandard} {
+				want, ok := eksami.Find(c.family, "1.31", eksami.LatestVersion, eksami.ArchX86_64, variant)
+				if !ok {
+					t.Fatalf("no %s %s image published", c.family, variant)
+				}
+				req := launchRequest("variant-"+strings.ReplaceAll(typ, ".", "-"), typ)
+				req.NodeClassName = class
+				resp, err := svc.Launch(ctx, req)
+				if err != nil {
+					t.Fatalf("%s: %v", typ, err)
+				}
+				got := ""
+				for _, i := range e.sim.Instances() {
+					if i.ID == resp.GetInstance().GetId() {
+						got = i.ImageID
+					}
+				}
+				if got != want.ID {
+					t.Errorf("%s boots %s, want the %s image %s", typ, got, variant, want.ID)
+				}
+			}
+		})
 	}
 }

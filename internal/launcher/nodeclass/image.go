@@ -17,7 +17,10 @@ import (
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 )
 
-const labelGPUCount = "karpenter.k8s.aws/instance-gpu-count"
+const (
+	labelGPUCount         = "karpenter.k8s.aws/instance-gpu-count"
+	labelAcceleratorCount = "karpenter.k8s.aws/instance-accelerator-count"
+)
 
 // images resolves the AMI terms as Karpenter does
 // (pkg/providers/amifamily/ami.go): an alias alone reads its family's SSM
@@ -170,14 +173,14 @@ func (r *Resolver) aliasImages(ctx context.Context, a Alias) ([]Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("get parameter %s: %w", name, err)
 		}
-		gpu := &typesv1.Requirement{Key: labelGPUCount, Operator: "DoesNotExist"}
-		if f.variant == "nvidia" {
-			gpu.Operator = "Exists"
+		// One image per variant it serves (AL2's gpu image is chosen for
+		// NVIDIA and for Neuron types).
+		for _, v := range f.serves {
+			out = append(out, Image{
+				ID: aws.ToString(got.Parameter.Value), Family: a.Family,
+				Requirements: append([]*typesv1.Requirement{archRequirement(f.arch)}, variantRequirements(v)...),
+			})
 		}
-		out = append(out, Image{
-			ID: aws.ToString(got.Parameter.Value), Family: a.Family,
-			Requirements: []*typesv1.Requirement{archRequirement(f.arch), gpu},
-		})
 	}
 	if len(out) == 0 {
 		return nil, nil
