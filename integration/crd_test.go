@@ -462,6 +462,24 @@ func awsKeysPatch() string {
 }
 
 var nodeClassCases = []validationCase{
+	{"windows2025 alias", minimalNodeClass, `spec: {amiSelectorTerms: [{alias: windows2025@latest}]}`, ""},
+	{"Karpenter's other fields", minimalNodeClass, `
+spec:
+  context: arn:aws:outposts:us-east-1:111122223333:outpost/op-0123
+  capacityReservationSelectorTerms: [{id: cr-0123456789abcdef0}, {tags: {team: a}, ownerID: "111122223333", instanceMatchCriteria: targeted}]
+  placementGroupSelector: {name: my-cluster-pg}
+  networkInterfaces: [{networkCardIndex: 0, deviceIndex: 0, interfaceType: interface}, {networkCardIndex: 1, deviceIndex: 0, interfaceType: efa-only}]
+  ipPrefixCount: 1
+  cpuOptions: {nestedVirtualization: enabled}
+  connectionTracking: {tcpEstablishedTimeout: 3600, udpTimeout: 30}
+  blockDeviceMappings: [{deviceName: /dev/xvda, ebs: {snapshotID: snap-0123, volumeInitializationRate: 200}}]
+`, ""},
+	{"capacity reservation id with tags", minimalNodeClass, `spec: {capacityReservationSelectorTerms: [{id: cr-0123, tags: {a: b}}]}`, "'id' is mutually exclusive"},
+	{"placement group name and id", minimalNodeClass, `spec: {placementGroupSelector: {name: a, id: pg-0123}}`, "'name' and 'id' are mutually exclusive"},
+	{"network interfaces without a primary", minimalNodeClass, `spec: {networkInterfaces: [{networkCardIndex: 1, deviceIndex: 0, interfaceType: efa-only}]}`, "must include a primary interface"},
+	{"connection tracking empty", minimalNodeClass, `spec: {connectionTracking: {}}`, "at least one of tcpEstablishedTimeout"},
+	{"udp timeout 90", minimalNodeClass, `spec: {connectionTracking: {udpTimeout: 90}}`, "should be less than or equal to 60"},
+	{"volume initialization without snapshot", minimalNodeClass, `spec: {blockDeviceMappings: [{deviceName: /dev/xvda, ebs: {volumeSize: 20Gi, volumeInitializationRate: 200}}]}`, "volumeInitializationRate requires snapshotID"},
 	{"alias without version", minimalNodeClass, `spec: {amiSelectorTerms: [{alias: al2023}]}`, "'alias' is improperly formatted, must match the format 'family@version'"},
 	{"alias family", minimalNodeClass, `spec: {amiSelectorTerms: [{alias: ubuntu@latest}]}`, "family is not supported"},
 	{"windows alias version", minimalNodeClass, `spec: {amiSelectorTerms: [{alias: windows2022@v20240807}]}`, "windows families may only specify version 'latest'"},

@@ -19,6 +19,7 @@ import (
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/kubeyaml"
+	launchclass "github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/provisioning"
@@ -216,6 +217,12 @@ func (s *NodeClassStatus) Reconcile(ctx context.Context, req reconcile.Request) 
 			"resolved", resp.GetNodeClassGeneration(), "generation", nc.Generation)
 		return reconcile.Result{RequeueAfter: staleResolutionRetry}, nil
 	}
+	unhonored := launchclass.UnhonoredFields(nc)
+	honored := metav1.Condition{Type: karpv1.ConditionFieldsHonored, Status: metav1.ConditionTrue, Reason: karpv1.ConditionFieldsHonored, ObservedGeneration: nc.Generation}
+	if len(unhonored) > 0 {
+		honored.Status, honored.Reason, honored.Message = metav1.ConditionFalse, "FieldsNotHonored", truncate(strings.Join(unhonored, "; "))
+	}
+	meta.SetStatusCondition(&nc.Status.Conditions, honored)
 	ready := false
 	msg := ""
 	if err != nil {
