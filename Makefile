@@ -49,6 +49,15 @@ bench-go:
 demo:
 	cd integration && go run ./cmd/flotilla-demo $(ARGS)
 
+## images: OCI images of the four services and the flotilla CLI (linux/amd64, linux/arm64) from the HEAD commit, without Docker: dist/oci (image layout), dist/sbom (SPDX), dist/images.lock (digests); PUSH=ghcr.io/flotilla-io also pushes them (docs/deploy.md, Images)
+.PHONY: images test-images
+images:
+	cd hack/imagebuild && GOWORK=off go run . -root ../.. -out ../../dist $(if $(PUSH),-push $(PUSH))
+
+## test-images: hack/imagebuild's tests: builds the images twice and opens them (configs, files, SBOMs, push, --version, the services serving); not in test-unit, since its -trimpath builds for two architectures share no build cache with the other tests
+test-images:
+	cd hack/imagebuild && GOWORK=off go test -count=1 ./...
+
 ## solve: the main job, the solver CLI on the examples
 solve:
 	go run ./cmd/flotilla solve --pods examples/pods.yaml --nodepools examples/nodepools.yaml --instance-types examples/catalog.csv --spot-price-factor 0.35
