@@ -1,0 +1,125 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
+	"github.com/flotilla-io/flotilla/internal/watcher/termination"
+)
+
+func TestParseDisruption(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  disruptionRecord
+		bad   bool
+	}{
+		{value: "SpotInterrupted", want: disruptionRecord{Reason: "SpotInterrupted"}},
+		{value: "Rebalance;replace-first", want: disruptionRecord{Reason: "Rebalance", ReplaceFirst: true}},
+		{value: "", bad: true},
+		{value: ";replace-first", bad: true},
+		{value: "Spot;", bad: true},
+		{value: "Spot;replace-last", bad: true},
+		{value: "Spot;replace-first;again", bad: true},
+		{value: "two words", bad: true},
+		{value: strings.Repeat("a", 64), bad: true},
+		{value: "{\"json\":true}", bad: true},
+	} {
+		got, err := parseDisruption(tc.value)
+		if tc.bad {
+			if !errors.Is(err, errMalformedAnnotation) {
+				t.Errorf("parseDisruption(%q) = %+v, %v; want errMalformedAnnotation", tc.value, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseDisruption(%q) = %+v, %v; want %+v", tc.value, got, err, tc.want)
+		}
+	}
+}
+
+// Whatever a NodeClaim's annotation holds, parsing never panics, fails only
+// with errMalformedAnnotation, and what it accepts writes back unchanged.
+func FuzzParseDisruption(f *testing.F) {
+	for _, seed := range []string{"SpotInterrupted", "Rebalance;replace-first", "", ";", "a;b;c", "x;replace-first\n", "\xff;replace-first"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		rec, err := parseDisruption(value)
+		if err != nil {
+			if !errors.Is(err, errMalformedAnnotation) {
+				t.Fatalf("parseDisruption(%q): %v does not wrap errMalformedAnnotation", value, err)
+			}
+			return
+		}
+		if rec.String() != value {
+			t.Fatalf("parseDisruption(%q) = %+v, which writes back as %q", value, rec, rec.String())
+		}
+		if !reasonPattern.MatchString(rec.Reason) {
+			t.Fatalf("parseDisruption(%q) accepted reason %q", value, rec.Reason)
+		}
+	})
+}
+
+type event struct{ object, eventType, reason, note string }
+
+// eventRecorder keeps the events recorded.
+type eventRecorder struct {
+	mu     sync.Mutex
+	events []event
+}
+
+func (r *eventRecorder) Eventf(regarding, _ runtime.Object, eventType, reason, _, note string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := ""
+	if o, ok := regarding.(client.Object); ok {
+		name = o.GetName()
+	}
+	r.events = append(r.events, event{object: name, eventType: eventType, reason: reason, note: fmt.Sprintf(note, args...)})
+}
+
+func (r *eventRecorder) all() []event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event(nil), r.events...)
+}
+
+// A foreign or mangled record is reported with a Warning event and left
+// alone; the well-formed one next to it is still resumed.
+func TestResumeIgnoresMalformedRecord(t *testing.T) {
+	deadline := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+	good, n1 := claimAndNode("good", "i-01", map[string]string{DisruptionAnnotationKey: "SpotInterrupted", termination.DeadlineAnnotationKey: deadline})
+	bad, n2 := claimAndNode("bad", "i-02", map[string]string{DisruptionAnnotationKey: "Spot;replace-everything", termination.DeadlineAnnotationKey: deadline})
+	s, kube, _ := newService(t, good, n1, bad, n2)
+	rec := &eventRecorder{}
+	s.Recorder = rec
+	if err := s.Resume(context.Background()); err != nil {
+		t.Fatalf("Resume: %v; a malformed record must not fail it", err)
+	}
+	deleting(t, kube, "good")
+	c := &karpv1.NodeClaim{}
+	if err := kube.Get(context.Background(), client.ObjectKey{Name: "bad"}, c); err != nil || c.DeletionTimestamp != nil {
+		t.Errorf("the NodeClaim with a malformed record was disrupted (err %v)", err)
+	}
+	var warned []event
+	for _, e := range rec.all() {
+		if e.reason == EventMalformedAnnotation {
+			warned = append(warned, e)
+		}
+	}
+	if len(warned) != 1 || warned[0].object != "bad" || warned[0].eventType != "Warning" || !strings.Contains(warned[0].note, "replace-everything") {
+		t.Errorf("events %+v: want one Warning %s on bad naming the flag", rec.all(), EventMalformedAnnotation)
+	}
+	if entries := s.Journal.Recent(0); len(entries) != 1 || entries[0].Object != "nodeclaim/good" {
+		t.Errorf("journal %v: want only the good record resumed", entries)
+	}
+}
