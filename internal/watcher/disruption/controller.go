@@ -43,6 +43,8 @@ func (c *Controller) Run(ctx context.Context) (Report, error) {
 	p.drift(ctx)
 	p.emptiness(ctx)
 	p.consolidate(ctx)
+	c.forgetNotices(p.quiet)
+	c.Metrics.blockedNow(p.report.Blocked)
 	c.log().Info("disruption pass", slog.Int("candidates", len(p.cands)), slog.Int("decisions", len(p.report.Decisions)),
 		slog.Int("blocked", len(p.report.Blocked)), slog.Duration("took", time.Since(start)))
 	return p.report, errors.Join(p.errs...)
@@ -58,6 +60,7 @@ type pass struct {
 	report  Report
 	errs    []error
 	invalid map[string]bool // NodePools whose invalid budgets were already reported
+	quiet   map[string]bool // NodeClaims blocked quietly in this pass
 }
 
 // poolState counts a NodePool's nodes for its budgets.
@@ -69,7 +72,7 @@ type poolState struct {
 func newPass(c *Controller, cands []Candidate) *pass {
 	now := c.now()
 	p := &pass{c: c, now: now, pools: map[string]*poolState{}, skip: map[string]bool{},
-		report: Report{Time: now}, invalid: map[string]bool{}}
+		report: Report{Time: now}, invalid: map[string]bool{}, quiet: map[string]bool{}}
 	for i := range cands {
 		cand := &cands[i]
 		if cand.NodeClaim == nil {
@@ -289,6 +292,53 @@ func (p *pass) block(c *Candidate, code, msg string) {
 	p.skip[c.NodeClaim.Name] = true
 	p.addBlocked(c, code, msg)
 	p.event(c, "Normal", EventBlocked, "Cannot disrupt NodeClaim: "+msg)
+}
+
+// RenoticeAfter is how long a lasting block reported by blockQuietly goes
+// without its event being repeated.
+const RenoticeAfter = time.Hour
+
+// notice is a block announced with an event.
+type notice struct {
+	code, msg string
+	at        time.Time
+}
+
+// blockQuietly records a blocked candidate as block does, every pass, but
+// sends its event only when the block is new, says something else than
+// the last one, or was last announced RenoticeAfter ago: a block that lasts
+// (an unpriced instance type, an unconvertible DaemonSet) is not announced
+// every pass.
+func (p *pass) blockQuietly(c *Candidate, code, msg string) {
+	name := c.NodeClaim.Name
+	p.skip[name] = true
+	p.quiet[name] = true
+	p.addBlocked(c, code, msg)
+	p.c.mu.Lock()
+	last, ok := p.c.noticed[name]
+	fresh := !ok || last.code != code || last.msg != msg || p.now.Sub(last.at) >= RenoticeAfter
+	if fresh {
+		if p.c.noticed == nil {
+			p.c.noticed = map[string]notice{}
+		}
+		p.c.noticed[name] = notice{code: code, msg: msg, at: p.now}
+	}
+	p.c.mu.Unlock()
+	if fresh {
+		p.event(c, "Normal", EventBlocked, "Cannot disrupt NodeClaim: "+msg)
+	}
+}
+
+// forgetNotices forgets the notices of NodeClaims not quietly blocked in
+// the last pass, so a block that ends and comes back is announced again.
+func (c *Controller) forgetNotices(quiet map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name := range c.noticed {
+		if !quiet[name] {
+			delete(c.noticed, name)
+		}
+	}
 }
 
 func (p *pass) addBlocked(c *Candidate, code, msg string) {

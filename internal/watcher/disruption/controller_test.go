@@ -21,9 +21,10 @@ import (
 var quiet = slog.New(slog.DiscardHandler)
 
 type fakeCluster struct {
-	cands []Candidate
-	pdbs  []*policyv1.PodDisruptionBudget
-	err   error
+	cands       []Candidate
+	pdbs        []*policyv1.PodDisruptionBudget
+	err         error
+	unconverted []UnconvertedDaemonSet
 }
 
 func (f *fakeCluster) Candidates(context.Context) ([]Candidate, error) { return f.cands, f.err }
@@ -33,7 +34,9 @@ func (f *fakeCluster) PDBs(context.Context) ([]*policyv1.PodDisruptionBudget, er
 func (f *fakeCluster) InstanceTypes(context.Context) ([]*typesv1.InstanceType, error) {
 	return []*typesv1.InstanceType{{Name: "m5.large"}, {Name: "m5.xlarge"}}, nil
 }
-func (f *fakeCluster) DaemonSets(context.Context) ([]*typesv1.DaemonSet, error) { return nil, nil }
+func (f *fakeCluster) DaemonSets(context.Context) ([]*typesv1.DaemonSet, []UnconvertedDaemonSet, error) {
+	return nil, f.unconverted, nil
+}
 
 type event struct {
 	object, eventType, reason, message string
