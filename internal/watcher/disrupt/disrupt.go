@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	policyv1 "k8s.io/api/policy/v1"
@@ -23,6 +24,7 @@ import (
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	"github.com/flotilla-io/flotilla/internal/kubeyaml"
 	"github.com/flotilla-io/flotilla/internal/watcher/disruption"
+	"github.com/flotilla-io/flotilla/internal/watcher/drain"
 	"github.com/flotilla-io/flotilla/internal/watcher/journal"
 	"github.com/flotilla-io/flotilla/internal/watcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/watcher/provisioning"
@@ -222,10 +224,12 @@ func (c *Cluster) DaemonSets(ctx context.Context) ([]*typesv1.DaemonSet, []disru
 
 // Actuator carries decisions out with NodeClaims.
 type Actuator struct {
-	Client   client.Client
-	Reader   client.Reader
-	Recorder provisioning.Recorder
-	Metrics  *metrics.Metrics
+	Client client.Client
+	// Clientset taints and untaints nodes.
+	Clientset kubernetes.Interface
+	Reader    client.Reader
+	Recorder  provisioning.Recorder
+	Metrics   *metrics.Metrics
 	// Poll is how often replacements are checked for Initialized.
 	Poll time.Duration
 }
@@ -244,6 +248,16 @@ func (a *Actuator) Replace(ctx context.Context, claims []*typesv1.NodeClaim, rea
 		return nil, err
 	}
 	return names, nil
+}
+
+// Taint puts karpenter.sh/disrupted:NoSchedule on the node.
+func (a *Actuator) Taint(ctx context.Context, node string) error {
+	return drain.TaintDisrupted(ctx, a.Clientset, node)
+}
+
+// Untaint takes karpenter.sh/disrupted:NoSchedule off the node.
+func (a *Actuator) Untaint(ctx context.Context, node string) error {
+	return drain.UntaintDisrupted(ctx, a.Clientset, node)
 }
 
 // Delete deletes the NodeClaim; termination drains it.

@@ -277,10 +277,15 @@ func (p *pass) apply(ctx context.Context, a *solverv1.ConsolidationAction, byNod
 	}
 }
 
-// replace launches the replacements and waits for them. On failure the
-// reserved budget is returned, the candidates are reported as blocked with a
-// Warning event, and false is returned: nothing is deleted.
+// replace taints the candidates' nodes, then launches the replacements and
+// waits for them. On failure the taints are taken off, the reserved budget
+// is returned, the candidates are reported as blocked with a Warning event,
+// and false is returned: nothing is deleted.
 func (p *pass) replace(ctx context.Context, cands []*Candidate, need map[string]int, reason string, claims ...*typesv1.NodeClaim) ([]string, bool) {
+	if !p.taint(ctx, cands, reason) {
+		p.release(need)
+		return nil, false
+	}
 	for _, c := range cands {
 		p.event(c, "Normal", EventReplacing, fmt.Sprintf("Launching %d replacement NodeClaim(s) (%s) before disrupting (%s)",
 			len(claims), instanceTypes(claims), reason))
@@ -290,6 +295,7 @@ func (p *pass) replace(ctx context.Context, cands []*Candidate, need map[string]
 		return names, true
 	}
 	p.release(need)
+	p.untaint(ctx, cands)
 	for _, c := range cands {
 		p.skip[c.NodeClaim.Name] = true
 		p.addBlocked(c, BlockedReplaceFailed, fmt.Sprintf("replacement failed, node kept: %v", err))

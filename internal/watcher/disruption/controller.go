@@ -61,6 +61,7 @@ type pass struct {
 	errs    []error
 	invalid map[string]bool // NodePools whose invalid budgets were already reported
 	quiet   map[string]bool // NodeClaims blocked quietly in this pass
+	tainted map[string]bool // NodeClaims whose node this pass tainted
 }
 
 // poolState counts a NodePool's nodes for its budgets.
@@ -72,7 +73,7 @@ type poolState struct {
 func newPass(c *Controller, cands []Candidate) *pass {
 	now := c.now()
 	p := &pass{c: c, now: now, pools: map[string]*poolState{}, skip: map[string]bool{},
-		report: Report{Time: now}, invalid: map[string]bool{}, quiet: map[string]bool{}}
+		report: Report{Time: now}, invalid: map[string]bool{}, quiet: map[string]bool{}, tainted: map[string]bool{}}
 	for i := range cands {
 		cand := &cands[i]
 		if cand.NodeClaim == nil {
@@ -270,7 +271,11 @@ func (p *pass) invalidBudget(np *karpv1.NodePool, err error) {
 func (p *pass) disrupt(ctx context.Context, c *Candidate, d Decision) {
 	d.NodeClaim, d.Node, d.NodePool = c.NodeClaim.Name, nodeName(c), poolName(c)
 	p.skip[c.NodeClaim.Name] = true
+	if !p.taint(ctx, []*Candidate{c}, d.Reason) {
+		return
+	}
 	if err := p.c.Actuator.Delete(ctx, c.NodeClaim.Name, d.Reason); err != nil {
+		p.untaint(ctx, []*Candidate{c})
 		p.event(c, "Warning", EventDeleteFailed, fmt.Sprintf("Failed to delete NodeClaim (%s): %v", d.Message, err))
 		p.addBlocked(c, BlockedDeleteFailed, fmt.Sprintf("delete failed: %v", err))
 		p.c.log().Warn("disruption delete failed", slog.String("nodeclaim", d.NodeClaim), slog.String("reason", d.Reason), slog.Any("error", err))
@@ -285,6 +290,50 @@ func (p *pass) disrupt(ctx context.Context, c *Candidate, d Decision) {
 	p.event(c, "Normal", EventDisrupting, fmt.Sprintf("Disrupting NodeClaim: %s/%s: %s", d.Reason, d.Action, d.Message))
 	p.c.log().Info("disrupting", slog.String("nodeclaim", d.NodeClaim), slog.String("node", d.Node),
 		slog.String("reason", d.Reason), slog.String("action", d.Action), slog.String("message", d.Message))
+}
+
+// taint puts the disrupted taint on the candidates' nodes before anything
+// else is done to them, so no new pod lands on a node about to go; nodes
+// already tainted in this pass are skipped. When one fails, the taints put
+// on are taken off again, every candidate is reported as blocked with a
+// Warning event, and false is returned: nothing may be done to them.
+func (p *pass) taint(ctx context.Context, cands []*Candidate, reason string) bool {
+	var done []*Candidate
+	for _, c := range cands {
+		if c.Node == nil || p.tainted[c.NodeClaim.Name] {
+			continue
+		}
+		if err := p.c.Actuator.Taint(ctx, c.Node.Name); err != nil {
+			p.untaint(ctx, done)
+			for _, c := range cands {
+				p.skip[c.NodeClaim.Name] = true
+				p.addBlocked(c, BlockedTaintFailed, fmt.Sprintf("taint failed, node kept: %v", err))
+				p.event(c, "Warning", EventTaintFailed, fmt.Sprintf("Could not taint the node for %s disruption, node kept: %v", reason, err))
+			}
+			p.c.log().Warn("disruption taint failed", slog.String("node", c.Node.Name), slog.String("reason", reason), slog.Any("error", err))
+			return false
+		}
+		p.tainted[c.NodeClaim.Name] = true
+		done = append(done, c)
+	}
+	return true
+}
+
+// untaint takes the disrupted taint off the candidates' nodes, when their
+// disruption was given up. A failure is logged and kept in the pass's
+// errors.
+func (p *pass) untaint(ctx context.Context, cands []*Candidate) {
+	for _, c := range cands {
+		if c.Node == nil || !p.tainted[c.NodeClaim.Name] {
+			continue
+		}
+		if err := p.c.Actuator.Untaint(ctx, c.Node.Name); err != nil {
+			p.errs = append(p.errs, fmt.Errorf("disruption: untaint node %s: %w", c.Node.Name, err))
+			p.c.log().Warn("disruption untaint failed", slog.String("node", c.Node.Name), slog.Any("error", err))
+			continue
+		}
+		delete(p.tainted, c.NodeClaim.Name)
+	}
 }
 
 // block records a blocked candidate with an event.

@@ -46,6 +46,8 @@ type fakeActuator struct {
 	calls      []string // "replace:<types>:<reason>" and "delete:<name>:<reason>" in order
 	replaceErr error
 	deleteErr  map[string]error
+	taintErr   map[string]error
+	order      []string // calls with "taint:<node>" and "untaint:<node>" among them
 	events     []event
 }
 
@@ -55,14 +57,26 @@ func (f *fakeActuator) Replace(_ context.Context, claims []*typesv1.NodeClaim, r
 		types = append(types, c.GetInstanceType())
 	}
 	f.calls = append(f.calls, "replace:"+strings.Join(types, ",")+":"+reason)
+	f.order = append(f.order, f.calls[len(f.calls)-1])
 	if f.replaceErr != nil {
 		return nil, f.replaceErr
 	}
 	return []string{"replacement-1"}, nil
 }
 
+func (f *fakeActuator) Taint(_ context.Context, node string) error {
+	f.order = append(f.order, "taint:"+node)
+	return f.taintErr[node]
+}
+
+func (f *fakeActuator) Untaint(_ context.Context, node string) error {
+	f.order = append(f.order, "untaint:"+node)
+	return nil
+}
+
 func (f *fakeActuator) Delete(_ context.Context, name, reason string) error {
 	f.calls = append(f.calls, "delete:"+name+":"+reason)
+	f.order = append(f.order, f.calls[len(f.calls)-1])
 	return f.deleteErr[name]
 }
 

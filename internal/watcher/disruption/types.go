@@ -80,6 +80,12 @@ type Actuator interface {
 	// returns their names once all are Initialized, or an error (ctx
 	// deadline) — then the candidates are NOT touched.
 	Replace(ctx context.Context, claims []*typesv1.NodeClaim, reason string) ([]string, error)
+	// Taint puts karpenter.sh/disrupted:NoSchedule on a node, so that no
+	// new pod lands on it while it is replaced and drained; idempotent.
+	Taint(ctx context.Context, node string) error
+	// Untaint removes that taint, when the disruption is given up;
+	// idempotent, and a node already gone is no error.
+	Untaint(ctx context.Context, node string) error
 	// Delete starts termination of a NodeClaim (sets deletionTimestamp; the
 	// termination controller drains).
 	Delete(ctx context.Context, nodeClaim string, reason string) error
@@ -138,6 +144,7 @@ const (
 	EventBlocked             = "DisruptionBlocked"
 	EventReplaceFailed       = "DisruptionReplaceFailed"
 	EventDeleteFailed        = "DisruptionDeleteFailed"
+	EventTaintFailed         = "DisruptionTaintFailed"
 	EventBudgetMisconfigured = "DisruptionBudgetInvalid"
 )
 
@@ -172,7 +179,7 @@ type Blocked struct {
 	NodePool string
 	// Reason is a short code: DoNotDisrupt, PodDisruptionBudget,
 	// NotInitialized, Deleting, NodePoolMissing, Budget, ReplaceFailed,
-	// DeleteFailed, Solver, Unpriced, InstanceTypesUnlisted or
+	// DeleteFailed, TaintFailed, Solver, Unpriced, InstanceTypesUnlisted or
 	// DaemonSetUnconverted.
 	Reason string
 	// Message explains it in words.
@@ -199,6 +206,7 @@ const (
 	BlockedBudget          = "Budget"
 	BlockedReplaceFailed   = "ReplaceFailed"
 	BlockedDeleteFailed    = "DeleteFailed"
+	BlockedTaintFailed     = "TaintFailed"
 	BlockedSolver          = "Solver"
 	// BlockedUnpriced: no listed offering prices the node's instance
 	// type, zone and capacity type.

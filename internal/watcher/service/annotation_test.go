@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	"github.com/flotilla-io/flotilla/internal/watcher/termination"
+	watcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/watcher/v1"
 )
 
 func TestParseDisruption(t *testing.T) {
@@ -121,5 +124,29 @@ func TestResumeIgnoresMalformedRecord(t *testing.T) {
 	}
 	if entries := s.Journal.Recent(0); len(entries) != 1 || entries[0].Object != "nodeclaim/good" {
 		t.Errorf("journal %v: want only the good record resumed", entries)
+	}
+}
+
+// A disruption refused because it could not be recorded takes its taint
+// off again: the node stays, and must take pods.
+func TestDisruptUntaintsWhenRecordFails(t *testing.T) {
+	claim, node := claimAndNode("a", "i-0a", nil)
+	s, kube, cs := newService(t, claim, node)
+	s.Client = interceptor.NewClient(kube.(client.WithWatch), interceptor.Funcs{
+		Patch: func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error {
+			return errors.New("etcd unavailable")
+		},
+	})
+	if _, err := s.Disrupt(context.Background(), &watcherv1.DisruptRequest{InstanceId: "i-0a"}); err == nil {
+		t.Fatal("Disrupt accepted a disruption it could not record")
+	}
+	n, err := cs.CoreV1().Nodes().Get(context.Background(), node.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, taint := range n.Spec.Taints {
+		if taint.Key == karpv1.DisruptedTaintKey {
+			t.Errorf("node taints %v: the disrupted taint stayed after the refusal", n.Spec.Taints)
+		}
 	}
 }

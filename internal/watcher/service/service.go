@@ -130,6 +130,12 @@ func (s *Service) Disrupt(ctx context.Context, req *watcherv1.DisruptRequest) (*
 	// deletes its message once we answer, and a watcher restarted before
 	// the node is gone resumes from this record (Resume).
 	if err := s.record(ctx, claim, reason, deadline, req.GetReplaceFirst()); err != nil {
+		// Refused: the node stays, so new pods may land on it again.
+		if node != nil {
+			if uerr := drain.UntaintDisrupted(context.WithoutCancel(ctx), s.Clientset, node.Name); uerr != nil {
+				s.Log.Warn("untaint after a refused disruption", "node", node.Name, "err", uerr)
+			}
+		}
 		s.done(claim.Name)
 		return nil, err
 	}
