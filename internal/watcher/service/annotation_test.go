@@ -150,3 +150,15 @@ func TestDisruptUntaintsWhenRecordFails(t *testing.T) {
 		}
 	}
 }
+
+// A disruption whose node is already gone completes as a no-op: no taint,
+// no replacement to plan, the NodeClaim deleted.
+func TestDisruptOfVanishedNode(t *testing.T) {
+	claim, _ := claimAndNode("gone", "i-0g", nil)
+	s, kube, _ := newService(t, claim)
+	resp, err := s.Disrupt(context.Background(), &watcherv1.DisruptRequest{InstanceId: "i-0g", ReplaceFirst: true})
+	if err != nil || !resp.GetAccepted() {
+		t.Fatalf("Disrupt = %v, %v", resp, err)
+	}
+	deleting(t, kube, "gone")
+}
