@@ -193,6 +193,12 @@ func (a *dryActuator) Replace(_ context.Context, claims []*typesv1.NodeClaim, _ 
 	return names, nil
 }
 
+// Taint does nothing.
+func (a *dryActuator) Taint(context.Context, string) error { return nil }
+
+// Untaint does nothing.
+func (a *dryActuator) Untaint(context.Context, string) error { return nil }
+
 // Delete does nothing.
 func (a *dryActuator) Delete(context.Context, string, string) error { return nil }
 

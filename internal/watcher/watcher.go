@@ -145,7 +145,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 	runner := &disrupt.Runner{
 		Controller: &disruption.Controller{
 			Cluster:  &disrupt.Cluster{Reader: kube, Types: types, Nominated: prov.Nominated},
-			Actuator: &disrupt.Actuator{Client: kube, Reader: kube, Recorder: rec, Metrics: cfg.Metrics, Poll: time.Second},
+			Actuator: &disrupt.Actuator{Client: kube, Clientset: clientset, Reader: kube, Recorder: rec, Metrics: cfg.Metrics, Poll: time.Second},
 			Solver:   solverClient{c: cfg.Solver, metrics: cfg.Metrics}, Log: cfg.Log.With("controller", "disruption"), Metrics: cfg.DisruptMetrics,
 		},
 		Interval: cfg.DisruptionInterval, Journal: j, Log: cfg.Log.With("controller", "disruption"),

@@ -21,9 +21,10 @@ import (
 var quiet = slog.New(slog.DiscardHandler)
 
 type fakeCluster struct {
-	cands []Candidate
-	pdbs  []*policyv1.PodDisruptionBudget
-	err   error
+	cands       []Candidate
+	pdbs        []*policyv1.PodDisruptionBudget
+	err         error
+	unconverted []UnconvertedDaemonSet
 }
 
 func (f *fakeCluster) Candidates(context.Context) ([]Candidate, error) { return f.cands, f.err }
@@ -33,7 +34,9 @@ func (f *fakeCluster) PDBs(context.Context) ([]*policyv1.PodDisruptionBudget, er
 func (f *fakeCluster) InstanceTypes(context.Context) ([]*typesv1.InstanceType, error) {
 	return []*typesv1.InstanceType{{Name: "m5.large"}, {Name: "m5.xlarge"}}, nil
 }
-func (f *fakeCluster) DaemonSets(context.Context) ([]*typesv1.DaemonSet, error) { return nil, nil }
+func (f *fakeCluster) DaemonSets(context.Context) ([]*typesv1.DaemonSet, []UnconvertedDaemonSet, error) {
+	return nil, f.unconverted, nil
+}
 
 type event struct {
 	object, eventType, reason, message string
@@ -43,6 +46,8 @@ type fakeActuator struct {
 	calls      []string // "replace:<types>:<reason>" and "delete:<name>:<reason>" in order
 	replaceErr error
 	deleteErr  map[string]error
+	taintErr   map[string]error
+	order      []string // calls with "taint:<node>" and "untaint:<node>" among them
 	events     []event
 }
 
@@ -52,14 +57,26 @@ func (f *fakeActuator) Replace(_ context.Context, claims []*typesv1.NodeClaim, r
 		types = append(types, c.GetInstanceType())
 	}
 	f.calls = append(f.calls, "replace:"+strings.Join(types, ",")+":"+reason)
+	f.order = append(f.order, f.calls[len(f.calls)-1])
 	if f.replaceErr != nil {
 		return nil, f.replaceErr
 	}
 	return []string{"replacement-1"}, nil
 }
 
+func (f *fakeActuator) Taint(_ context.Context, node string) error {
+	f.order = append(f.order, "taint:"+node)
+	return f.taintErr[node]
+}
+
+func (f *fakeActuator) Untaint(_ context.Context, node string) error {
+	f.order = append(f.order, "untaint:"+node)
+	return nil
+}
+
 func (f *fakeActuator) Delete(_ context.Context, name, reason string) error {
 	f.calls = append(f.calls, "delete:"+name+":"+reason)
+	f.order = append(f.order, f.calls[len(f.calls)-1])
 	return f.deleteErr[name]
 }
 
