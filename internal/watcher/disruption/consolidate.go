@@ -290,9 +290,18 @@ func (p *pass) replace(ctx context.Context, cands []*Candidate, need map[string]
 		p.event(c, "Normal", EventReplacing, fmt.Sprintf("Launching %d replacement NodeClaim(s) (%s) before disrupting (%s)",
 			len(claims), instanceTypes(claims), reason))
 	}
-	names, err := p.c.Actuator.Replace(ctx, claims, reason)
+	timeout := p.c.ReplaceTimeout
+	if timeout <= 0 {
+		timeout = DefaultReplaceTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	names, err := p.c.Actuator.Replace(rctx, claims, reason)
+	cancel()
 	if err == nil {
 		return names, true
+	}
+	if rctx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("replacement not Initialized within %s: %w", timeout, err)
 	}
 	p.release(need)
 	p.untaint(ctx, cands)

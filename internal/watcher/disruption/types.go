@@ -115,12 +115,22 @@ type Controller struct {
 	Log *slog.Logger
 	// Metrics counts decisions; nil records nothing.
 	Metrics *Metrics
+	// ReplaceTimeout bounds how long a replacement may take to launch and
+	// become Initialized; past it the replacement is rolled back and the
+	// candidate kept. 0 means DefaultReplaceTimeout.
+	ReplaceTimeout time.Duration
 
 	mu sync.Mutex
 	// noticed is, per NodeClaim, the last quiet block notice sent as an
 	// event, so that a block that lasts is not announced every pass.
 	noticed map[string]notice
 }
+
+// DefaultReplaceTimeout is how long a replacement may take to become
+// Initialized: Karpenter's disruption queue gives a command at least 10
+// minutes (pkg/controllers/disruption/queue.go, minRetryDuration) before it
+// rolls the command back.
+const DefaultReplaceTimeout = 10 * time.Minute
 
 // Disruption reasons, as reported and passed to the Actuator. Expired is not
 // a budget reason: expiration is forceful.
