@@ -57,6 +57,8 @@ type level struct {
 	// level of such a class balances but an added last one, so a pod that
 	// cannot go anywhere balanced still goes where the placed owners allow.
 	balance bool
+	// zoneQuick caches zoneOnly: 1 yes, -1 no, 0 not known yet.
+	zoneQuick int8
 	// perPod caches perPodCost.
 	perPod float64
 	cands  map[int][]cand

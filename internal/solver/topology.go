@@ -24,6 +24,9 @@ type group struct {
 	term  *PodAffinityTerm
 	tsc   *TopologySpreadConstraint
 	desc  string
+	// spreadByDesc is the reason a pod the group selects is refused for
+	// the owners' sake (ownersCheck), built once.
+	spreadByDesc string
 
 	counts map[string]int32 // selected pods per domain
 	total  int32
@@ -104,6 +107,7 @@ func (s *solver) groupFor(kind groupKind, owner *Pod, term *PodAffinityTerm, tsc
 		s.spreadGroups = append(s.spreadGroups, g)
 	}
 	g.desc = describeGroup(g)
+	g.spreadByDesc = "topology spread of pods already there: " + g.desc
 	s.groupIdx[k] = g
 	s.groups = append(s.groups, g)
 	return g
@@ -390,12 +394,12 @@ func (s *solver) ownersCheck(c *podClass, lv *level, dom func(string) (string, b
 			// Conservative minimum 0 again (see topoCheck); the count
 			// only grows, so the refusal is for good.
 			if g.counts[d]+1 > g.tsc.MaxSkew {
-				return rejectPermanent, "topology spread of pods already there: " + g.desc
+				return rejectPermanent, g.spreadByDesc
 			}
 			continue
 		}
 		if g.counts[d]+1-g.globalMin(g.tsc.MinDomains) > g.tsc.MaxSkew {
-			return rejectTransient, "topology spread of pods already there: " + g.desc
+			return rejectTransient, g.spreadByDesc
 		}
 	}
 	for _, g := range c.affinityBy {
