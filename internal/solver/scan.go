@@ -126,26 +126,38 @@ func zoneOnly(c *podClass, lv *level) bool {
 	return lv.zoneQuick > 0
 }
 
-// quickTopoZone is quickTopo, remembered per zone while s.zoneMemo is on
-// (first fit of one pod at one level: the counts do not change).
+// quickTopoZone is quickTopo for claim b, remembered per zone while
+// s.zoneMemoOn (one pod's first-fit or growing scan at one level: the
+// counts do not change during it).
 func (s *solver) quickTopoZone(c *podClass, lv *level, b *bin) (reject, string) {
 	if !s.zoneMemoOn {
 		return s.quickTopo(c, lv, b)
 	}
-	z, ok := b.labels[LabelZone]
-	if !ok {
-		return s.quickTopo(c, lv, b)
-	}
-	if m, seen := s.zoneMemo[z]; seen {
-		return m.r, m.why
+	z := b.claim.zone
+	for i := range s.zoneMemo {
+		if m := &s.zoneMemo[i]; m.zone == z {
+			return m.r, m.why
+		}
 	}
 	r, w := s.quickTopo(c, lv, b)
-	s.zoneMemo[z] = quickMemo{r, w}
+	s.zoneMemo = append(s.zoneMemo, quickMemo{zone: z, r: r, why: w})
 	return r, w
 }
 
 // quickMemo is one zone's quickTopo answer.
 type quickMemo struct {
-	r   reject
-	why string
+	zone string
+	r    reject
+	why  string
+}
+
+// memoZones turns quickTopoZone's memo on for one scan of class c at
+// level lv when zoneOnly allows it; the returned func turns it off.
+func (s *solver) memoZones(c *podClass, lv *level) func() {
+	if !zoneOnly(c, lv) {
+		return func() {}
+	}
+	s.zoneMemo = s.zoneMemo[:0]
+	s.zoneMemoOn = true
+	return func() { s.zoneMemoOn = false }
 }

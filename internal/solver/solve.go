@@ -81,7 +81,7 @@ type solver struct {
 
 	// zoneMemo remembers quickTopo's answer per zone during one first
 	// fit scan when zoneMemoOn (see quickTopoZone).
-	zoneMemo   map[string]quickMemo
+	zoneMemo   []quickMemo
 	zoneMemoOn bool
 }
 
@@ -261,14 +261,7 @@ func (s *solver) place(c *podClass, podIdx int, nRem int64) string {
 // firstFit tries existing nodes, in-flight claims and new claims in that
 // order (see scan.go for the bins it skips).
 func (s *solver) firstFit(c *podClass, lv *level, podIdx int, why *reasons) *bin {
-	if zoneOnly(c, lv) {
-		if s.zoneMemo == nil {
-			s.zoneMemo = map[string]quickMemo{}
-		}
-		clear(s.zoneMemo)
-		s.zoneMemoOn = true
-		defer func() { s.zoneMemoOn = false }()
-	}
+	defer s.memoZones(c, lv)()
 	b := s.scanBins(&lv.fit, lv.sticky, 0, func(b *bin) reject {
 		r, w := s.canPlace(c, lv, b)
 		if r == rejectTransient {
