@@ -117,23 +117,7 @@ func improve(h *halt, p *Problem) attempt {
 	if err := validateProblem(h, p); err != nil {
 		return attempt{err: err}
 	}
-	budget := p.Options.ImproveBudget
-	rounds := p.Options.ImproveRounds
-	capped := budget > 0
-	switch {
-	case budget < 0:
-		rounds = 1
-	case rounds > 0:
-	case capped:
-		rounds = len(strategies)
-	default:
-		rounds = DefaultImproveRounds
-	}
-	rounds = min(rounds, len(strategies))
-	var deadline time.Time
-	if capped {
-		deadline = start.Add(budget)
-	}
+	ef := effortOf(p.Options, start)
 	base, err := newSolverFrom(h, p, nil)
 	if err != nil {
 		return attempt{err: err}
@@ -142,6 +126,63 @@ func improve(h *halt, p *Problem) attempt {
 	if err := h.err(); err != nil {
 		return attempt{err: err}
 	}
+	a := runStrategies(h, p, base, ef)
+	if a.err != nil {
+		return a
+	}
+	if budget := p.Options.ImproveBudget; p.Options.ImproveRounds <= 0 && ef.capped && budget >= PatternMinBudget {
+		if pa, ok := runPattern(h, p, base, start.Add(budget*9/10)); ok {
+			if better(&pa, &a) {
+				a = pa
+			}
+			a.patternBound = pa.patternBound
+		}
+		if err := h.err(); err != nil {
+			return attempt{err: err}
+		}
+	}
+	a.s.halt = h // a strategy stopped at the cap is never picked; this one ran to its end
+	a.s.repack(ef.deadline)
+	if err := h.err(); err != nil {
+		return attempt{err: err}
+	}
+	a.plan = a.s.plan()
+	if err := h.err(); err != nil {
+		return attempt{err: err}
+	}
+	return a
+}
+
+// effort is how much improvement a solve makes (see improve).
+type effort struct {
+	rounds   int  // strategies to run at most
+	exact    bool // run all rounds (Options.ImproveRounds), no stale rule
+	capped   bool // a wall-clock cap is set
+	deadline time.Time
+}
+
+// effortOf reads the effort from the options of a solve started at start.
+func effortOf(o Options, start time.Time) effort {
+	ef := effort{rounds: o.ImproveRounds, exact: o.ImproveRounds > 0, capped: o.ImproveBudget > 0}
+	switch {
+	case o.ImproveBudget < 0:
+		ef.rounds = 1
+	case ef.exact:
+	case ef.capped:
+		ef.rounds = len(strategies)
+	default:
+		ef.rounds = DefaultImproveRounds
+	}
+	ef.rounds = min(ef.rounds, len(strategies))
+	if ef.capped {
+		ef.deadline = start.Add(o.ImproveBudget)
+	}
+	return ef
+}
+
+// runStrategies runs the strategies the effort allows, one per CPU, and
+// returns the best placement (see improve).
+func runStrategies(h *halt, p *Problem, base *solver, ef effort) attempt {
 	results := make([]attempt, len(strategies))
 	ran := make([]bool, len(strategies))
 	var (
@@ -161,18 +202,18 @@ func improve(h *halt, p *Problem) attempt {
 		}
 	}
 	mayStart := func(i int) bool {
-		if h.stopped() || i >= rounds {
+		if h.stopped() || i >= ef.rounds {
 			return false
 		}
-		if i == 0 || !capped {
+		if i == 0 || !ef.capped {
 			return true
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if p.Options.ImproveRounds <= 0 && stale >= maxStale {
+		if !ef.exact && stale >= maxStale {
 			return false
 		}
-		return !h.now().Add(slowest).After(deadline)
+		return !h.now().Add(slowest).After(ef.deadline)
 	}
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
@@ -184,8 +225,8 @@ func improve(h *halt, p *Problem) attempt {
 		}
 		ran[i] = true
 		sh := h
-		if capped && i > 0 {
-			sh = h.capped(deadline)
+		if ef.capped && i > 0 {
+			sh = h.capped(ef.deadline)
 		}
 		wg.Add(1)
 		go func() {
@@ -205,31 +246,7 @@ func improve(h *halt, p *Problem) attempt {
 			ran[i] = false // stopped at the cap: dropped
 		}
 	}
-	a := pickBest(results, ran)
-	if a.err != nil {
-		return a
-	}
-	if p.Options.ImproveRounds <= 0 && capped && budget >= PatternMinBudget {
-		if pa, ok := runPattern(h, p, base, start.Add(budget*9/10)); ok {
-			if better(&pa, &a) {
-				a = pa
-			}
-			a.patternBound = pa.patternBound
-		}
-		if err := h.err(); err != nil {
-			return attempt{err: err}
-		}
-	}
-	a.s.halt = h // a strategy stopped at the cap is never picked; this one ran to its end
-	a.s.repack(deadline)
-	if err := h.err(); err != nil {
-		return attempt{err: err}
-	}
-	a.plan = a.s.plan()
-	if err := h.err(); err != nil {
-		return attempt{err: err}
-	}
-	return a
+	return pickBest(results, ran)
 }
 
 // maxStale stops the improvement phase once that many strategies in a

@@ -3,6 +3,7 @@ package solver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand"
 	"runtime"
@@ -144,14 +145,14 @@ func TestCappedHalt(t *testing.T) {
 		t.Fatal("stopped before its deadline")
 	}
 	now = now.Add(2 * time.Second)
-	if !c.stopped() || c.err() != errCapReached {
+	if !c.stopped() || !errors.Is(c.err(), errCapReached) {
 		t.Fatalf("after its deadline: stopped %v, err %v", c.stopped(), c.err())
 	}
 	if h.stopped() {
 		t.Fatal("the parent stopped with its capped child")
 	}
 	c = stoppedHalt().capped(now.Add(time.Hour))
-	if !c.stopped() || c.err() == nil || c.err() == errCapReached {
+	if !c.stopped() || c.err() == nil || errors.Is(c.err(), errCapReached) {
 		t.Fatalf("a stopped parent's child: stopped %v, err %v", c.stopped(), c.err())
 	}
 }

@@ -387,7 +387,7 @@ func (g *group) balancing() bool {
 func (s *solver) ownersCheck(c *podClass, lv *level, dom func(string) (string, bool)) (reject, string) {
 	for _, g := range c.spreadBy {
 		d, ok := dom(g.key)
-		if !ok || g.owners[d] == 0 && !(lv.balance && g.balancing()) {
+		if !ok || g.owners[d] == 0 && (!lv.balance || !g.balancing()) {
 			continue
 		}
 		if g.key == LabelHostname {
