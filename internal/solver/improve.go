@@ -105,10 +105,11 @@ func (s *solver) placementCost() float64 {
 //     CPU is free, only if it is expected to end within the cap (taking
 //     as long as the slowest so far) and, without ImproveRounds, the last
 //     maxStale strategies to end did not all fail to improve the best
-//     plan; a strategy still running at the cap is stopped and dropped,
-//     and repacking stops at the cap. A cap of at least PatternMinBudget
-//     also runs the pattern strategy (pattern.go) after the others, until
-//     nine tenths of the cap.
+//     plan; a strategy still running at nine tenths of the cap is stopped
+//     and dropped, and repacking stops there (the last tenth is for the
+//     plan and the lower bound). A cap of at least PatternMinBudget also
+//     runs the pattern strategy (pattern.go) after the others, until
+//     eight tenths of the cap.
 //
 // Once h stops, no strategy starts, the running ones and repacking stop,
 // and improve returns h's error.
@@ -131,7 +132,7 @@ func improve(h *halt, p *Problem) attempt {
 		return a
 	}
 	if budget := p.Options.ImproveBudget; p.Options.ImproveRounds <= 0 && ef.capped && budget >= PatternMinBudget {
-		if pa, ok := runPattern(h, p, base, start.Add(budget*9/10)); ok {
+		if pa, ok := runPattern(h, p, base, start.Add(budget*patternShare/capShares)); ok {
 			if better(&pa, &a) {
 				a = pa
 			}
@@ -175,10 +176,20 @@ func effortOf(o Options, start time.Time) effort {
 	}
 	ef.rounds = min(ef.rounds, len(strategies))
 	if ef.capped {
-		ef.deadline = start.Add(o.ImproveBudget)
+		ef.deadline = start.Add(o.ImproveBudget * capShare / capShares)
 	}
 	return ef
 }
+
+// Under a time cap, strategies and repacking stop at capShare/capShares
+// of it, the pattern strategy at patternShare/capShares: the rest is left
+// for turning the placement into a plan and for the lower bound, so that
+// the solve ends within the cap.
+const (
+	capShares    = 10
+	capShare     = 9
+	patternShare = 8
+)
 
 // runStrategies runs the strategies the effort allows, one per CPU, and
 // returns the best placement (see improve).
