@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// DefaultImproveRounds is how many strategies a solve runs when the
-// caller sets neither Options.ImproveRounds nor a time cap
-// (Options.ImproveBudget): the default effort is counted in work, so the
-// plan does not depend on the machine's speed or load.
+// DefaultImproveRounds is how many strategies a solve runs at least when
+// the caller sets neither Options.ImproveRounds nor a time cap
+// (Options.ImproveBudget); one more runs while the last one found a
+// better placement than all before it. The default effort is counted in
+// work, so the plan does not depend on the machine's speed or load.
 const DefaultImproveRounds = 2
 
 // DefaultImproveBudget is what callers that answer by a deadline
@@ -93,10 +94,12 @@ func (s *solver) placementCost() float64 {
 // trades validity for cost.
 //
 // The effort is counted in work unless the caller caps it in time:
-//   - by default, the first DefaultImproveRounds strategies run and
-//     repacking runs to its end (at most maxRepackPasses passes); with
-//     Options.ImproveRounds, that many strategies. The plan is the same
-//     on any machine, however fast or loaded, and with any GOMAXPROCS;
+//   - by default, the first DefaultImproveRounds strategies run, then
+//     the next one at a time for as long as the last one found a better
+//     placement than all before it, and repacking runs to its end (at
+//     most maxRepackPasses passes); with Options.ImproveRounds, exactly
+//     that many strategies. The plan is the same on any machine, however
+//     fast or loaded, and with any GOMAXPROCS;
 //   - a negative Options.ImproveBudget runs the first strategy only;
 //   - a positive Options.ImproveBudget is a wall-clock cap, read on h's
 //     clock from the start of the solve. The first strategy always runs
@@ -158,6 +161,7 @@ func improve(h *halt, p *Problem) attempt {
 type effort struct {
 	rounds   int  // strategies to run at most
 	exact    bool // run all rounds (Options.ImproveRounds), no stale rule
+	extend   bool // the default: more rounds while the last one improved
 	capped   bool // a wall-clock cap is set
 	deadline time.Time
 }
@@ -172,7 +176,7 @@ func effortOf(o Options, start time.Time) effort {
 	case ef.capped:
 		ef.rounds = len(strategies)
 	default:
-		ef.rounds = DefaultImproveRounds
+		ef.rounds, ef.extend = DefaultImproveRounds, true
 	}
 	ef.rounds = min(ef.rounds, len(strategies))
 	if ef.capped {
@@ -257,7 +261,31 @@ func runStrategies(h *halt, p *Problem, base *solver, ef effort) attempt {
 			ran[i] = false // stopped at the cap: dropped
 		}
 	}
+	// The default effort goes on, one strategy at a time, while the last
+	// one found a better placement than all before it: a rule on results,
+	// not on time.
+	for n := ef.rounds; ef.extend && n < len(strategies) && lastImproved(results[:n]); n++ {
+		results[n], ran[n] = runStrategy(h, p, base, strategies[n]), true
+		if err := h.err(); err != nil {
+			return attempt{err: err}
+		}
+	}
 	return pickBest(results, ran)
+}
+
+// lastImproved reports whether the last of the attempts is better than
+// each of the others (all ran and none failed).
+func lastImproved(results []attempt) bool {
+	last := &results[len(results)-1]
+	if last.err != nil {
+		return false
+	}
+	for i := range results[:len(results)-1] {
+		if results[i].err != nil || !better(last, &results[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // maxStale stops the improvement phase once that many strategies in a

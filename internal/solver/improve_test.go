@@ -156,3 +156,25 @@ func TestCappedHalt(t *testing.T) {
 		t.Fatalf("a stopped parent's child: stopped %v, err %v", c.stopped(), c.err())
 	}
 }
+
+// The default effort goes on while the last strategy beat every one
+// before it: fewer unschedulable pods first, then a lower cost.
+func TestLastImproved(t *testing.T) {
+	at := func(unsched int, cost float64) attempt { return attempt{unsched: unsched, cost: cost} }
+	for _, tc := range []struct {
+		results []attempt
+		want    bool
+	}{
+		{[]attempt{at(0, 10), at(0, 9)}, true},
+		{[]attempt{at(0, 10), at(0, 10)}, false},
+		{[]attempt{at(0, 9), at(0, 10)}, false},
+		{[]attempt{at(1, 5), at(0, 10)}, true},
+		{[]attempt{at(0, 8), at(0, 10), at(0, 9)}, false},
+		{[]attempt{at(0, 10), at(0, 12), at(0, 9)}, true},
+		{[]attempt{at(0, 10), {err: errCapReached}}, false},
+	} {
+		if got := lastImproved(tc.results); got != tc.want {
+			t.Errorf("lastImproved(%+v) = %v, want %v", tc.results, got, tc.want)
+		}
+	}
+}
