@@ -49,8 +49,9 @@ Flags:
                             median, the cost figures are those of the last.
   --improve-budget D        Wall-clock cap on Solve's further placement
                             strategies and repacking (default 0: no cap,
-                            the solver's default effort of 2 strategies and
-                            repacking, counted in work; negative: the first
+                            the solver's default effort, counted in work:
+                            2 strategies, more while each beats all before
+                            it, then repacking; negative: the first
                             strategy only). With a cap, as many strategies
                             run as fit in it; 1s or more also runs the
                             pattern strategy (the trace needs about 6m).
@@ -356,7 +357,7 @@ const benchNameWidth = 30
 
 func writeBenchHeader(w io.Writer, rep *benchReport) {
 	m := rep.Machine
-	budget := "solver default (2 strategies and repacking, counted in work, no time cap)"
+	budget := "solver default (counted in work: 2 strategies, more while each improves, repacking; no time cap)"
 	if rep.ImproveBudgetSeconds != 0 {
 		budget = time.Duration(rep.ImproveBudgetSeconds * float64(time.Second)).String()
 	}

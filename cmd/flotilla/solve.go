@@ -82,8 +82,9 @@ Flags:
                             strategy only). With a cap, as many strategies
                             run as fit in it; 1s or more also plans
                             resource-only batches by the pattern LP.
-  --improve-rounds N        Run N placement strategies (default 0: 2, or as
-                            many as fit in --improve-budget).
+  --improve-rounds N        Run N placement strategies (default 0: 2, and
+                            one more while the last beats all before it;
+                            or as many as fit in --improve-budget).
   --min-spot-types N        Spot diversity: open a node on spot only when at
                             least N instance types could take its first pod
                             as spot in that zone (default 15, as Karpenter;
