@@ -27,7 +27,7 @@ type halt struct {
 	done    atomic.Bool
 	unwatch func() bool
 	// clock is what a caller's time cap (Options.ImproveBudget) is read
-	// on; nil means time.Now. Nothing else in a solve reads a clock.
+	// on; nil means time.Now. Without a cap no decision depends on it.
 	clock func() time.Time
 	// A capped halt (see capped) also stops once the clock passes
 	// deadline; parent is the halt it was made from (nil: none).
