@@ -1,6 +1,10 @@
 # Flotilla developer targets. The tools are pinned in hack/tools.sh and built
 # once into a cache directory outside the repository.
 SHELL := /usr/bin/env bash
+# The Go release named by go.mod's toolchain line, for every go command run
+# here (a machine's own Go ignores that line; see hack/goenv.sh). An exported
+# GOTOOLCHAIN wins.
+export GOTOOLCHAIN ?= $(shell sed -n 's/^toolchain //p' go.mod)
 TOOLS_BIN = $(shell bash hack/tools.sh generate)
 
 .PHONY: all generate verify test test-unit test-integration bench bench-go tools solve demo manifests

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the pinned code-generation and debugging tools with `go install`
-# into a cache directory outside the repository, and prints that directory.
-# Each tool is built once per version; later runs (and offline runs, once the
-# module cache holds the sources) only check the stamp files.
+# Installs the pinned code-generation, debugging and lint
+# tools with `go install` into a cache directory outside the repository, and
+# prints that directory, one per Go release (golangci-lint refuses code
+# for a newer Go than built it, and a checkout on another
+# release keeps its own). Each tool is built once per version; later runs
+# (and offline runs, once the module cache holds the sources) only check the
+# stamp files.
 set -euo pipefail
+source "$(dirname "$0")/goenv.sh"
 
 BUF_VERSION=v1.75.0
 PROTOC_GEN_GO_VERSION=v1.36.12
@@ -12,14 +16,15 @@ GRPCURL_VERSION=v1.9.3
 GOLANGCI_LINT_VERSION=v2.15.0
 CONTROLLER_GEN_VERSION=v0.23.0
 
-bin="${FLOTILLA_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/flotilla/bin}"
+goversion=$(go env GOVERSION)
+bin="${FLOTILLA_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/flotilla/bin}/$goversion"
 mkdir -p "$bin"
 
 install() { # install NAME PACKAGE VERSION
   local name=$1 pkg=$2 version=$3
   local stamp="$bin/.$name-$version"
   if [[ -x "$bin/$name" && -f "$stamp" ]]; then return; fi
-  echo "tools: installing $name $version" >&2
+  echo "tools: installing $name $version with $goversion" >&2
   GOBIN="$bin" GOFLAGS=-mod=mod go install "$pkg@$version" >&2
   rm -f "$bin/.$name-"*
   touch "$stamp"

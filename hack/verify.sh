@@ -3,6 +3,7 @@
 # Run by `make verify` and by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source hack/goenv.sh
 root=$PWD
 
 bin=$(bash hack/tools.sh all)
@@ -53,17 +54,31 @@ if [ -n "$unformatted" ]; then
   echo "verify: gofmt needed:" >&2; echo "$unformatted" >&2; fail=1
 fi
 
-for mod in . integration; do
+step "every go.mod and go.work names the toolchain of go.mod ($(sed -n 's/^toolchain //p' go.mod))"
+want=$(sed -n 's/^toolchain //p' go.mod)
+for f in $(git ls-files -- 'go.work' 'go.mod' '*/go.mod'); do
+  if [[ "$(sed -n 's/^toolchain //p' "$f")" != "$want" ]]; then
+    echo "verify: $f: toolchain line differs from go.mod's ($want)" >&2; fail=1
+  fi
+done
+
+# Modules outside go.work (hack/*) are tidied on their own.
+workspace=$(go list -m -f '{{.Dir}}')
+for mod in $(git ls-files -- 'go.mod' '*/go.mod' | xargs -n1 dirname); do
   step "go.mod and go.sum are tidy in $mod"
+  gowork=off
+  if grep -qxF "$(cd "$mod" && pwd)" <<<"$workspace"; then gowork=; fi
   tmp=$(mktemp -d)
   cp "$mod/go.mod" "$mod/go.sum" "$tmp/"
-  (cd "$mod" && go mod tidy)
+  (cd "$mod" && GOWORK=$gowork go mod tidy)
   if ! git diff --exit-code --stat -- "$mod/go.mod" "$mod/go.sum"; then
     echo "verify: go mod tidy changed $mod/go.mod or go.sum" >&2; fail=1
   fi
   cp "$tmp/go.mod" "$tmp/go.sum" "$mod/"
   rm -rf "$tmp"
+done
 
+for mod in . integration; do
   step "go vet in $mod"
   (cd "$mod" && go vet ./...) || fail=1
 

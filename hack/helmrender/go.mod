@@ -2,6 +2,8 @@ module github.com/flotilla-io/flotilla/hack/helmrender
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	helm.sh/helm/v3 v3.22.0
 	sigs.k8s.io/yaml v1.6.0
