@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the pinned code-generation, debugging and lint
+# Installs the pinned code-generation, debugging, lint and vulnerability-check
 # tools with `go install` into a cache directory outside the repository, and
-# prints that directory, one per Go release (golangci-lint refuses code
-# for a newer Go than built it, and a checkout on another
+# prints that directory, one per Go release (golangci-lint and govulncheck
+# refuse code for a newer Go than built them, and a checkout on another
 # release keeps its own). Each tool is built once per version; later runs
 # (and offline runs, once the module cache holds the sources) only check the
 # stamp files.
@@ -15,6 +15,7 @@ PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 GRPCURL_VERSION=v1.9.3
 GOLANGCI_LINT_VERSION=v2.15.0
 CONTROLLER_GEN_VERSION=v0.23.0
+GOVULNCHECK_VERSION=v1.9.0
 
 goversion=$(go env GOVERSION)
 bin="${FLOTILLA_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/flotilla/bin}/$goversion"
@@ -43,6 +44,9 @@ case "$want" in
     ;;&
   all|lint)
     install golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION"
+    ;;&
+  all|vuln)
+    install govulncheck golang.org/x/vuln/cmd/govulncheck "$GOVULNCHECK_VERSION"
     ;;
 esac
 echo "$bin"

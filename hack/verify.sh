@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# verify: fails when generated code is stale or any static check fails.
+# verify: fails when generated code is stale, any static check fails, or
+# govulncheck finds a reachable vulnerability (hack/govulncheck.sh).
 # Run by `make verify` and by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +86,11 @@ for mod in . integration; do
   step "golangci-lint in $mod"
   (cd "$mod" && golangci-lint run --config "$root/.golangci.yml" ./...) || fail=1
 done
+
+step "govulncheck: no module calls a vulnerable function (offline database; hack/govulncheck.sh)"
+start=$SECONDS
+bash hack/govulncheck.sh || fail=1
+echo "verify: govulncheck took $((SECONDS - start))s"
 
 if [ "$fail" -ne 0 ]; then
   echo "verify: FAILED" >&2
