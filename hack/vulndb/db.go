@@ -83,15 +83,16 @@ func buildCmd(args []string) error {
 		return nil
 	}
 
-	cmd := exec.Command("go", "mod", "download", "-json", dbModule+"@"+*version)
+	cmd := exec.Command("go", "mod", "download", "-json", dbModule+"@"+*version) //nolint:gosec // G204: the version is our own pin
 	cmd.Stderr = os.Stderr
 	raw, err := cmd.Output()
 	var dl download
-	if jerr := json.Unmarshal(raw, &dl); jerr != nil {
-		return fmt.Errorf("go mod download %s@%s: %v (%s)", dbModule, *version, err, raw)
+	if err != nil {
+		_ = json.Unmarshal(raw, &dl) // its JSON says why, when it printed any
+		return fmt.Errorf("go mod download %s@%s: %w %s", dbModule, *version, err, dl.Error)
 	}
-	if dl.Error != "" || err != nil {
-		return fmt.Errorf("go mod download %s@%s: %v %s", dbModule, *version, err, dl.Error)
+	if err := json.Unmarshal(raw, &dl); err != nil {
+		return fmt.Errorf("go mod download %s@%s: %w", dbModule, *version, err)
 	}
 	if dl.Sum != *sum {
 		return fmt.Errorf("%s@%s has hash %s, want %s", dbModule, *version, dl.Sum, *sum)
@@ -138,7 +139,9 @@ func readOSV(zr *zip.Reader, dir string) (map[string][]byte, error) {
 			return nil, err
 		}
 		b, err := io.ReadAll(rc)
-		rc.Close()
+		if cerr := rc.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Name, err)
 		}
@@ -261,7 +264,7 @@ func lastFix(ranges []osvRange) string {
 // writeTree writes the tree into a new directory beside out, then renames it
 // to out, so that an interrupted build leaves no half database behind.
 func writeTree(out string, tree map[string][]byte) error {
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(out), 0o750); err != nil {
 		return err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(out), filepath.Base(out)+".tmp-")
@@ -270,17 +273,14 @@ func writeTree(out string, tree map[string][]byte) error {
 	}
 	defer os.RemoveAll(tmp)
 	for _, d := range []string{"ID", "index"} {
-		if err := os.Mkdir(filepath.Join(tmp, d), 0o755); err != nil {
+		if err := os.Mkdir(filepath.Join(tmp, d), 0o750); err != nil {
 			return err
 		}
 	}
 	for name, b := range tree {
-		if err := os.WriteFile(filepath.Join(tmp, filepath.FromSlash(name)), bytes.TrimSpace(b), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, filepath.FromSlash(name)), bytes.TrimSpace(b), 0o600); err != nil {
 			return err
 		}
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
 	}
 	return os.Rename(tmp, out)
 }
