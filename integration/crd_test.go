@@ -442,6 +442,11 @@ spec:
     budgets: [{nodes: "0", schedule: "0 9 * * mon-fri", duration: 8h, reasons: [Drifted]}, {nodes: "5"}]
 `, ""},
 	{"every karpenter.k8s.aws key Karpenter allows", minimalNodePool, awsKeysPatch(), ""},
+	{"consolidation policy Balanced", minimalNodePool, `spec: {disruption: {consolidateAfter: 0s, consolidationPolicy: Balanced}}`, ""},
+	{"static NodePool", minimalNodePool, `spec: {replicas: 3, limits: {nodes: "5"}}`, ""},
+	{"static NodePool replicas -1", minimalNodePool, `spec: {replicas: -1}`, "should be greater than or equal to 0"},
+	{"static NodePool with weight", minimalNodePool, `spec: {replicas: 1, weight: 10}`, "'weight' is not supported on static NodePools"},
+	{"static NodePool with a cpu limit", minimalNodePool, `spec: {replicas: 1, limits: {cpu: "10"}}`, "only 'limits.nodes' is supported on static NodePools"},
 }
 
 // awsKeysPatch is a NodePool patch with a requirement and a template label
@@ -553,6 +558,32 @@ func testUpdateRules(ctx context.Context, t *testing.T, dyn dynamic.Interface) {
 metadata: {name: crd-profile}
 spec: {role: null, instanceProfile: KarpenterNodeInstanceProfile}
 `))
+	// A NodePool stays static or dynamic for life; a static one scales
+	// through the scale subresource (kubectl scale nodepool/x --replicas).
+	pools := dyn.Resource(karpv1.NodePoolsResource)
+	dynPool := createAndCleanUp(ctx, t, dyn, karpv1.NodePoolsResource, mergePatch(t, fromYAML(t, minimalNodePool), `metadata: {name: crd-dynamic}`))
+	if _, err := pools.Update(ctx, mergePatch(t, dynPool, `spec: {replicas: 2}`), metav1.UpdateOptions{}); err == nil || !strings.Contains(err.Error(), "Cannot transition NodePool between static") {
+		t.Errorf("dynamic NodePool made static: err = %v", err)
+	}
+	static := createAndCleanUp(ctx, t, dyn, karpv1.NodePoolsResource, mergePatch(t, fromYAML(t, minimalNodePool), "metadata: {name: crd-static}\nspec: {replicas: 1}\n"))
+	scale, err := pools.Get(ctx, static.GetName(), metav1.GetOptions{}, "scale")
+	if err != nil {
+		t.Fatalf("scale subresource: %v", err)
+	}
+	if err := unstructured.SetNestedField(scale.Object, int64(4), "spec", "replicas"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pools.Update(ctx, scale, metav1.UpdateOptions{}, "scale"); err != nil {
+		t.Fatalf("scale to 4: %v", err)
+	}
+	got, err := pools.Get(ctx, static.GetName(), metav1.GetOptions{})
+	if n, _, _ := unstructured.NestedInt64(got.Object, "spec", "replicas"); err != nil || n != 4 {
+		t.Errorf("spec.replicas after scaling = %d, %v; want 4", n, err)
+	}
+	if _, err := pools.Update(ctx, mergePatch(t, got, `spec: {replicas: null}`), metav1.UpdateOptions{}); err == nil || !strings.Contains(err.Error(), "Cannot transition NodePool between static") {
+		t.Errorf("static NodePool made dynamic: err = %v", err)
+	}
+
 	toRole := mergePatch(t, class, `spec: {instanceProfile: null, role: KarpenterNodeRole-test}`)
 	if _, err := classes.Update(ctx, toRole, metav1.UpdateOptions{}); err == nil || !strings.Contains(err.Error(), "changing from 'instanceProfile' to 'role' is not supported") {
 		t.Errorf("EC2NodeClass instanceProfile to role: err = %v", err)

@@ -3,10 +3,12 @@ package integration
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,8 +35,8 @@ const (
 	// ami_pinning subtest moves to.
 	pinnedAMI = "al2023@v20240807"
 	driftAMI  = "al2023@v20240903"
-	// nodeK8sVersion is the launcher's default --kubernetes-version.
-	nodeK8sVersion = "1.31"
+	// nodeK8sVersion is the launcher's --kubernetes-version.
+	nodeK8sVersion = harness.NodeKubernetesVersion
 	// e2eClass is the EC2NodeClass most subtests share.
 	e2eClass = "e2e-default"
 )
@@ -87,6 +89,7 @@ func TestE2E(t *testing.T) {
 		{"spot_interruption", testSpotInterruption},
 		{"restart_safety", testRestartSafety},
 		{"scale_1000", testScale1000},
+		{"dashboards", testDashboards},
 	}
 	for _, st := range subtests {
 		begin, ran := time.Now(), false
@@ -633,19 +636,65 @@ func (e *e2eEnv) disrupted(ctx context.Context) map[string]float64 {
 	return out
 }
 
-// testRestartSafety: killing the watcher in the middle of provisioning
-// leaves, after the restart, no duplicate and no leaked instance.
+// Kill points of restart_safety: before the batch's first NodeClaim
+// exists, while the batch is being created, and once all of it exists.
+const (
+	killBefore = "before"
+	killDuring = "during"
+	killAfter  = "after"
+)
+
+// restartRuns is how many times restart_safety kills the watcher:
+// FLOTILLA_E2E_RESTART_RUNS (kill points at random, from a logged seed)
+// or, by default, once at each kill point.
+func restartRuns(t *testing.T) []string {
+	n, _ := strconv.Atoi(os.Getenv("FLOTILLA_E2E_RESTART_RUNS"))
+	if n <= 0 {
+		return []string{killBefore, killDuring, killAfter}
+	}
+	seed := time.Now().UnixNano()
+	if s, err := strconv.ParseInt(os.Getenv("FLOTILLA_E2E_RESTART_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("restart_safety: %d runs, kill points from seed %d (FLOTILLA_E2E_RESTART_SEED)", n, seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	points := []string{killBefore, killDuring, killAfter}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = points[rng.IntN(len(points))]
+	}
+	return out
+}
+
+// testRestartSafety: killing the watcher before, during or after it
+// creates a batch's NodeClaims leaves, after the restart, no duplicate
+// NodeClaim and no leaked instance.
 func testRestartSafety(ctx context.Context, t *testing.T, e *e2eEnv) {
-	const pool, suite = "e2e-restart", "restart"
+	for i, point := range restartRuns(t) {
+		t.Run(fmt.Sprintf("%02d_%s", i+1, point), func(t *testing.T) { restartOnce(ctx, t, e, i+1, point) })
+	}
+}
+
+func restartOnce(ctx context.Context, t *testing.T, e *e2eEnv, run int, point string) {
+	const suite = "restart"
+	pool := fmt.Sprintf("e2e-restart-%d", run)
 	e.pool(ctx, t, "", pool, suite, e2eClass, func(np *karpv1.NodePool) {
 		np.Spec.Template.Spec.Requirements = append(np.Spec.Template.Spec.Requirements, karpv1.NodeSelectorRequirementWithMinValues{
 			NodeSelectorRequirement: corev1.NodeSelectorRequirement{Key: corev1.LabelInstanceTypeStable, Operator: corev1.NodeSelectorOpIn, Values: []string{"c5.large", "m5.large"}}})
 	})
-	ns := e.namespace(ctx, t, "e2e-restart")
+	ns := e.namespace(ctx, t, pool)
 	e.deployment(ctx, t, ns, "burst", 30, podSpec(suite, "700m", "512Mi"), nil)
-	poll(ctx, t, 2*time.Minute, "first NodeClaims", func() (bool, string) {
-		return len(e.claims(ctx, t, pool)) > 0, "none yet"
-	})
+	switch point {
+	case killDuring:
+		poll(ctx, t, 2*time.Minute, "the batch's first NodeClaim", func() (bool, string) {
+			return len(e.claims(ctx, t, pool)) > 0, "none yet"
+		})
+	case killAfter:
+		poll(ctx, t, 2*time.Minute, "the batch's 15 NodeClaims", func() (bool, string) {
+			n := len(e.claims(ctx, t, pool))
+			return n >= 15, fmt.Sprintf("%d so far", n)
+		})
+	}
 	claims := e.claims(ctx, t, pool)
 	launched := 0
 	for _, c := range claims {
@@ -653,7 +702,7 @@ func testRestartSafety(ctx context.Context, t *testing.T, e *e2eEnv) {
 			launched++
 		}
 	}
-	t.Logf("killing the watcher with %d NodeClaims, %d of them launched", len(claims), launched)
+	t.Logf("killing the watcher %s the batch: %d NodeClaims, %d of them launched", point, len(claims), launched)
 	e.proc.killAndRestart(ctx, t)
 	took := e.waitRunning(ctx, t, 4*time.Minute, ns, "app=burst", 30)
 	var msg string
@@ -668,7 +717,8 @@ func testRestartSafety(ctx context.Context, t *testing.T, e *e2eEnv) {
 		t.Errorf("%d NodeClaims for 30 pods of 700m on 2-vCPU types; 15 hold them", n)
 	}
 	t.Logf("after the restart: pods Running in %s, instances matched NodeClaims %s later: %s", took.Round(time.Millisecond), settle.Round(time.Millisecond), msg)
-	e.summary.set(t, "restart_safety", "30 pods Running %s after the kill; %s", took.Round(time.Millisecond), msg)
+	e.summary.set(t, fmt.Sprintf("restart_safety/%02d_%s", run, point), "30 pods Running %s after the kill (%d NodeClaims, %d launched at the kill); %s",
+		took.Round(time.Millisecond), len(claims), launched, msg)
 }
 
 // oneToOne checks that every instance of pool has exactly one NodeClaim and

@@ -135,6 +135,10 @@ var startable = []string{Solver, Launcher, Watcher, Interruption}
 
 const region = "us-east-1"
 
+// NodeKubernetesVersion is the Kubernetes version of the nodes: the one
+// the launcher resolves AMI aliases for and ec2sim publishes images of.
+const NodeKubernetesVersion = "1.31"
+
 // InterruptionQueue is the name of the local interruption queue.
 const InterruptionQueue = "flotilla-interruption"
 
@@ -441,7 +445,10 @@ func (c *cluster) startService(name string) (*process, error) {
 		args = append(args, "--kubeconfig="+c.cp.Kubeconfig, "--cluster-name="+c.opts.Name, "--region="+region,
 			"--ec2-endpoint="+c.ec2URL, "--ssm-endpoint="+c.ec2URL, "--pricing-endpoint="+c.ec2URL,
 			"--cluster-endpoint="+c.cp.Config.Host, "--cluster-ca-bundle="+base64.StdEncoding.EncodeToString(ca),
-			"--cluster-cidr=10.0.0.0/24")
+			"--cluster-cidr=10.0.0.0/24",
+			// ec2sim publishes the EKS AMI parameters of 1.31; the local
+			// API server's own version is newer.
+			"--kubernetes-version="+NodeKubernetesVersion)
 	case Watcher:
 		args = append(args, "--kubeconfig="+c.cp.Kubeconfig, "--cluster-name="+c.opts.Name,
 			"--solver-addr="+c.addrs[Solver], "--launcher-addr="+c.addrs[Launcher], "--leader-elect=false")

@@ -104,10 +104,36 @@ func (p PriceListProduct) IsLinuxOnDemand() bool {
 	match := func(k, want string) bool { v, ok := a[k]; return !ok || strings.EqualFold(v, want) }
 	return a["instanceType"] != "" &&
 		strings.EqualFold(a["operatingSystem"], "Linux") &&
-		strings.EqualFold(a["tenancy"], "Shared") &&
+		strings.EqualFold(a["tenancy"], OnDemandTenancy(p.Product.ProductFamily)) &&
 		match("preInstalledSw", "NA") &&
 		match("capacitystatus", "Used") &&
 		match("licenseModel", "No License required")
+}
+
+// The Price List's product families of EC2 instances: bare-metal types
+// (m5.metal, m7i.metal-24xl) are listed apart from the others.
+const (
+	ProductFamilyInstance  = "Compute Instance"
+	ProductFamilyBareMetal = "Compute Instance (bare metal)"
+)
+
+// OnDemandTenancy is the tenancy of the ordinary on-demand price in a
+// product family: "Shared" for instances, "Dedicated" for bare metal,
+// which the Price List only lists with dedicated tenancy (Karpenter's
+// pricing provider queries the two the same way). An instance type's
+// Dedicated products are the price of dedicated instances, not of the
+// on-demand offering.
+func OnDemandTenancy(productFamily string) string {
+	if productFamily == ProductFamilyBareMetal {
+		return "Dedicated"
+	}
+	return "Shared"
+}
+
+// IsBareMetal reports whether an instance type is bare metal.
+func IsBareMetal(instanceType string) bool {
+	_, size, _ := strings.Cut(instanceType, ".")
+	return size == "metal" || strings.HasPrefix(size, "metal-")
 }
 
 // InRegion reports whether the product is for region (a region code such as
@@ -394,6 +420,10 @@ func ProductDocument(s Spec, region, publication string) PriceListProduct {
 	if location == "" {
 		location = region
 	}
+	family := ProductFamilyInstance
+	if IsBareMetal(s.Name) {
+		family = ProductFamilyBareMetal
+	}
 	attrs := map[string]string{
 		"servicecode":           "AmazonEC2",
 		"servicename":           "Amazon Elastic Compute Cloud",
@@ -408,7 +438,7 @@ func ProductDocument(s Spec, region, publication string) PriceListProduct {
 		"locationType":          "AWS Region",
 		"regionCode":            region,
 		"operatingSystem":       "Linux",
-		"tenancy":               "Shared",
+		"tenancy":               OnDemandTenancy(family),
 		"preInstalledSw":        "NA",
 		"licenseModel":          "No License required",
 		"capacitystatus":        "Used",
@@ -427,7 +457,7 @@ func ProductDocument(s Spec, region, publication string) PriceListProduct {
 	termKey := sku + "." + OnDemandOfferTermCode
 	rateKey := termKey + "." + OnDemandRateCode
 	return PriceListProduct{
-		Product:     PriceListProductInfo{ProductFamily: "Compute Instance", Attributes: attrs, SKU: sku},
+		Product:     PriceListProductInfo{ProductFamily: family, Attributes: attrs, SKU: sku},
 		ServiceCode: "AmazonEC2",
 		Terms: PriceListTerms{OnDemand: map[string]PriceListTerm{termKey: {
 			OfferTermCode: OnDemandOfferTermCode,

@@ -144,3 +144,32 @@ func TestProductDocumentRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A type's on-demand price is its shared-tenancy product, or for bare
+// metal its dedicated one in the bare-metal family; dedicated instances
+// of other types are another, dearer offering.
+func TestOnDemandTenancyPerFamily(t *testing.T) {
+	product := func(family, tenancy string) PriceListProduct {
+		return PriceListProduct{Product: PriceListProductInfo{ProductFamily: family, Attributes: map[string]string{
+			"instanceType": "m5.large", "operatingSystem": "Linux", "tenancy": tenancy,
+		}}}
+	}
+	for _, c := range []struct {
+		family, tenancy string
+		want            bool
+	}{
+		{ProductFamilyInstance, "Shared", true},
+		{ProductFamilyInstance, "Dedicated", false},
+		{ProductFamilyBareMetal, "Dedicated", true},
+		{ProductFamilyBareMetal, "Shared", false},
+	} {
+		if got := product(c.family, c.tenancy).IsLinuxOnDemand(); got != c.want {
+			t.Errorf("%s/%s: IsLinuxOnDemand = %v", c.family, c.tenancy, got)
+		}
+	}
+	for name, want := range map[string]bool{"m5.metal": true, "m7i.metal-24xl": true, "m5.large": false, "metal.large": false} {
+		if IsBareMetal(name) != want {
+			t.Errorf("IsBareMetal(%s) = %v", name, !want)
+		}
+	}
+}

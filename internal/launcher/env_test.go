@@ -33,7 +33,7 @@ import (
 
 const cluster = ec2sim.DefaultCluster
 
-var testTypes = []string{"c5.large", "c5.xlarge", "c6g.large", "g4dn.xlarge", "m5.large", "m5.xlarge", "m6g.large", "m6i.large", "r5.large", "t3.medium", "t4g.medium"}
+var testTypes = []string{"c5.large", "c5.xlarge", "c6g.large", "g4dn.xlarge", "inf1.2xlarge", "m5.large", "m5.xlarge", "m6g.large", "m6i.large", "r5.large", "t3.medium", "t4g.medium"}
 
 type fakeClock struct {
 	mu sync.Mutex

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/ec2sim/eksami"
 	"github.com/flotilla-io/flotilla/internal/launcher"
 	"github.com/flotilla-io/flotilla/internal/launcher/launch"
+	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
@@ -431,5 +433,41 @@ func TestResolveConditionsWhenNothingMatches(t *testing.T) {
 	}
 	if got["SubnetsReady"] != "False/SubnetsNotFound" || got["Ready"] != "False/NotReady" || got["AMIsReady"] != "True/AMIsReady" || got["SecurityGroupsReady"] != "True/SecurityGroupsReady" {
 		t.Fatalf("conditions %v", got)
+	}
+}
+
+// TestListInstancesMetrics checks that a listing replaces the instance
+// gauges: one launched m5.large of NodePool default, then none once it is
+// terminated.
+func TestListInstancesMetrics(t *testing.T) {
+	e := newEnv(t)
+	m := metrics.New()
+	svc := e.service(t, func(c *launcher.Config) { c.Metrics = m })
+	resp, err := svc.Launch(ctx, launchRequest("gauge-1", "m5.large"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := resp.GetInstance()
+	labels := []string{"default", "m5.large", in.GetZone(), in.GetCapacityType()}
+	if _, err := svc.ListInstances(ctx, &launcherv1.ListInstancesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(m.Instances); n != 1 {
+		t.Fatalf("%d instance series, want 1", n)
+	}
+	if got := testutil.ToFloat64(m.Instances.WithLabelValues(labels...)); got != 1 {
+		t.Errorf("instances%v = %v, want 1", labels, got)
+	}
+	if got := testutil.ToFloat64(m.InstancesCost.WithLabelValues(labels...)); got != in.GetPricePerHour() || got <= 0 {
+		t.Errorf("cost%v = %v, want the instance's price %v", labels, got, in.GetPricePerHour())
+	}
+	if _, err := svc.Terminate(ctx, &launcherv1.TerminateRequest{InstanceId: in.GetId(), NodeClaim: "gauge-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ListInstances(ctx, &launcherv1.ListInstancesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(m.Instances) + testutil.CollectAndCount(m.InstancesCost); n != 0 {
+		t.Errorf("%d series after the only instance was terminated, want 0", n)
 	}
 }

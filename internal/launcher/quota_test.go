@@ -137,3 +137,35 @@ func subnetsOf(r *recorder, i int) map[string]bool {
 	}
 	return out
 }
+
+// Overrides are one per (instance type, zone), each with its zone's subnet
+// of most free addresses, as Karpenter sends them: a zone's second subnet
+// does not take overrides from the other zones.
+func TestOverridesSpanZonesOneSubnetEach(t *testing.T) {
+	e := newEnv(t)
+	zones := map[string]bool{}
+	best := map[string]string{}
+	for _, s := range e.sim.Subnets() {
+		zones[s.Zone] = true
+		best[s.Zone] = s.ID
+		// A second, emptier subnet in each zone, also discovered.
+		e.sim.AddSubnet(ec2sim.Subnet{Zone: s.Zone, AvailableIPAddresses: 100, Tags: map[string]string{ec2sim.DiscoveryTag: cluster}})
+	}
+	req := launchRequest("spread-1", "m5.large", "c5.large", "m6i.large")
+	req.Requirements = []*typesv1.Requirement{{Key: "karpenter.sh/capacity-type", Operator: "In", Values: []string{"on-demand"}}}
+	if _, err := e.service(t).Launch(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	subnets := subnetsOf(e.fleets, 0)
+	if len(subnets) != len(zones) {
+		t.Errorf("overrides name %d subnets, want one per zone (%d)", len(subnets), len(zones))
+	}
+	for zone, id := range best {
+		if !subnets[id] {
+			t.Errorf("zone %s: its subnet with the most free addresses %s is not in the overrides %v", zone, id, subnets)
+		}
+	}
+	if n := len(e.fleets.overrideTypes()); n != 3*len(zones) {
+		t.Errorf("%d overrides, want 3 types × %d zones", n, len(zones))
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
 	"github.com/flotilla-io/flotilla/internal/launcher/classes"
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/launcher/kubeversion"
 	"github.com/flotilla-io/flotilla/internal/launcher/launch"
 	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
@@ -48,8 +49,11 @@ type Config struct {
 	// ClusterName is the launcher's cluster (--cluster-name); a request
 	// naming another one is refused.
 	ClusterName string
-	// KubernetesVersion picks the AMI alias SSM parameters.
-	KubernetesVersion string
+	// KubernetesVersion pins the nodes' Kubernetes version (such as 1.31),
+	// which picks the AMI alias SSM parameters; empty, it comes from
+	// KubernetesVersionSource (the API server's /version).
+	KubernetesVersion       string
+	KubernetesVersionSource *kubeversion.Source
 	// ClusterEndpoint, ClusterCA and ClusterCIDR go into user data.
 	ClusterEndpoint, ClusterCA, ClusterCIDR string
 	// Refresh and OnDemandRefresh are the instance type cache intervals.
@@ -111,8 +115,15 @@ func New(ctx context.Context, c Config) (*Service, error) {
 		typeOpts.Pricing = clients.Pricing
 	}
 	types := instancetype.New(typeOpts)
+	k8s := c.KubernetesVersionSource
+	if c.KubernetesVersion != "" {
+		k8s = kubeversion.Fixed(c.KubernetesVersion)
+	}
+	if k8s == nil {
+		return nil, errors.New("launcher config: KubernetesVersion or KubernetesVersionSource is required")
+	}
 	classOpts := nodeclass.Options{
-		EC2: clients.EC2, SSM: clients.SSM, KubernetesVersion: c.KubernetesVersion, TTL: c.NodeClassTTL, Now: c.Now, Logger: c.Logger,
+		EC2: clients.EC2, SSM: clients.SSM, KubernetesVersion: k8s, TTL: c.NodeClassTTL, Now: c.Now, Logger: c.Logger,
 		Cluster: c.ClusterName,
 	}
 	if clients.IAM != nil {

@@ -17,6 +17,8 @@ type Service struct {
 	solverv1.UnimplementedSolverServiceServer
 	// Limits bound the requests served (DefaultLimits from NewService).
 	Limits Limits
+	// Metrics records each plan's cost and lower bound; nil records nothing.
+	Metrics *Metrics
 }
 
 // NewService returns the solver's gRPC handler with DefaultLimits.
@@ -52,6 +54,7 @@ func (s *Service) Solve(ctx context.Context, req *solverv1.SolveRequest) (*solve
 		return nil, err
 	}
 	resp.Partial = partial
+	s.Metrics.plan(resp.GetPlan().GetCostPerHour(), resp.GetLowerBoundPerHour())
 	return resp, nil
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -34,6 +35,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
 	"github.com/flotilla-io/flotilla/internal/launcher/classes"
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/launcher/kubeversion"
 	"github.com/flotilla-io/flotilla/internal/launcher/launch"
 	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
@@ -70,7 +72,7 @@ func addFlags(fs *flag.FlagSet) *launcherFlags {
 	fs.DurationVar(&f.kubeSyncTimeout, "kube-sync-timeout", time.Minute, "how long to wait at start for the first list of EC2NodeClasses")
 	fs.StringVar(&f.region, "region", "us-east-1", "AWS region")
 	fs.StringVar(&f.cluster, "cluster-name", "", "cluster name, for tags and user data (required)")
-	fs.StringVar(&f.k8sVersion, "kubernetes-version", "1.31", "Kubernetes minor version of nodes, for AMI alias resolution")
+	fs.StringVar(&f.k8sVersion, "kubernetes-version", "", "Kubernetes minor version of nodes (such as 1.31), for AMI alias resolution; empty means the API server's, read every 5 minutes")
 	fs.StringVar(&f.ec2Endpoint, "ec2-endpoint", "", "EC2 endpoint override")
 	fs.StringVar(&f.ssmEndpoint, "ssm-endpoint", "", "SSM endpoint override")
 	fs.StringVar(&f.pricingEndpoint, "pricing-endpoint", "", "Pricing API endpoint override")
@@ -128,9 +130,25 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	classCache, err := startClasses(ctx, lf, cfg.Logger)
+	kcfg, err := restConfig(lf.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubernetes config: %w", err)
+	}
+	kcfg.UserAgent = "flotilla-launcher"
+	classCache, err := startClasses(ctx, kcfg, lf.kubeSyncTimeout, cfg.Logger)
 	if err != nil {
 		return err
+	}
+	var k8sVersion *kubeversion.Source
+	if lf.k8sVersion == "" {
+		dc, err := discovery.NewDiscoveryClientForConfig(kcfg)
+		if err != nil {
+			return fmt.Errorf("kubernetes discovery client: %w", err)
+		}
+		k8sVersion = kubeversion.Discover(dc, kubeversion.DefaultRefresh, nil, cfg.Logger)
+		if _, err := k8sVersion.Get(ctx); err != nil {
+			return err
+		}
 	}
 	m := metrics.New()
 	svc, err := launcher.New(ctx, launcher.Config{
@@ -139,7 +157,7 @@ func run(args []string) error {
 			Region: lf.region, EC2Endpoint: lf.ec2Endpoint, SSMEndpoint: lf.ssmEndpoint, PricingEndpoint: lf.pricingEndpoint, IAMEndpoint: lf.iamEndpoint,
 			IsolatedVPC: lf.isolatedVPC, MaxAttempts: lf.maxAttempts, MaxBackoff: lf.maxBackoff,
 		},
-		ClusterName: lf.cluster, KubernetesVersion: lf.k8sVersion,
+		ClusterName: lf.cluster, KubernetesVersion: lf.k8sVersion, KubernetesVersionSource: k8sVersion,
 		ClusterEndpoint: lf.clusterEndpoint, ClusterCA: lf.clusterCA, ClusterCIDR: lf.clusterCIDR,
 		Refresh: lf.refresh, OnDemandRefresh: lf.onDemandRefresh, NodeClassTTL: lf.nodeClassTTL,
 		BatchWindow: batchWindow, MaxBatch: lf.maxBatch, TemplateGrace: lf.templateGrace, CleanupInterval: lf.cleanupInterval,
@@ -167,13 +185,8 @@ func run(args []string) error {
 
 // startClasses starts the EC2NodeClass informer and waits for its first
 // list, so the launcher serves only once it knows the cluster's classes.
-func startClasses(ctx context.Context, lf *launcherFlags, log *slog.Logger) (*classes.Cache, error) {
+func startClasses(ctx context.Context, kcfg *rest.Config, syncTimeout time.Duration, log *slog.Logger) (*classes.Cache, error) {
 	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
-	kcfg, err := restConfig(lf.kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes config: %w", err)
-	}
-	kcfg.UserAgent = "flotilla-launcher"
 	c, err := classes.NewCache(ctx, kcfg)
 	if err != nil {
 		return nil, err
@@ -183,7 +196,7 @@ func startClasses(ctx context.Context, lf *launcherFlags, log *slog.Logger) (*cl
 			log.Error("EC2NodeClass informer stopped", slog.Any("error", err))
 		}
 	}()
-	sctx, cancel := context.WithTimeout(ctx, lf.kubeSyncTimeout)
+	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	return c, c.WaitForSync(sctx)
 }

@@ -62,12 +62,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	m := solverapi.NewMetrics()
 	srv, err := server.New(cfg, func(s *grpc.Server) {
-		solverv1.RegisterSolverServiceServer(s, &solverapi.Service{Limits: solverapi.Limits{MaxPods: *maxPods, MaxInstanceTypes: *maxTypes}})
+		solverv1.RegisterSolverServiceServer(s, &solverapi.Service{Limits: solverapi.Limits{MaxPods: *maxPods, MaxInstanceTypes: *maxTypes}, Metrics: m})
 	})
 	if err != nil {
 		return err
 	}
+	srv.Registry().MustRegister(m.Collectors()...)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go func() {

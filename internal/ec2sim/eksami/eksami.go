@@ -47,6 +47,9 @@ const (
 const (
 	VariantStandard = "standard"
 	VariantNvidia   = "nvidia"
+	// VariantNeuron is AL2023's image for AWS Inferentia and Trainium
+	// (/aws/service/eks/optimized-ami/<k8s>/amazon-linux-2023/x86_64/neuron/...).
+	VariantNeuron = "neuron"
 )
 
 // LatestVersion is the alias version that selects the newest release.
@@ -91,13 +94,13 @@ type AMI struct {
 	K8sVersion  string // e.g. 1.30
 	Version     string // release, as in an alias: v20240807, v1.20.5
 	Arch        string // x86_64 or arm64
-	Variant     string // standard or nvidia
+	Variant     string // standard, nvidia or (al2023) neuron
 	Created     time.Time
 }
 
 // flavours lists the (arch, variant) pairs a family publishes.
 var flavours = map[string][][2]string{
-	FamilyAL2023:       {{ArchX86_64, VariantStandard}, {ArchARM64, VariantStandard}, {ArchX86_64, VariantNvidia}},
+	FamilyAL2023:       {{ArchX86_64, VariantStandard}, {ArchARM64, VariantStandard}, {ArchX86_64, VariantNvidia}, {ArchX86_64, VariantNeuron}},
 	FamilyAL2:          {{ArchX86_64, VariantStandard}, {ArchARM64, VariantStandard}, {ArchX86_64, VariantNvidia}},
 	FamilyBottlerocket: {{ArchX86_64, VariantStandard}, {ArchARM64, VariantStandard}, {ArchX86_64, VariantNvidia}, {ArchARM64, VariantNvidia}},
 }
@@ -248,8 +251,11 @@ func Path(family, k8sVersion, arch, variant, version string) (string, error) {
 	if arch != ArchX86_64 && arch != ArchARM64 {
 		return "", fmt.Errorf("eksami: unknown architecture %q", arch)
 	}
-	if variant != VariantStandard && variant != VariantNvidia {
+	if variant != VariantStandard && variant != VariantNvidia && variant != VariantNeuron {
 		return "", fmt.Errorf("eksami: unknown variant %q", variant)
+	}
+	if variant == VariantNeuron && (family != FamilyAL2023 || arch != ArchX86_64) {
+		return "", fmt.Errorf("eksami: only al2023 x86_64 has a neuron image (al2's gpu image and bottlerocket's standard one serve Neuron)")
 	}
 	latest := version == LatestVersion
 	switch family {

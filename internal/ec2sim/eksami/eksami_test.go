@@ -59,8 +59,9 @@ func TestParametersPinAndLatest(t *testing.T) {
 			t.Errorf("unexpected version in %s", p)
 		}
 	}
-	// 3 families x 3 releases x flavours (3,3,4) per k8s version + latest per flavour.
-	want := 2 * (3*3 + 3*3 + 3*4 + 3 + 3 + 4)
+	// 3 families x 3 releases x flavours (al2023 4, al2 3, bottlerocket 4)
+	// per k8s version + latest per flavour.
+	want := 2 * (3*4 + 3*3 + 3*4 + 4 + 3 + 4)
 	if len(params) != want {
 		t.Errorf("%d parameters, want %d", len(params), want)
 	}

@@ -102,22 +102,28 @@ func TestGetProductsSingleType(t *testing.T) {
 	}
 }
 
+// Bare-metal types are served as the Price List lists them: product
+// family "Compute Instance (bare metal)" with dedicated tenancy, so the
+// shared-tenancy query misses them and a second query finds them.
 func TestGetProductsPaginatedAllTypes(t *testing.T) {
 	h, c := setup(t)
-	pg := pricing.NewGetProductsPaginator(c, &pricing.GetProductsInput{
-		ServiceCode: aws.String("AmazonEC2"),
-		Filters:     linuxFilters(),
-	})
 	var docs []string
-	for pg.HasMorePages() {
-		out, err := pg.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
+	for _, family := range []string{ec2catalog.ProductFamilyInstance, ec2catalog.ProductFamilyBareMetal} {
+		filters := linuxFilters(tm("productFamily", family))
+		filters[2] = tm("tenancy", ec2catalog.OnDemandTenancy(family))
+		pg := pricing.NewGetProductsPaginator(c, &pricing.GetProductsInput{ServiceCode: aws.String("AmazonEC2"), Filters: filters})
+		before := len(docs)
+		for pg.HasMorePages() {
+			out, err := pg.NextPage(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.PriceList) > 100 {
+				t.Fatalf("page of %d", len(out.PriceList))
+			}
+			docs = append(docs, out.PriceList...)
 		}
-		if len(out.PriceList) > 100 {
-			t.Fatalf("page of %d", len(out.PriceList))
-		}
-		docs = append(docs, out.PriceList...)
+		t.Logf("%s: %d documents", family, len(docs)-before)
 	}
 	if len(docs) != 1101 || h.Calls("GetProducts") != 12 {
 		t.Fatalf("%d documents in %d calls", len(docs), h.Calls("GetProducts"))

@@ -9,9 +9,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/pricing"
 
 	"github.com/flotilla-io/flotilla/internal/ec2catalog"
 	"github.com/flotilla-io/flotilla/internal/ec2sim"
+	"github.com/flotilla-io/flotilla/internal/ec2sim/pricingsim"
 )
 
 // TestDescribeInstanceTypesCarriesTheCatalog checks the launcher's real
@@ -62,5 +64,38 @@ func TestDescribeInstanceTypesCarriesTheCatalog(t *testing.T) {
 	}
 	if unknown > 10 {
 		t.Errorf("%d catalog types lack Karpenter's facts; regenerate the catalog with -reference", unknown)
+	}
+}
+
+// TestOnDemandPricesIncludeBareMetal reads on-demand prices through the
+// SDK from pricingsim, which lists bare-metal types as the Price List
+// does (their own product family, dedicated tenancy): every catalog type,
+// metal ones included, gets its price, and none takes a dedicated
+// instance's price.
+func TestOnDemandPricesIncludeBareMetal(t *testing.T) {
+	specs := ec2catalog.Embedded()
+	srv := httptest.NewServer(pricingsim.New(specs, "us-east-1"))
+	t.Cleanup(srv.Close)
+	client := pricing.New(pricing.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		HTTPClient:   ec2sim.HTTPClient(),
+	})
+	prices, err := fetchOnDemand(context.Background(), client, "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metal := 0
+	for _, s := range specs {
+		if prices[s.Name] != s.OnDemandPrice {
+			t.Errorf("%s: %v, want %v", s.Name, prices[s.Name], s.OnDemandPrice)
+		}
+		if ec2catalog.IsBareMetal(s.Name) {
+			metal++
+		}
+	}
+	if metal == 0 {
+		t.Fatal("no bare-metal type in the catalog")
 	}
 }

@@ -97,8 +97,25 @@ func fetchSpot(ctx context.Context, api EC2API, now time.Time) (map[zoneKey]floa
 	return out, nil
 }
 
-// fetchOnDemand reads Linux on-demand prices from the Pricing API.
+// fetchOnDemand reads Linux on-demand prices from the Pricing API, as
+// Karpenter's pricing provider does: instances with shared tenancy, and
+// bare-metal types, which the Price List lists in their own product family
+// with dedicated tenancy.
 func fetchOnDemand(ctx context.Context, api PricingAPI, region string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, family := range []string{ec2catalog.ProductFamilyInstance, ec2catalog.ProductFamilyBareMetal} {
+		products, err := getProducts(ctx, api, region, family)
+		if err != nil {
+			return nil, err
+		}
+		for name, price := range ec2catalog.OnDemandPrices(products, region) {
+			out[name] = price
+		}
+	}
+	return out, nil
+}
+
+func getProducts(ctx context.Context, api PricingAPI, region, family string) ([]ec2catalog.PriceListProduct, error) {
 	filter := func(field, value string) pricingtypes.Filter {
 		return pricingtypes.Filter{Field: aws.String(field), Type: pricingtypes.FilterTypeTermMatch, Value: aws.String(value)}
 	}
@@ -107,7 +124,8 @@ func fetchOnDemand(ctx context.Context, api PricingAPI, region string) (map[stri
 		Filters: []pricingtypes.Filter{
 			filter("regionCode", region),
 			filter("operatingSystem", "Linux"),
-			filter("tenancy", "Shared"),
+			filter("productFamily", family),
+			filter("tenancy", ec2catalog.OnDemandTenancy(family)),
 			filter("preInstalledSw", "NA"),
 			filter("capacitystatus", "Used"),
 		},
@@ -117,7 +135,7 @@ func fetchOnDemand(ctx context.Context, api PricingAPI, region string) (map[stri
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("get products: %w", err)
+			return nil, fmt.Errorf("get products (%s): %w", family, err)
 		}
 		if len(page.PriceList) == 0 {
 			continue
@@ -132,7 +150,7 @@ func fetchOnDemand(ctx context.Context, api PricingAPI, region string) (map[stri
 		}
 		products = append(products, ps...)
 	}
-	return ec2catalog.OnDemandPrices(products, region), nil
+	return products, nil
 }
 
 // embeddedPrices are the on-demand prices compiled into the binary.

@@ -59,12 +59,20 @@ func Capacity(i Info, maxPods, rootGi int64) map[string]*resource.Quantity {
 	return c
 }
 
-// MaxPods is kubelet.maxPods when set, else the ENI limit.
+// MaxPods is kubelet.maxPods when set, else the ENI limit, capped by
+// kubelet.podsPerCore.
 func MaxPods(i Info, k *launcherv1.KubeletConfiguration) int64 {
+	n := i.MaxPodsENI()
 	if k.GetMaxPods() > 0 {
-		return int64(k.GetMaxPods())
+		n = int64(k.GetMaxPods())
 	}
-	return i.MaxPodsENI()
+	// kubelet.podsPerCore caps pods at that many per vCPU (Karpenter
+	// applies the same cap when it computes pod capacity). Bottlerocket has
+	// no such setting, so there the cap only makes planning conservative.
+	if ppc := int64(k.GetPodsPerCore()); ppc > 0 && i.VCPU > 0 {
+		n = min(n, ppc*i.VCPU)
+	}
+	return n
 }
 
 // kubeReservedCPU is Karpenter's EKS formula in millicores: 6% of the first

@@ -123,3 +123,23 @@ func TestGPUNameSanitizedAndDefaultCardPods(t *testing.T) {
 		}
 	}
 }
+
+// podsPerCore caps pod capacity at that many per vCPU, below maxPods or
+// the ENI limit.
+func TestMaxPodsPodsPerCore(t *testing.T) {
+	m5xl := Info{Name: "m5.xlarge", VCPU: 4, ENIs: 4, IPv4PerENI: 15}
+	four := int32(4)
+	for _, c := range []struct {
+		k    *launcherv1.KubeletConfiguration
+		want int64
+	}{
+		{nil, 58},
+		{&launcherv1.KubeletConfiguration{MaxPods: 110}, 110},
+		{&launcherv1.KubeletConfiguration{PodsPerCore: &four}, 16},
+		{&launcherv1.KubeletConfiguration{MaxPods: 10, PodsPerCore: &four}, 10},
+	} {
+		if got := MaxPods(m5xl, c.k); got != c.want {
+			t.Errorf("MaxPods(%v) = %d, want %d", c.k, got, c.want)
+		}
+	}
+}

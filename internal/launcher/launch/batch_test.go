@@ -10,9 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
-	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 )
 
 func TestLookupsCoalesce(t *testing.T) {
@@ -59,22 +56,5 @@ func TestLookupsCoalesce(t *testing.T) {
 	<-first
 	if n := calls.Load(); n != 2 {
 		t.Fatalf("%d DescribeInstances calls for 101 lookups, want 2", n)
-	}
-}
-
-func TestUserDataIsDeterministic(t *testing.T) {
-	in := userDataInput{
-		cluster: "c", endpoint: "https://x", ca: "Y2E=",
-		labels:  map[string]string{"b": "2", "a": "1"},
-		taints:  []*typesv1.Taint{{Key: "k", Value: "v", Effect: "NoSchedule"}},
-		kubelet: &launcherv1.KubeletConfiguration{MaxPods: 20, KubeReserved: map[string]string{"cpu": "1", "memory": "1Gi"}},
-	}
-	for _, fam := range []string{"al2023", "al2", "bottlerocket"} {
-		first := userData(fam, in)
-		for range 20 {
-			if userData(fam, in) != first {
-				t.Fatalf("%s user data varies between renders", fam)
-			}
-		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/launcher/unavailable"
+	"github.com/flotilla-io/flotilla/internal/launcher/userdata"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -208,7 +209,11 @@ func (l *Launcher) templateConfigs(ctx context.Context, in launchInput, res *nod
 	for _, o := range p.overrides {
 		i, ok := index[o.image.ID]
 		if !ok {
-			name, err := l.ensureTemplate(ctx, l.templateConfig(in, res, o.image))
+			cfg, err := l.templateConfig(in, res, o.image)
+			if err != nil {
+				return nil, err
+			}
+			name, err := l.ensureTemplate(ctx, cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -228,7 +233,7 @@ func (l *Launcher) templateConfigs(ctx context.Context, in launchInput, res *nod
 	return out, nil
 }
 
-func (l *Launcher) templateConfig(in launchInput, res *nodeclass.Resolved, im *nodeclass.Image) templateConfig {
+func (l *Launcher) templateConfig(in launchInput, res *nodeclass.Resolved, im *nodeclass.Image) (templateConfig, error) {
 	cluster, req, nc := in.cluster, in.req, in.nc
 	tags := maps.Clone(nc.GetTags())
 	if tags == nil {
@@ -236,15 +241,19 @@ func (l *Launcher) templateConfig(in launchInput, res *nodeclass.Resolved, im *n
 	}
 	tags[ClusterTag(cluster)] = "owned"
 	tags[TagNodeClass] = nc.GetName()
+	data, err := userdata.Build(userdata.Input{
+		Family: userdata.Family(im.Family), Cluster: cluster, Endpoint: l.o.ClusterEndpoint, CABundle: l.o.ClusterCA, CIDR: l.o.ClusterCIDR,
+		Labels: req.GetLabels(), Taints: req.GetTaints(), Kubelet: nc.GetKubelet(), RAID0: nc.GetInstanceStorePolicy() == "RAID0",
+		Custom: nc.GetUserData(),
+	})
+	if err != nil {
+		return templateConfig{}, fmt.Errorf("%w: node_class.user_data: %w", apierr.ErrInvalidArgument, err)
+	}
 	return templateConfig{
 		Cluster: cluster, NodeClass: nc.GetName(), ImageID: im.ID, Family: im.Family,
 		SecurityGroupIDs: res.SecurityGroupIDs, InstanceProfile: res.InstanceProfile, Tags: tags,
-		launchSettings: launchSettingsOf(nc),
-		UserData: userData(im.Family, userDataInput{
-			cluster: cluster, endpoint: l.o.ClusterEndpoint, ca: l.o.ClusterCA, cidr: l.o.ClusterCIDR,
-			labels: req.GetLabels(), taints: req.GetTaints(), kubelet: nc.GetKubelet(), custom: nc.GetUserData(),
-		}),
-	}
+		launchSettings: launchSettingsOf(nc), UserData: data,
+	}, nil
 }
 
 // sharedTags are the tags every instance of a fleet for in gets,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
 	"github.com/flotilla-io/flotilla/internal/launcher/instancetype"
+	"github.com/flotilla-io/flotilla/internal/launcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -117,11 +118,20 @@ func (l *Launcher) ListInstances(ctx context.Context) ([]*launcherv1.Instance, e
 	}
 	owners := claimsOf(all)
 	var out []*launcherv1.Instance
+	groups := map[metrics.Offering]metrics.InstanceGroup{}
 	for _, in := range all {
-		if isLive(in) {
-			out = append(out, toInstance(in, snap, owners[aws.ToString(in.InstanceId)]))
+		if !isLive(in) {
+			continue
 		}
+		inst := toInstance(in, snap, owners[aws.ToString(in.InstanceId)])
+		out = append(out, inst)
+		o := metrics.Offering{NodePool: tagValue(in.Tags, TagNodePool), InstanceType: inst.InstanceType, Zone: inst.Zone, CapacityType: inst.CapacityType}
+		g := groups[o]
+		g.Count++
+		g.PricePerHour += inst.PricePerHour
+		groups[o] = g
 	}
+	l.o.Metrics.ListedInstances(groups)
 	return out, nil
 }
 

@@ -31,7 +31,8 @@ type launchPlan struct {
 }
 
 // plan picks the capacity type (spot when any spot offering is allowed and
-// available) and the cheapest MaxOverrides (type, subnet) pairs of it.
+// available) and the cheapest MaxOverrides (type, zone) offerings of it,
+// each with its zone's subnet of most free addresses.
 func (l *Launcher) plan(in launchInput, snap *instancetype.Snapshot, res *nodeclass.Resolved) (*launchPlan, error) {
 	req := in.req
 	subnets := l.usableSubnets(res.Subnets)
@@ -78,14 +79,30 @@ func (l *Launcher) plan(in launchInput, snap *instancetype.Snapshot, res *nodecl
 		return a.Zone < b.Zone
 	})
 	p := &launchPlan{capacityType: ct}
+	zonal := subnetPerZone(subnets)
 	for _, c := range chosen {
-		for _, s := range subnets {
-			if s.Zone == c.Zone && len(p.overrides) < MaxOverrides {
-				p.overrides = append(p.overrides, override{candidate: c, subnet: s})
-			}
+		if len(p.overrides) == MaxOverrides {
+			break
 		}
+		p.overrides = append(p.overrides, override{candidate: c, subnet: zonal[c.Zone]})
 	}
 	return p, nil
+}
+
+// subnetPerZone picks one subnet per zone, the one with the most free
+// addresses, as Karpenter's ZonalSubnetsForLaunch does: each override is
+// then one (instance type, zone), so the MaxOverrides cheapest offerings
+// span every zone the NodeClaim allows, instead of spending overrides on
+// several subnets of the cheapest type's zone. subnets are sorted by zone,
+// then most free addresses first.
+func subnetPerZone(subnets []nodeclass.Subnet) map[string]nodeclass.Subnet {
+	out := map[string]nodeclass.Subnet{}
+	for _, s := range subnets {
+		if _, ok := out[s.Zone]; !ok {
+			out[s.Zone] = s
+		}
+	}
+	return out
 }
 
 // usableSubnets leaves out the subnets marked out of addresses until the

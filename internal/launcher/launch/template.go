@@ -17,6 +17,7 @@ import (
 
 	"github.com/flotilla-io/flotilla/internal/launcher/awsclient"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
+	"github.com/flotilla-io/flotilla/internal/launcher/userdata"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
@@ -221,6 +222,9 @@ func blockDevices(family string) []ec2types.LaunchTemplateBlockDeviceMappingRequ
 	}
 	if family == nodeclass.FamilyBottlerocket {
 		return []ec2types.LaunchTemplateBlockDeviceMappingRequest{ebs("/dev/xvda", 4), ebs("/dev/xvdb", 20)}
+	}
+	if userdata.Family(family).Windows() {
+		return []ec2types.LaunchTemplateBlockDeviceMappingRequest{ebs(nodeclass.WindowsRootDevice, nodeclass.WindowsRootVolumeGi)}
 	}
 	return []ec2types.LaunchTemplateBlockDeviceMappingRequest{ebs("/dev/xvda", 20)}
 }

@@ -3,7 +3,11 @@
 // on the gRPC server's registry.
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the launcher's collectors. A nil *Metrics records nothing.
 type Metrics struct {
@@ -24,6 +28,28 @@ type Metrics struct {
 	// TerminationsRefused counts Terminate calls refused because the
 	// instance was not the NodeClaim's in this cluster.
 	TerminationsRefused prometheus.Counter
+	// Instances and InstancesCost are the cluster's live instances at the
+	// last ListInstances (the watcher's garbage collection lists them every
+	// minute): their number and their price per hour, by offering.
+	Instances     *prometheus.GaugeVec
+	InstancesCost *prometheus.GaugeVec
+	// instancesMu makes each listing replace the gauges whole, when two
+	// listings end at once.
+	instancesMu sync.Mutex
+}
+
+// offeringLabels label the instance gauges.
+var offeringLabels = []string{"nodepool", "instance_type", "zone", "capacity_type"}
+
+// Offering is what the instance gauges are counted by.
+type Offering struct {
+	NodePool, InstanceType, Zone, CapacityType string
+}
+
+// InstanceGroup is the live instances of one Offering.
+type InstanceGroup struct {
+	Count        int
+	PricePerHour float64
 }
 
 // New makes unregistered collectors.
@@ -60,12 +86,21 @@ func New() *Metrics {
 			Namespace: "flotilla", Subsystem: "launcher", Name: "terminations_refused_total",
 			Help: "Terminate calls refused: the instance lacked this cluster's tag, a NodePool tag or the NodeClaim tag asked for.",
 		}),
+		Instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "flotilla", Subsystem: "launcher", Name: "instances",
+			Help: "The cluster's live instances at the last ListInstances, by NodePool, instance type, zone and capacity type.",
+		}, offeringLabels),
+		InstancesCost: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "flotilla", Subsystem: "launcher", Name: "instances_cost_per_hour_dollars",
+			Help: "Price of the cluster's live instances at the last ListInstances in US dollars per hour, by NodePool, instance type, zone and capacity type.",
+		}, offeringLabels),
 	}
 }
 
 // Collectors lists the collectors, for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.APICalls, m.APIDuration, m.Launches, m.LaunchDuration, m.FleetBatchSize, m.LaunchTemplatesDeleted, m.TerminationsRefused}
+	return []prometheus.Collector{m.APICalls, m.APIDuration, m.Launches, m.LaunchDuration, m.FleetBatchSize, m.LaunchTemplatesDeleted, m.TerminationsRefused,
+		m.Instances, m.InstancesCost}
 }
 
 // Launch records one Launch call.
@@ -108,4 +143,21 @@ func (m *Metrics) TerminateRefused() {
 		return
 	}
 	m.TerminationsRefused.Inc()
+}
+
+// ListedInstances replaces the instance gauges with one listing of the
+// cluster's live instances.
+func (m *Metrics) ListedInstances(groups map[Offering]InstanceGroup) {
+	if m == nil {
+		return
+	}
+	m.instancesMu.Lock()
+	defer m.instancesMu.Unlock()
+	m.Instances.Reset()
+	m.InstancesCost.Reset()
+	for o, g := range groups {
+		labels := []string{o.NodePool, o.InstanceType, o.Zone, o.CapacityType}
+		m.Instances.WithLabelValues(labels...).Set(float64(g.Count))
+		m.InstancesCost.WithLabelValues(labels...).Set(g.PricePerHour)
+	}
 }

@@ -5,15 +5,34 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/flotilla-io/flotilla/internal/launcher/userdata"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
+	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 )
 
-// AMI families an alias may name.
+// AMI families an alias may name (userdata.Family is their one home).
 const (
-	FamilyAL2023       = "al2023"
-	FamilyAL2          = "al2"
-	FamilyBottlerocket = "bottlerocket"
+	FamilyAL2023       = string(userdata.AL2023)
+	FamilyAL2          = string(userdata.AL2)
+	FamilyBottlerocket = string(userdata.Bottlerocket)
 )
+
+// FamilyOf is the AMI family of a node class's images: the alias's family
+// when its AMI term is an alias, else spec.amiFamily (AL2023 when unset,
+// Karpenter's default). Validate has checked that the family is known.
+func FamilyOf(nc *launcherv1.NodeClass) userdata.Family {
+	for _, t := range nc.GetAmiSelectorTerms() {
+		if family, _, ok := strings.Cut(t.GetAlias(), "@"); ok {
+			return userdata.Family(family)
+		}
+	}
+	f, err := userdata.ParseFamily(nc.GetAmiFamily())
+	if err != nil {
+		return userdata.AL2023
+	}
+	return f
+}
 
 // Alias is a parsed amiSelectorTerms alias, family@version.
 type Alias struct {
@@ -57,13 +76,52 @@ func ParseAlias(s, field string) (Alias, error) {
 	return a, nil
 }
 
-// flavour is one architecture (EC2 spelling) and variant of a family.
-type flavour struct{ arch, variant string }
+// flavour is one published image of a family: an architecture (EC2
+// spelling), the variant in its SSM path, and the variants of instance
+// type it serves.
+type flavour struct {
+	arch, variant string
+	serves        []string
+}
 
+// Variants of instance type: standard (no GPU, no accelerator), NVIDIA
+// GPU, or AWS Neuron accelerator (Inferentia, Trainium).
+const (
+	variantStandard = "standard"
+	variantNvidia   = "nvidia"
+	variantNeuron   = "neuron"
+)
+
+// flavours are the images each family publishes and what they serve, as
+// Karpenter's AMI families list them (pkg/providers/amifamily/al2023.go,
+// al2.go, bottlerocket.go): AL2023 has a neuron image for x86_64; AL2's
+// gpu image serves both NVIDIA and Neuron types; Bottlerocket's standard
+// x86_64 image serves Neuron types too.
 var flavours = map[string][]flavour{
-	FamilyAL2023:       {{"x86_64", "standard"}, {"arm64", "standard"}, {"x86_64", "nvidia"}, {"arm64", "nvidia"}},
-	FamilyAL2:          {{"x86_64", "standard"}, {"arm64", "standard"}, {"x86_64", "nvidia"}},
-	FamilyBottlerocket: {{"x86_64", "standard"}, {"arm64", "standard"}, {"x86_64", "nvidia"}, {"arm64", "nvidia"}},
+	FamilyAL2023: {
+		{"x86_64", variantStandard, []string{variantStandard}}, {"arm64", variantStandard, []string{variantStandard}},
+		{"x86_64", variantNvidia, []string{variantNvidia}}, {"arm64", variantNvidia, []string{variantNvidia}},
+		{"x86_64", variantNeuron, []string{variantNeuron}},
+	},
+	FamilyAL2: {
+		{"x86_64", variantStandard, []string{variantStandard}}, {"arm64", variantStandard, []string{variantStandard}},
+		{"x86_64", variantNvidia, []string{variantNvidia, variantNeuron}},
+	},
+	FamilyBottlerocket: {
+		{"x86_64", variantStandard, []string{variantStandard, variantNeuron}}, {"arm64", variantStandard, []string{variantStandard}},
+		{"x86_64", variantNvidia, []string{variantNvidia}}, {"arm64", variantNvidia, []string{variantNvidia}},
+	},
+}
+
+// variantRequirements are the instance-type requirements of a variant.
+func variantRequirements(variant string) []*typesv1.Requirement {
+	switch variant {
+	case variantNvidia:
+		return []*typesv1.Requirement{{Key: labelGPUCount, Operator: "Exists"}}
+	case variantNeuron:
+		return []*typesv1.Requirement{{Key: labelAcceleratorCount, Operator: "Exists"}}
+	}
+	return []*typesv1.Requirement{{Key: labelGPUCount, Operator: "DoesNotExist"}, {Key: labelAcceleratorCount, Operator: "DoesNotExist"}}
 }
 
 // parameter is the public SSM parameter holding the image id of one

@@ -35,7 +35,9 @@ func FromEC2NodeClass(nc *awsv1.EC2NodeClass) *launcherv1.NodeClass {
 		out.SecurityGroupSelectorTerms = append(out.SecurityGroupSelectorTerms, &launcherv1.SelectorTerm{Tags: t.Tags, Id: t.ID, Name: t.Name})
 	}
 	for _, t := range nc.Spec.AMISelectorTerms {
-		out.AmiSelectorTerms = append(out.AmiSelectorTerms, &launcherv1.SelectorTerm{Tags: t.Tags, Id: t.ID, Name: t.Name, Owner: t.Owner, Alias: t.Alias})
+		out.AmiSelectorTerms = append(out.AmiSelectorTerms, &launcherv1.SelectorTerm{
+			Tags: t.Tags, Id: t.ID, Name: t.Name, Owner: t.Owner, Alias: t.Alias, SsmParameter: t.SSMParameter,
+		})
 	}
 	if nc.Spec.InstanceProfile != nil {
 		out.InstanceProfile = *nc.Spec.InstanceProfile
@@ -43,13 +45,36 @@ func FromEC2NodeClass(nc *awsv1.EC2NodeClass) *launcherv1.NodeClass {
 	if nc.Spec.UserData != nil {
 		out.UserData = *nc.Spec.UserData
 	}
-	if k := nc.Spec.Kubelet; k != nil {
-		out.Kubelet = &launcherv1.KubeletConfiguration{
-			KubeReserved: k.KubeReserved, SystemReserved: k.SystemReserved, EvictionHard: k.EvictionHard,
+	if nc.Spec.AMIFamily != nil {
+		out.AmiFamily = *nc.Spec.AMIFamily
+	}
+	if nc.Spec.InstanceStorePolicy != nil {
+		out.InstanceStorePolicy = string(*nc.Spec.InstanceStorePolicy)
+	}
+	out.Kubelet = kubelet(nc.Spec.Kubelet)
+	return out
+}
+
+// kubelet converts every kubelet field of the class; the launcher renders
+// each into the node's user data.
+func kubelet(k *awsv1.KubeletConfiguration) *launcherv1.KubeletConfiguration {
+	if k == nil {
+		return nil
+	}
+	out := &launcherv1.KubeletConfiguration{
+		KubeReserved: k.KubeReserved, SystemReserved: k.SystemReserved, EvictionHard: k.EvictionHard, EvictionSoft: k.EvictionSoft,
+		ClusterDns: k.ClusterDNS, PodsPerCore: k.PodsPerCore, EvictionMaxPodGracePeriod: k.EvictionMaxPodGracePeriod,
+		ImageGcHighThresholdPercent: k.ImageGCHighThresholdPercent, ImageGcLowThresholdPercent: k.ImageGCLowThresholdPercent,
+		CpuCfsQuota: k.CPUCFSQuota,
+	}
+	if k.MaxPods != nil {
+		out.MaxPods = *k.MaxPods
+	}
+	for signal, d := range k.EvictionSoftGracePeriod {
+		if out.EvictionSoftGracePeriod == nil {
+			out.EvictionSoftGracePeriod = map[string]string{}
 		}
-		if k.MaxPods != nil {
-			out.Kubelet.MaxPods = *k.MaxPods
-		}
+		out.EvictionSoftGracePeriod[signal] = d.Duration.String()
 	}
 	return out
 }

@@ -34,12 +34,18 @@ type SSMAPI interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
+// VersionSource gives the nodes' Kubernetes version (kubeversion.Source).
+type VersionSource interface {
+	Get(ctx context.Context) (string, error)
+}
+
 // Options configure a Resolver.
 type Options struct {
 	EC2 EC2API
 	SSM SSMAPI
-	// KubernetesVersion (such as 1.31) picks the alias SSM parameters.
-	KubernetesVersion string
+	// KubernetesVersion gives the nodes' version (such as 1.31), which
+	// picks the alias SSM parameters.
+	KubernetesVersion VersionSource
 	// IAM and Cluster let the resolver manage the instance profile of a
 	// node class that names a role (Resolve reads it, EnsureInstanceProfile
 	// makes it); without IAM, the role's same-named profile is used.
@@ -60,8 +66,12 @@ type Subnet struct {
 // Image is a resolved AMI.
 type Image struct {
 	ID, Name string
-	// Family is the alias family, or "" for an image selected otherwise.
+	// Family is the image's AMI family: the alias's, or the class's
+	// amiFamily for an image selected by id, name or tags.
 	Family string
+	// Deprecated is true once the image's deprecation time has passed; it
+	// still launches, after every image that is not deprecated.
+	Deprecated bool
 	// Requirements say which instance types the image serves.
 	Requirements []*typesv1.Requirement
 	created      string
@@ -201,6 +211,11 @@ func (r *Resolver) resolve(ctx context.Context, nc *launcherv1.NodeClass) (*Reso
 	images, err := r.images(ctx, nc.GetAmiSelectorTerms())
 	if err != nil {
 		return nil, err
+	}
+	for i := range images {
+		if images[i].Family == "" {
+			images[i].Family = string(FamilyOf(nc))
+		}
 	}
 	res := &Resolved{Subnets: subnets, SecurityGroupIDs: sgs, Images: images}
 	res.InstanceProfile, res.profileProblem, err = r.instanceProfile(ctx, nc)

@@ -3,7 +3,9 @@ package nodeclass
 import (
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/flotilla-io/flotilla/internal/launcher/userdata"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -37,6 +39,9 @@ func Validate(nc *launcherv1.NodeClass) error {
 	if err := validateLaunchSettings(nc); err != nil {
 		errs = append(errs, err)
 	}
+	if err := checkUserData(nc); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -62,6 +67,9 @@ func checkTerm(t *launcherv1.SelectorTerm, field string, allowName bool) error {
 	if t.GetAlias() != "" {
 		return fmt.Errorf("%w: %s.alias: only AMI terms take an alias", apierr.ErrInvalidArgument, field)
 	}
+	if t.GetSsmParameter() != "" {
+		return fmt.Errorf("%w: %s.ssm_parameter: only AMI terms take an SSM parameter", apierr.ErrInvalidArgument, field)
+	}
 	if t.GetOwner() != "" && !allowName {
 		return fmt.Errorf("%w: %s.owner: only AMI terms take an owner", apierr.ErrInvalidArgument, field)
 	}
@@ -78,7 +86,7 @@ func checkAMITerms(terms []*launcherv1.SelectorTerm) error {
 	for i, t := range terms {
 		field := fmt.Sprintf("node_class.ami_selector_terms[%d]", i)
 		if t.GetAlias() == "" {
-			if err := checkTerm(t, field, true); err != nil {
+			if err := checkImageTerm(t, field); err != nil {
 				return err
 			}
 			continue
@@ -92,6 +100,49 @@ func checkAMITerms(terms []*launcherv1.SelectorTerm) error {
 		if _, err := ParseAlias(t.GetAlias(), field+".alias"); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkImageTerm checks an AMI term that is not an alias, as Karpenter's
+// CRD does and a little stricter: id alone; ssmParameter alone (Karpenter
+// would silently ignore the term's other fields); or any of name, owner
+// and tags together, which must all match.
+func checkImageTerm(t *launcherv1.SelectorTerm, field string) error {
+	for k, v := range t.GetTags() {
+		if k == "" || v == "" {
+			return fmt.Errorf("%w: %s.tags: empty tag keys or values are not supported", apierr.ErrInvalidArgument, field)
+		}
+	}
+	others := len(t.GetTags()) > 0 || t.GetName() != "" || t.GetOwner() != ""
+	switch {
+	case t.GetId() != "" && (others || t.GetSsmParameter() != ""):
+		return fmt.Errorf("%w: %s.id: cannot be combined with other fields", apierr.ErrInvalidArgument, field)
+	case t.GetSsmParameter() != "" && others:
+		return fmt.Errorf("%w: %s.ssm_parameter: cannot be combined with tags, name or owner", apierr.ErrInvalidArgument, field)
+	case t.GetId() == "" && t.GetSsmParameter() == "" && len(t.GetTags()) == 0 && t.GetName() == "":
+		return fmt.Errorf("%w: %s: set one of tags, id, name, alias or ssm_parameter", apierr.ErrInvalidArgument, field)
+	}
+	return nil
+}
+
+// checkUserData checks amiFamily, that an alias agrees with it, and that
+// the class's user data can be merged in its family's format.
+func checkUserData(nc *launcherv1.NodeClass) error {
+	if _, err := userdata.ParseFamily(nc.GetAmiFamily()); err != nil {
+		return fmt.Errorf("%w: node_class.ami_family: %w", apierr.ErrInvalidArgument, err)
+	}
+	family := FamilyOf(nc)
+	if nc.GetAmiFamily() != "" && string(family) != strings.ToLower(nc.GetAmiFamily()) {
+		return fmt.Errorf("%w: node_class.ami_family: %s disagrees with the alias's family %s", apierr.ErrInvalidArgument, nc.GetAmiFamily(), family)
+	}
+	if err := userdata.Check(family, nc.GetUserData()); err != nil {
+		return fmt.Errorf("%w: node_class.user_data: %w", apierr.ErrInvalidArgument, err)
+	}
+	switch p := nc.GetInstanceStorePolicy(); p {
+	case "", "RAID0":
+	default:
+		return fmt.Errorf("%w: node_class.instance_store_policy: %q is not RAID0", apierr.ErrInvalidArgument, p)
 	}
 	return nil
 }

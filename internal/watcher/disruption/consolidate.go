@@ -83,7 +83,7 @@ func (p *pass) consolidationCandidates() map[string]*Candidate {
 			continue
 		}
 		policy := c.NodePool.Spec.Disruption.ConsolidationPolicy
-		if policy == karpv1.ConsolidationPolicyWhenEmpty || !consolidationDue(c, p.now) {
+		if !policy.ConsolidatesUnderutilized() || !consolidationDue(c, p.now) {
 			continue
 		}
 		if msg := p.budgetCheck(c.NodePool.Name, ReasonUnderutilized, 1); msg != "" {

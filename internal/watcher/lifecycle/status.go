@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -98,6 +99,9 @@ func (s *NodePoolStatus) Reconcile(ctx context.Context, req reconcile.Request) (
 	resources[corev1.ResourceName("nodes")] = *resource.NewQuantity(nodes, resource.DecimalSI)
 	np.Status.Resources = resources
 	np.Status.Nodes = &nodes
+	if classErr == nil {
+		np.Status.NodeClassObservedGeneration = class.Generation
+	}
 	s.setConditions(np, class, classErr)
 	if err := s.Client.Status().Patch(ctx, np, patch); err != nil {
 		return reconcile.Result{}, fmt.Errorf("status of nodepool %s: %w", np.Name, err)
@@ -126,6 +130,8 @@ func (s *NodePoolStatus) setConditions(np *karpv1.NodePool, class *awsv1.EC2Node
 	if !valid {
 		msg = "validation failed"
 	}
+	unhonored := kubeyaml.UnhonoredFields(np)
+	set(karpv1.ConditionFieldsHonored, len(unhonored) == 0, "FieldsNotHonored", truncate(strings.Join(unhonored, "; ")))
 	was := meta.IsStatusConditionTrue(np.Status.Conditions, karpv1.ConditionReady)
 	set(karpv1.ConditionReady, valid && classReady, "NotReady", msg)
 	if was && (!valid || !classReady) && s.Recorder != nil {

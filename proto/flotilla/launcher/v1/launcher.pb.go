@@ -37,7 +37,23 @@ type KubeletConfiguration struct {
 	// SystemReserved maps a resource to the quantity reserved for the operating system.
 	SystemReserved map[string]string `protobuf:"bytes,3,rep,name=system_reserved,json=systemReserved,proto3" json:"system_reserved,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// EvictionHard maps a signal such as memory.available to its threshold.
-	EvictionHard  map[string]string `protobuf:"bytes,4,rep,name=eviction_hard,json=evictionHard,proto3" json:"eviction_hard,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	EvictionHard map[string]string `protobuf:"bytes,4,rep,name=eviction_hard,json=evictionHard,proto3" json:"eviction_hard,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// ClusterDns lists the cluster DNS server addresses; the first one is passed to the node.
+	ClusterDns []string `protobuf:"bytes,5,rep,name=cluster_dns,json=clusterDns,proto3" json:"cluster_dns,omitempty"`
+	// PodsPerCore caps pods per vCPU when set.
+	PodsPerCore *int32 `protobuf:"varint,6,opt,name=pods_per_core,json=podsPerCore,proto3,oneof" json:"pods_per_core,omitempty"`
+	// EvictionSoft maps a signal to its soft eviction threshold.
+	EvictionSoft map[string]string `protobuf:"bytes,7,rep,name=eviction_soft,json=evictionSoft,proto3" json:"eviction_soft,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// EvictionSoftGracePeriod maps a signal to how long its soft threshold must hold, as a Go duration ("1m30s").
+	EvictionSoftGracePeriod map[string]string `protobuf:"bytes,8,rep,name=eviction_soft_grace_period,json=evictionSoftGracePeriod,proto3" json:"eviction_soft_grace_period,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// EvictionMaxPodGracePeriod caps the grace period, in seconds, of pods evicted on a soft threshold.
+	EvictionMaxPodGracePeriod *int32 `protobuf:"varint,9,opt,name=eviction_max_pod_grace_period,json=evictionMaxPodGracePeriod,proto3,oneof" json:"eviction_max_pod_grace_period,omitempty"`
+	// ImageGcHighThresholdPercent is the disk usage that always starts image garbage collection.
+	ImageGcHighThresholdPercent *int32 `protobuf:"varint,10,opt,name=image_gc_high_threshold_percent,json=imageGcHighThresholdPercent,proto3,oneof" json:"image_gc_high_threshold_percent,omitempty"`
+	// ImageGcLowThresholdPercent is the disk usage image garbage collection never goes below.
+	ImageGcLowThresholdPercent *int32 `protobuf:"varint,11,opt,name=image_gc_low_threshold_percent,json=imageGcLowThresholdPercent,proto3,oneof" json:"image_gc_low_threshold_percent,omitempty"`
+	// CpuCfsQuota turns CPU CFS quota enforcement for containers with CPU limits on or off.
+	CpuCfsQuota   *bool `protobuf:"varint,12,opt,name=cpu_cfs_quota,json=cpuCfsQuota,proto3,oneof" json:"cpu_cfs_quota,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -100,6 +116,62 @@ func (x *KubeletConfiguration) GetEvictionHard() map[string]string {
 	return nil
 }
 
+func (x *KubeletConfiguration) GetClusterDns() []string {
+	if x != nil {
+		return x.ClusterDns
+	}
+	return nil
+}
+
+func (x *KubeletConfiguration) GetPodsPerCore() int32 {
+	if x != nil && x.PodsPerCore != nil {
+		return *x.PodsPerCore
+	}
+	return 0
+}
+
+func (x *KubeletConfiguration) GetEvictionSoft() map[string]string {
+	if x != nil {
+		return x.EvictionSoft
+	}
+	return nil
+}
+
+func (x *KubeletConfiguration) GetEvictionSoftGracePeriod() map[string]string {
+	if x != nil {
+		return x.EvictionSoftGracePeriod
+	}
+	return nil
+}
+
+func (x *KubeletConfiguration) GetEvictionMaxPodGracePeriod() int32 {
+	if x != nil && x.EvictionMaxPodGracePeriod != nil {
+		return *x.EvictionMaxPodGracePeriod
+	}
+	return 0
+}
+
+func (x *KubeletConfiguration) GetImageGcHighThresholdPercent() int32 {
+	if x != nil && x.ImageGcHighThresholdPercent != nil {
+		return *x.ImageGcHighThresholdPercent
+	}
+	return 0
+}
+
+func (x *KubeletConfiguration) GetImageGcLowThresholdPercent() int32 {
+	if x != nil && x.ImageGcLowThresholdPercent != nil {
+		return *x.ImageGcLowThresholdPercent
+	}
+	return 0
+}
+
+func (x *KubeletConfiguration) GetCpuCfsQuota() bool {
+	if x != nil && x.CpuCfsQuota != nil {
+		return *x.CpuCfsQuota
+	}
+	return false
+}
+
 // SelectorTerm selects an AWS resource by tags, id or name.
 type SelectorTerm struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -112,7 +184,9 @@ type SelectorTerm struct {
 	// Owner limits an AMI name search to an account or alias.
 	Owner string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
 	// Alias names an AMI family and version, such as al2023@v20240807.
-	Alias         string `protobuf:"bytes,5,opt,name=alias,proto3" json:"alias,omitempty"`
+	Alias string `protobuf:"bytes,5,opt,name=alias,proto3" json:"alias,omitempty"`
+	// SsmParameter names an SSM parameter whose value is an AMI id (AMI terms only).
+	SsmParameter  string `protobuf:"bytes,6,opt,name=ssm_parameter,json=ssmParameter,proto3" json:"ssm_parameter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -182,6 +256,13 @@ func (x *SelectorTerm) GetAlias() string {
 	return ""
 }
 
+func (x *SelectorTerm) GetSsmParameter() string {
+	if x != nil {
+		return x.SsmParameter
+	}
+	return ""
+}
+
 // NodeClass is the launch-relevant part of a karpenter.k8s.aws/v1 EC2NodeClass.
 type NodeClass struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -211,8 +292,14 @@ type NodeClass struct {
 	DetailedMonitoring bool `protobuf:"varint,12,opt,name=detailed_monitoring,json=detailedMonitoring,proto3" json:"detailed_monitoring,omitempty"`
 	// AssociatePublicIpAddress says whether nodes get a public IPv4 address; unset, the subnet's setting applies.
 	AssociatePublicIpAddress *bool `protobuf:"varint,13,opt,name=associate_public_ip_address,json=associatePublicIpAddress,proto3,oneof" json:"associate_public_ip_address,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// AmiFamily is spec.amiFamily (AL2023, AL2, Bottlerocket, Windows2019, Windows2022, Windows2025, Custom): the
+	// user-data format of images selected by id, name, tags or SSM parameter; an alias names its own family.
+	AmiFamily string `protobuf:"bytes,14,opt,name=ami_family,json=amiFamily,proto3" json:"ami_family,omitempty"`
+	// InstanceStorePolicy is spec.instanceStorePolicy: "RAID0" joins the instance store volumes into one array for
+	// the kubelet and containers; empty leaves them alone.
+	InstanceStorePolicy string `protobuf:"bytes,15,opt,name=instance_store_policy,json=instanceStorePolicy,proto3" json:"instance_store_policy,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *NodeClass) Reset() {
@@ -334,6 +421,20 @@ func (x *NodeClass) GetAssociatePublicIpAddress() bool {
 		return *x.AssociatePublicIpAddress
 	}
 	return false
+}
+
+func (x *NodeClass) GetAmiFamily() string {
+	if x != nil {
+		return x.AmiFamily
+	}
+	return ""
+}
+
+func (x *NodeClass) GetInstanceStorePolicy() string {
+	if x != nil {
+		return x.InstanceStorePolicy
+	}
+	return ""
 }
 
 // BlockDeviceMapping attaches an EBS volume to nodes.
@@ -1649,12 +1750,23 @@ var File_flotilla_launcher_v1_launcher_proto protoreflect.FileDescriptor
 
 const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"\n" +
-	"#flotilla/launcher/v1/launcher.proto\x12\x14flotilla.launcher.v1\x1a\x1dflotilla/types/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x04\n" +
+	"#flotilla/launcher/v1/launcher.proto\x12\x14flotilla.launcher.v1\x1a\x1dflotilla/types/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\n" +
+	"\n" +
 	"\x14KubeletConfiguration\x12\x19\n" +
 	"\bmax_pods\x18\x01 \x01(\x05R\amaxPods\x12a\n" +
 	"\rkube_reserved\x18\x02 \x03(\v2<.flotilla.launcher.v1.KubeletConfiguration.KubeReservedEntryR\fkubeReserved\x12g\n" +
 	"\x0fsystem_reserved\x18\x03 \x03(\v2>.flotilla.launcher.v1.KubeletConfiguration.SystemReservedEntryR\x0esystemReserved\x12a\n" +
-	"\reviction_hard\x18\x04 \x03(\v2<.flotilla.launcher.v1.KubeletConfiguration.EvictionHardEntryR\fevictionHard\x1a?\n" +
+	"\reviction_hard\x18\x04 \x03(\v2<.flotilla.launcher.v1.KubeletConfiguration.EvictionHardEntryR\fevictionHard\x12\x1f\n" +
+	"\vcluster_dns\x18\x05 \x03(\tR\n" +
+	"clusterDns\x12'\n" +
+	"\rpods_per_core\x18\x06 \x01(\x05H\x00R\vpodsPerCore\x88\x01\x01\x12a\n" +
+	"\reviction_soft\x18\a \x03(\v2<.flotilla.launcher.v1.KubeletConfiguration.EvictionSoftEntryR\fevictionSoft\x12\x84\x01\n" +
+	"\x1aeviction_soft_grace_period\x18\b \x03(\v2G.flotilla.launcher.v1.KubeletConfiguration.EvictionSoftGracePeriodEntryR\x17evictionSoftGracePeriod\x12E\n" +
+	"\x1deviction_max_pod_grace_period\x18\t \x01(\x05H\x01R\x19evictionMaxPodGracePeriod\x88\x01\x01\x12I\n" +
+	"\x1fimage_gc_high_threshold_percent\x18\n" +
+	" \x01(\x05H\x02R\x1bimageGcHighThresholdPercent\x88\x01\x01\x12G\n" +
+	"\x1eimage_gc_low_threshold_percent\x18\v \x01(\x05H\x03R\x1aimageGcLowThresholdPercent\x88\x01\x01\x12'\n" +
+	"\rcpu_cfs_quota\x18\f \x01(\bH\x04R\vcpuCfsQuota\x88\x01\x01\x1a?\n" +
 	"\x11KubeReservedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aA\n" +
@@ -1663,16 +1775,28 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
 	"\x11EvictionHardEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd9\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
+	"\x11EvictionSoftEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aJ\n" +
+	"\x1cEvictionSoftGracePeriodEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x10\n" +
+	"\x0e_pods_per_coreB \n" +
+	"\x1e_eviction_max_pod_grace_periodB\"\n" +
+	" _image_gc_high_threshold_percentB!\n" +
+	"\x1f_image_gc_low_threshold_percentB\x10\n" +
+	"\x0e_cpu_cfs_quota\"\xfe\x01\n" +
 	"\fSelectorTerm\x12@\n" +
 	"\x04tags\x18\x01 \x03(\v2,.flotilla.launcher.v1.SelectorTerm.TagsEntryR\x04tags\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
 	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x14\n" +
-	"\x05alias\x18\x05 \x01(\tR\x05alias\x1a7\n" +
+	"\x05alias\x18\x05 \x01(\tR\x05alias\x12#\n" +
+	"\rssm_parameter\x18\x06 \x01(\tR\fssmParameter\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\a\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe2\a\n" +
 	"\tNodeClass\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12V\n" +
 	"\x15subnet_selector_terms\x18\x02 \x03(\v2\".flotilla.launcher.v1.SelectorTermR\x13subnetSelectorTerms\x12e\n" +
@@ -1687,7 +1811,10 @@ const file_flotilla_launcher_v1_launcher_proto_rawDesc = "" +
 	" \x03(\v2(.flotilla.launcher.v1.BlockDeviceMappingR\x13blockDeviceMappings\x12P\n" +
 	"\x10metadata_options\x18\v \x01(\v2%.flotilla.launcher.v1.MetadataOptionsR\x0fmetadataOptions\x12/\n" +
 	"\x13detailed_monitoring\x18\f \x01(\bR\x12detailedMonitoring\x12B\n" +
-	"\x1bassociate_public_ip_address\x18\r \x01(\bH\x00R\x18associatePublicIpAddress\x88\x01\x01\x1a7\n" +
+	"\x1bassociate_public_ip_address\x18\r \x01(\bH\x00R\x18associatePublicIpAddress\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"ami_family\x18\x0e \x01(\tR\tamiFamily\x122\n" +
+	"\x15instance_store_policy\x18\x0f \x01(\tR\x13instanceStorePolicy\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x1e\n" +
@@ -1828,7 +1955,7 @@ func file_flotilla_launcher_v1_launcher_proto_rawDescGZIP() []byte {
 	return file_flotilla_launcher_v1_launcher_proto_rawDescData
 }
 
-var file_flotilla_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_flotilla_launcher_v1_launcher_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_flotilla_launcher_v1_launcher_proto_goTypes = []any{
 	(*KubeletConfiguration)(nil),      // 0: flotilla.launcher.v1.KubeletConfiguration
 	(*SelectorTerm)(nil),              // 1: flotilla.launcher.v1.SelectorTerm
@@ -1855,61 +1982,65 @@ var file_flotilla_launcher_v1_launcher_proto_goTypes = []any{
 	nil,                               // 22: flotilla.launcher.v1.KubeletConfiguration.KubeReservedEntry
 	nil,                               // 23: flotilla.launcher.v1.KubeletConfiguration.SystemReservedEntry
 	nil,                               // 24: flotilla.launcher.v1.KubeletConfiguration.EvictionHardEntry
-	nil,                               // 25: flotilla.launcher.v1.SelectorTerm.TagsEntry
-	nil,                               // 26: flotilla.launcher.v1.NodeClass.TagsEntry
-	nil,                               // 27: flotilla.launcher.v1.LaunchRequest.LabelsEntry
-	(*v1.InstanceType)(nil),           // 28: flotilla.types.v1.InstanceType
-	(*v1.Requirement)(nil),            // 29: flotilla.types.v1.Requirement
-	(*v1.Taint)(nil),                  // 30: flotilla.types.v1.Taint
-	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 32: google.protobuf.Duration
+	nil,                               // 25: flotilla.launcher.v1.KubeletConfiguration.EvictionSoftEntry
+	nil,                               // 26: flotilla.launcher.v1.KubeletConfiguration.EvictionSoftGracePeriodEntry
+	nil,                               // 27: flotilla.launcher.v1.SelectorTerm.TagsEntry
+	nil,                               // 28: flotilla.launcher.v1.NodeClass.TagsEntry
+	nil,                               // 29: flotilla.launcher.v1.LaunchRequest.LabelsEntry
+	(*v1.InstanceType)(nil),           // 30: flotilla.types.v1.InstanceType
+	(*v1.Requirement)(nil),            // 31: flotilla.types.v1.Requirement
+	(*v1.Taint)(nil),                  // 32: flotilla.types.v1.Taint
+	(*timestamppb.Timestamp)(nil),     // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 34: google.protobuf.Duration
 }
 var file_flotilla_launcher_v1_launcher_proto_depIdxs = []int32{
 	22, // 0: flotilla.launcher.v1.KubeletConfiguration.kube_reserved:type_name -> flotilla.launcher.v1.KubeletConfiguration.KubeReservedEntry
 	23, // 1: flotilla.launcher.v1.KubeletConfiguration.system_reserved:type_name -> flotilla.launcher.v1.KubeletConfiguration.SystemReservedEntry
 	24, // 2: flotilla.launcher.v1.KubeletConfiguration.eviction_hard:type_name -> flotilla.launcher.v1.KubeletConfiguration.EvictionHardEntry
-	25, // 3: flotilla.launcher.v1.SelectorTerm.tags:type_name -> flotilla.launcher.v1.SelectorTerm.TagsEntry
-	1,  // 4: flotilla.launcher.v1.NodeClass.subnet_selector_terms:type_name -> flotilla.launcher.v1.SelectorTerm
-	1,  // 5: flotilla.launcher.v1.NodeClass.security_group_selector_terms:type_name -> flotilla.launcher.v1.SelectorTerm
-	1,  // 6: flotilla.launcher.v1.NodeClass.ami_selector_terms:type_name -> flotilla.launcher.v1.SelectorTerm
-	0,  // 7: flotilla.launcher.v1.NodeClass.kubelet:type_name -> flotilla.launcher.v1.KubeletConfiguration
-	26, // 8: flotilla.launcher.v1.NodeClass.tags:type_name -> flotilla.launcher.v1.NodeClass.TagsEntry
-	3,  // 9: flotilla.launcher.v1.NodeClass.block_device_mappings:type_name -> flotilla.launcher.v1.BlockDeviceMapping
-	5,  // 10: flotilla.launcher.v1.NodeClass.metadata_options:type_name -> flotilla.launcher.v1.MetadataOptions
-	4,  // 11: flotilla.launcher.v1.BlockDeviceMapping.ebs:type_name -> flotilla.launcher.v1.Ebs
-	2,  // 12: flotilla.launcher.v1.ListInstanceTypesRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
-	28, // 13: flotilla.launcher.v1.ListInstanceTypesResponse.instance_types:type_name -> flotilla.types.v1.InstanceType
-	2,  // 14: flotilla.launcher.v1.ResolveNodeClassRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
-	29, // 15: flotilla.launcher.v1.ResolvedImage.requirements:type_name -> flotilla.types.v1.Requirement
-	10, // 16: flotilla.launcher.v1.ResolveNodeClassResponse.subnets:type_name -> flotilla.launcher.v1.ResolvedSubnet
-	11, // 17: flotilla.launcher.v1.ResolveNodeClassResponse.images:type_name -> flotilla.launcher.v1.ResolvedImage
-	8,  // 18: flotilla.launcher.v1.ResolveNodeClassResponse.conditions:type_name -> flotilla.launcher.v1.Condition
-	2,  // 19: flotilla.launcher.v1.LaunchRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
-	29, // 20: flotilla.launcher.v1.LaunchRequest.requirements:type_name -> flotilla.types.v1.Requirement
-	27, // 21: flotilla.launcher.v1.LaunchRequest.labels:type_name -> flotilla.launcher.v1.LaunchRequest.LabelsEntry
-	30, // 22: flotilla.launcher.v1.LaunchRequest.taints:type_name -> flotilla.types.v1.Taint
-	31, // 23: flotilla.launcher.v1.Instance.launch_time:type_name -> google.protobuf.Timestamp
-	14, // 24: flotilla.launcher.v1.LaunchResponse.instance:type_name -> flotilla.launcher.v1.Instance
-	14, // 25: flotilla.launcher.v1.ListInstancesResponse.instances:type_name -> flotilla.launcher.v1.Instance
-	32, // 26: flotilla.launcher.v1.MarkUnavailableRequest.ttl:type_name -> google.protobuf.Duration
-	31, // 27: flotilla.launcher.v1.MarkUnavailableResponse.until:type_name -> google.protobuf.Timestamp
-	6,  // 28: flotilla.launcher.v1.LauncherService.ListInstanceTypes:input_type -> flotilla.launcher.v1.ListInstanceTypesRequest
-	9,  // 29: flotilla.launcher.v1.LauncherService.ResolveNodeClass:input_type -> flotilla.launcher.v1.ResolveNodeClassRequest
-	13, // 30: flotilla.launcher.v1.LauncherService.Launch:input_type -> flotilla.launcher.v1.LaunchRequest
-	16, // 31: flotilla.launcher.v1.LauncherService.Terminate:input_type -> flotilla.launcher.v1.TerminateRequest
-	18, // 32: flotilla.launcher.v1.LauncherService.ListInstances:input_type -> flotilla.launcher.v1.ListInstancesRequest
-	20, // 33: flotilla.launcher.v1.LauncherService.MarkUnavailable:input_type -> flotilla.launcher.v1.MarkUnavailableRequest
-	7,  // 34: flotilla.launcher.v1.LauncherService.ListInstanceTypes:output_type -> flotilla.launcher.v1.ListInstanceTypesResponse
-	12, // 35: flotilla.launcher.v1.LauncherService.ResolveNodeClass:output_type -> flotilla.launcher.v1.ResolveNodeClassResponse
-	15, // 36: flotilla.launcher.v1.LauncherService.Launch:output_type -> flotilla.launcher.v1.LaunchResponse
-	17, // 37: flotilla.launcher.v1.LauncherService.Terminate:output_type -> flotilla.launcher.v1.TerminateResponse
-	19, // 38: flotilla.launcher.v1.LauncherService.ListInstances:output_type -> flotilla.launcher.v1.ListInstancesResponse
-	21, // 39: flotilla.launcher.v1.LauncherService.MarkUnavailable:output_type -> flotilla.launcher.v1.MarkUnavailableResponse
-	34, // [34:40] is the sub-list for method output_type
-	28, // [28:34] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	25, // 3: flotilla.launcher.v1.KubeletConfiguration.eviction_soft:type_name -> flotilla.launcher.v1.KubeletConfiguration.EvictionSoftEntry
+	26, // 4: flotilla.launcher.v1.KubeletConfiguration.eviction_soft_grace_period:type_name -> flotilla.launcher.v1.KubeletConfiguration.EvictionSoftGracePeriodEntry
+	27, // 5: flotilla.launcher.v1.SelectorTerm.tags:type_name -> flotilla.launcher.v1.SelectorTerm.TagsEntry
+	1,  // 6: flotilla.launcher.v1.NodeClass.subnet_selector_terms:type_name -> flotilla.launcher.v1.SelectorTerm
+	1,  // 7: flotilla.launcher.v1.NodeClass.security_group_selector_terms:type_name -> flotilla.launcher.v1.SelectorTerm
+	1,  // 8: flotilla.launcher.v1.NodeClass.ami_selector_terms:type_name -> flotilla.launcher.v1.SelectorTerm
+	0,  // 9: flotilla.launcher.v1.NodeClass.kubelet:type_name -> flotilla.launcher.v1.KubeletConfiguration
+	28, // 10: flotilla.launcher.v1.NodeClass.tags:type_name -> flotilla.launcher.v1.NodeClass.TagsEntry
+	3,  // 11: flotilla.launcher.v1.NodeClass.block_device_mappings:type_name -> flotilla.launcher.v1.BlockDeviceMapping
+	5,  // 12: flotilla.launcher.v1.NodeClass.metadata_options:type_name -> flotilla.launcher.v1.MetadataOptions
+	4,  // 13: flotilla.launcher.v1.BlockDeviceMapping.ebs:type_name -> flotilla.launcher.v1.Ebs
+	2,  // 14: flotilla.launcher.v1.ListInstanceTypesRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
+	30, // 15: flotilla.launcher.v1.ListInstanceTypesResponse.instance_types:type_name -> flotilla.types.v1.InstanceType
+	2,  // 16: flotilla.launcher.v1.ResolveNodeClassRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
+	31, // 17: flotilla.launcher.v1.ResolvedImage.requirements:type_name -> flotilla.types.v1.Requirement
+	10, // 18: flotilla.launcher.v1.ResolveNodeClassResponse.subnets:type_name -> flotilla.launcher.v1.ResolvedSubnet
+	11, // 19: flotilla.launcher.v1.ResolveNodeClassResponse.images:type_name -> flotilla.launcher.v1.ResolvedImage
+	8,  // 20: flotilla.launcher.v1.ResolveNodeClassResponse.conditions:type_name -> flotilla.launcher.v1.Condition
+	2,  // 21: flotilla.launcher.v1.LaunchRequest.node_class:type_name -> flotilla.launcher.v1.NodeClass
+	31, // 22: flotilla.launcher.v1.LaunchRequest.requirements:type_name -> flotilla.types.v1.Requirement
+	29, // 23: flotilla.launcher.v1.LaunchRequest.labels:type_name -> flotilla.launcher.v1.LaunchRequest.LabelsEntry
+	32, // 24: flotilla.launcher.v1.LaunchRequest.taints:type_name -> flotilla.types.v1.Taint
+	33, // 25: flotilla.launcher.v1.Instance.launch_time:type_name -> google.protobuf.Timestamp
+	14, // 26: flotilla.launcher.v1.LaunchResponse.instance:type_name -> flotilla.launcher.v1.Instance
+	14, // 27: flotilla.launcher.v1.ListInstancesResponse.instances:type_name -> flotilla.launcher.v1.Instance
+	34, // 28: flotilla.launcher.v1.MarkUnavailableRequest.ttl:type_name -> google.protobuf.Duration
+	33, // 29: flotilla.launcher.v1.MarkUnavailableResponse.until:type_name -> google.protobuf.Timestamp
+	6,  // 30: flotilla.launcher.v1.LauncherService.ListInstanceTypes:input_type -> flotilla.launcher.v1.ListInstanceTypesRequest
+	9,  // 31: flotilla.launcher.v1.LauncherService.ResolveNodeClass:input_type -> flotilla.launcher.v1.ResolveNodeClassRequest
+	13, // 32: flotilla.launcher.v1.LauncherService.Launch:input_type -> flotilla.launcher.v1.LaunchRequest
+	16, // 33: flotilla.launcher.v1.LauncherService.Terminate:input_type -> flotilla.launcher.v1.TerminateRequest
+	18, // 34: flotilla.launcher.v1.LauncherService.ListInstances:input_type -> flotilla.launcher.v1.ListInstancesRequest
+	20, // 35: flotilla.launcher.v1.LauncherService.MarkUnavailable:input_type -> flotilla.launcher.v1.MarkUnavailableRequest
+	7,  // 36: flotilla.launcher.v1.LauncherService.ListInstanceTypes:output_type -> flotilla.launcher.v1.ListInstanceTypesResponse
+	12, // 37: flotilla.launcher.v1.LauncherService.ResolveNodeClass:output_type -> flotilla.launcher.v1.ResolveNodeClassResponse
+	15, // 38: flotilla.launcher.v1.LauncherService.Launch:output_type -> flotilla.launcher.v1.LaunchResponse
+	17, // 39: flotilla.launcher.v1.LauncherService.Terminate:output_type -> flotilla.launcher.v1.TerminateResponse
+	19, // 40: flotilla.launcher.v1.LauncherService.ListInstances:output_type -> flotilla.launcher.v1.ListInstancesResponse
+	21, // 41: flotilla.launcher.v1.LauncherService.MarkUnavailable:output_type -> flotilla.launcher.v1.MarkUnavailableResponse
+	36, // [36:42] is the sub-list for method output_type
+	30, // [30:36] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_launcher_v1_launcher_proto_init() }
@@ -1917,6 +2048,7 @@ func file_flotilla_launcher_v1_launcher_proto_init() {
 	if File_flotilla_launcher_v1_launcher_proto != nil {
 		return
 	}
+	file_flotilla_launcher_v1_launcher_proto_msgTypes[0].OneofWrappers = []any{}
 	file_flotilla_launcher_v1_launcher_proto_msgTypes[2].OneofWrappers = []any{}
 	file_flotilla_launcher_v1_launcher_proto_msgTypes[4].OneofWrappers = []any{}
 	file_flotilla_launcher_v1_launcher_proto_msgTypes[5].OneofWrappers = []any{}
@@ -1926,7 +2058,7 @@ func file_flotilla_launcher_v1_launcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_launcher_v1_launcher_proto_rawDesc), len(file_flotilla_launcher_v1_launcher_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
