@@ -1,9 +1,13 @@
 # Flotilla developer targets. The tools are pinned in hack/tools.sh and built
 # once into a cache directory outside the repository.
 SHELL := /usr/bin/env bash
+# The Go release named by go.mod's toolchain line, for every go command run
+# here (a machine's own Go ignores that line; see hack/goenv.sh). An exported
+# GOTOOLCHAIN wins.
+export GOTOOLCHAIN ?= $(shell sed -n 's/^toolchain //p' go.mod)
 TOOLS_BIN = $(shell bash hack/tools.sh generate)
 
-.PHONY: all generate verify test test-unit test-integration bench bench-go tools solve demo manifests
+.PHONY: all generate verify vuln test test-unit test-integration bench bench-go tools solve demo manifests
 
 all: verify test
 
@@ -21,16 +25,21 @@ generate:
 manifests:
 	@bash hack/render-manifests.sh
 
-## verify: everything CI checks besides tests (generated code, buf lint and breaking, gofmt, go vet, golangci-lint)
+## verify: everything CI checks besides tests (generated code, buf lint and breaking, gofmt, go vet, golangci-lint, govulncheck)
 verify:
 	@bash hack/verify.sh
+
+## vuln: govulncheck on every Go module against the pinned, offline vulnerability database (part of verify)
+vuln:
+	@bash hack/govulncheck.sh
 
 ## test: the whole test suite, as CI runs it: unit, property and fuzz-seed tests, then the integration tests
 test: test-unit test-integration
 
-## test-unit: the root module's tests (race detector on)
+## test-unit: the root module's tests (race detector on), and hack/vulndb's
 test-unit:
 	go test -race -count=1 ./...
+	cd hack/vulndb && GOWORK=off go test -count=1 ./...
 
 ## test-integration: plans applied to a real kube-apiserver and kube-scheduler (built once by hack/controlplane.sh)
 test-integration:
