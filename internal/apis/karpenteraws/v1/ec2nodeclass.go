@@ -397,7 +397,7 @@ type BlockDeviceMapping struct {
 // BlockDevice describes an EBS volume.
 //
 // +kubebuilder:validation:XValidation:message="snapshotID or volumeSize must be defined",rule="has(self.snapshotID) || has(self.volumeSize)"
-// +kubebuilder:validation:XValidation:message="volumeInitializationRate requires snapshotID",rule="!has(self.volumeInitializationRate) || (has(self.snapshotID) && self.snapshotID != ”)"
+// +kubebuilder:validation:XValidation:message="volumeInitializationRate requires snapshotID",rule="!has(self.volumeInitializationRate) || (has(self.snapshotID) && size(self.snapshotID) > 0)"
 type BlockDevice struct {
 	// DeleteOnTermination deletes the volume with the instance.
 	// +optional
