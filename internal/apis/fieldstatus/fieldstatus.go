@@ -114,18 +114,16 @@ func AWSLabels() []Entry {
 
 // Lookup returns the entry for path: its own, else its nearest ancestor's.
 func Lookup(entries []Entry, path string) (Entry, bool) {
-	best := -1
-	for i, e := range entries {
+	var best Entry
+	found := false
+	for _, e := range entries {
 		if path == e.Path || strings.HasPrefix(path, e.Path+".") || strings.HasPrefix(path, e.Path+"[]") {
-			if best < 0 || len(e.Path) > len(entries[best].Path) {
-				best = i
+			if !found || len(e.Path) > len(best.Path) {
+				best, found = e, true
 			}
 		}
 	}
-	if best < 0 {
-		return Entry{}, false
-	}
-	return entries[best], true
+	return best, found
 }
 
 // Table renders the markdown table of docs/migrating-from-karpenter.md:
