@@ -42,6 +42,7 @@ type nodeRec struct {
 type podRec struct {
 	created, scheduled time.Time
 	node               string
+	deleting           bool // its deletion was seen
 }
 
 // Sample is the cluster at one instant.
@@ -205,14 +206,20 @@ func (o *Observer) pod(obj any) {
 	}
 	// An eviction: the pod starts terminating while its node is being
 	// disrupted (tainted karpenter.sh/disrupted, as both autoscalers do
-	// before draining) or deleted. Scale-downs delete pods on healthy nodes.
-	if p.DeletionTimestamp != nil && r.node != "" && r.node != "-counted" {
+	// before draining), deleted or gone. Scale-downs delete pods on healthy
+	// nodes. Decided once, when the deletion is first seen.
+	if p.DeletionTimestamp != nil && !r.deleting {
+		r.deleting = true
+		// Node names may be reused (ec2sim names by private IP): the
+		// live Node of that name wins over a gone one.
+		var on *nodeRec
 		for _, n := range o.nodes {
-			if n.name == r.node && n.gone.IsZero() && (n.disrupted || n.dead) {
-				o.evictions++
-				r.node = "-counted"
-				break
+			if r.node != "" && n.name == r.node && (on == nil || !on.gone.IsZero()) {
+				on = n
 			}
+		}
+		if on != nil && (on.disrupted || on.dead || !on.gone.IsZero()) {
+			o.evictions++
 		}
 	}
 }
