@@ -116,6 +116,20 @@ func printTable(w io.Writer, pods int, outs []peerbench.Outcome) {
 			o.Side, o.DollarHours, o.NodesPeak, o.NodesEnd, o.NodesLaunched, o.CostEnd,
 			o.PendingP50, o.PendingP99, o.PendingMax, o.Unscheduled, o.Evictions, o.ClaimsCreated, o.ClaimsDeleted,
 			o.ScaleUp.Round(time.Second), o.Settle.Round(time.Second), o.Proc.CPUSeconds, o.Proc.PeakRSSBytes>>20)
+	}
+	fmt.Fprintln(w, "\nnodes / $/h each minute from the spike's creation:")
+	for _, o := range outs {
+		fmt.Fprintf(w, "%-9s", o.Side)
+		next := time.Duration(0)
+		for _, s := range o.Samples {
+			if s.At >= next {
+				fmt.Fprintf(w, " %d/%.1f", s.Nodes, s.Dollars)
+				next += time.Minute
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	for _, o := range outs {
 		if len(o.UnknownOfferings) > 0 {
 			fmt.Fprintf(w, "\n%s: offerings outside the catalog, charged $0: %s\n", o.Side, strings.Join(o.UnknownOfferings, ", "))
 		}
