@@ -3,6 +3,7 @@ package peerbench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http/httptest"
 	"os"
@@ -221,7 +222,8 @@ func kwokProviderView(t *testing.T, path string) map[string]view {
 }
 
 func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		return strings.TrimSpace(string(ee.Stderr))
 	}
 	return ""

@@ -240,15 +240,10 @@ func startFlotilla(ctx context.Context, o Options, dir string) (*env, error) {
 			cluster.Watcher: {"--batch-idle-duration=" + BatchIdle, "--batch-max-duration=" + BatchMax},
 		},
 	})
-	e := &env{}
-	if c != nil {
-		e.stop = c.Stop
-	}
+	// Start returns a Cluster to stop even on error.
+	e := &env{stop: c.Stop}
 	if err != nil {
-		if c != nil {
-			return e, fmt.Errorf("%w\n%s", err, c.LogTails(20))
-		}
-		return e, err
+		return e, fmt.Errorf("%w\n%s", err, c.LogTails(20))
 	}
 	e.config, e.kube = c.RESTConfig(), c.Kube()
 	if e.dyn, err = dynamic.NewForConfig(e.config); err != nil {
