@@ -85,6 +85,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var outs []peerbench.Outcome
 	code := 0
 	for _, side := range strings.Split(*sides, ",") {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "peerbench: %s not run: %v\n", side, ctx.Err())
+			code = 1
+			break
+		}
 		out, err := peerbench.Run(ctx, side, o)
 		if err != nil {
 			fmt.Fprintf(stderr, "peerbench: %v\n", err)
