@@ -8,6 +8,7 @@
 #   hack/render-manifests.sh                 # rewrite deploy/manifests/flotilla.yaml
 #   hack/render-manifests.sh --check         # fail when it is stale (CI)
 #   hack/render-manifests.sh --stdout [helmrender flags...]   # print, e.g. -values my.yaml
+#   IMAGES_LOCK=dist/images.lock hack/render-manifests.sh --stdout   # images pinned to the digests `make images` wrote
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -74,7 +75,20 @@ case "${1:-}" in
     ;;
   --stdout)
     shift
-    render "$@"
+    # IMAGES_LOCK: one "image tag digest" line per image (hack/imagebuild);
+    # each service's image (flotilla-<service>) is pulled by its digest.
+    lock_sets=()
+    if [[ -n "${IMAGES_LOCK:-}" ]]; then
+      while read -r image tag digest; do
+        [[ "$image" == flotilla-* ]] || continue # comments, and the CLI image the chart does not run
+        lock_sets+=(-set "image.tag=$tag" -set "image.digests.${image#flotilla-}=$digest")
+      done <"$IMAGES_LOCK"
+      if ((${#lock_sets[@]} == 0)); then
+        echo "render-manifests: $IMAGES_LOCK lists no service image" >&2
+        exit 1
+      fi
+    fi
+    render "${lock_sets[@]}" "$@"
     ;;
   "")
     sync_crds

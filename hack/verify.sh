@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# verify: fails when generated code is stale or any static check fails.
+# verify: fails when generated code is stale, any static check fails, or
+# govulncheck finds a reachable vulnerability (hack/govulncheck.sh).
 # Run by `make verify` and by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source hack/goenv.sh
 root=$PWD
 
 bin=$(bash hack/tools.sh all)
@@ -53,23 +55,42 @@ if [ -n "$unformatted" ]; then
   echo "verify: gofmt needed:" >&2; echo "$unformatted" >&2; fail=1
 fi
 
-for mod in . integration; do
+step "every go.mod and go.work names the toolchain of go.mod ($(sed -n 's/^toolchain //p' go.mod))"
+want=$(sed -n 's/^toolchain //p' go.mod)
+for f in $(git ls-files -- 'go.work' 'go.mod' '*/go.mod'); do
+  if [[ "$(sed -n 's/^toolchain //p' "$f")" != "$want" ]]; then
+    echo "verify: $f: toolchain line differs from go.mod's ($want)" >&2; fail=1
+  fi
+done
+
+# Modules outside go.work (hack/*) are tidied on their own.
+workspace=$(go list -m -f '{{.Dir}}')
+for mod in $(git ls-files -- 'go.mod' '*/go.mod' | xargs -n1 dirname); do
   step "go.mod and go.sum are tidy in $mod"
+  gowork=off
+  if grep -qxF "$(cd "$mod" && pwd)" <<<"$workspace"; then gowork=; fi
   tmp=$(mktemp -d)
   cp "$mod/go.mod" "$mod/go.sum" "$tmp/"
-  (cd "$mod" && go mod tidy)
+  (cd "$mod" && GOWORK=$gowork go mod tidy)
   if ! git diff --exit-code --stat -- "$mod/go.mod" "$mod/go.sum"; then
     echo "verify: go mod tidy changed $mod/go.mod or go.sum" >&2; fail=1
   fi
   cp "$tmp/go.mod" "$tmp/go.sum" "$mod/"
   rm -rf "$tmp"
+done
 
+for mod in . integration; do
   step "go vet in $mod"
   (cd "$mod" && go vet ./...) || fail=1
 
   step "golangci-lint in $mod"
   (cd "$mod" && golangci-lint run --config "$root/.golangci.yml" ./...) || fail=1
 done
+
+step "govulncheck: no module calls a vulnerable function (offline database; hack/govulncheck.sh)"
+start=$SECONDS
+bash hack/govulncheck.sh || fail=1
+echo "verify: govulncheck took $((SECONDS - start))s"
 
 if [ "$fail" -ne 0 ]; then
   echo "verify: FAILED" >&2

@@ -442,6 +442,11 @@ spec:
     budgets: [{nodes: "0", schedule: "0 9 * * mon-fri", duration: 8h, reasons: [Drifted]}, {nodes: "5"}]
 `, ""},
 	{"every karpenter.k8s.aws key Karpenter allows", minimalNodePool, awsKeysPatch(), ""},
+	{"consolidation policy Balanced", minimalNodePool, `spec: {disruption: {consolidateAfter: 0s, consolidationPolicy: Balanced}}`, ""},
+	{"static NodePool", minimalNodePool, `spec: {replicas: 3, limits: {nodes: "5"}}`, ""},
+	{"static NodePool replicas -1", minimalNodePool, `spec: {replicas: -1}`, "should be greater than or equal to 0"},
+	{"static NodePool with weight", minimalNodePool, `spec: {replicas: 1, weight: 10}`, "'weight' is not supported on static NodePools"},
+	{"static NodePool with a cpu limit", minimalNodePool, `spec: {replicas: 1, limits: {cpu: "10"}}`, "only 'limits.nodes' is supported on static NodePools"},
 }
 
 // awsKeysPatch is a NodePool patch with a requirement and a template label
@@ -457,6 +462,24 @@ func awsKeysPatch() string {
 }
 
 var nodeClassCases = []validationCase{
+	{"windows2025 alias", minimalNodeClass, `spec: {amiSelectorTerms: [{alias: windows2025@latest}]}`, ""},
+	{"Karpenter's other fields", minimalNodeClass, `
+spec:
+  context: arn:aws:outposts:us-east-1:111122223333:outpost/op-0123
+  capacityReservationSelectorTerms: [{id: cr-0123456789abcdef0}, {tags: {team: a}, ownerID: "111122223333", instanceMatchCriteria: targeted}]
+  placementGroupSelector: {name: my-cluster-pg}
+  networkInterfaces: [{networkCardIndex: 0, deviceIndex: 0, interfaceType: interface}, {networkCardIndex: 1, deviceIndex: 0, interfaceType: efa-only}]
+  ipPrefixCount: 1
+  cpuOptions: {nestedVirtualization: enabled}
+  connectionTracking: {tcpEstablishedTimeout: 3600, udpTimeout: 30}
+  blockDeviceMappings: [{deviceName: /dev/xvda, ebs: {snapshotID: snap-0123, volumeInitializationRate: 200}}]
+`, ""},
+	{"capacity reservation id with tags", minimalNodeClass, `spec: {capacityReservationSelectorTerms: [{id: cr-0123, tags: {a: b}}]}`, "'id' is mutually exclusive"},
+	{"placement group name and id", minimalNodeClass, `spec: {placementGroupSelector: {name: a, id: pg-0123}}`, "'name' and 'id' are mutually exclusive"},
+	{"network interfaces without a primary", minimalNodeClass, `spec: {networkInterfaces: [{networkCardIndex: 1, deviceIndex: 0, interfaceType: efa-only}]}`, "must include a primary interface"},
+	{"connection tracking empty", minimalNodeClass, `spec: {connectionTracking: {}}`, "at least one of tcpEstablishedTimeout"},
+	{"udp timeout 90", minimalNodeClass, `spec: {connectionTracking: {udpTimeout: 90}}`, "should be less than or equal to 60"},
+	{"volume initialization without snapshot", minimalNodeClass, `spec: {blockDeviceMappings: [{deviceName: /dev/xvda, ebs: {volumeSize: 20Gi, volumeInitializationRate: 200}}]}`, "volumeInitializationRate requires snapshotID"},
 	{"alias without version", minimalNodeClass, `spec: {amiSelectorTerms: [{alias: al2023}]}`, "'alias' is improperly formatted, must match the format 'family@version'"},
 	{"alias family", minimalNodeClass, `spec: {amiSelectorTerms: [{alias: ubuntu@latest}]}`, "family is not supported"},
 	{"windows alias version", minimalNodeClass, `spec: {amiSelectorTerms: [{alias: windows2022@v20240807}]}`, "windows families may only specify version 'latest'"},
@@ -553,6 +576,32 @@ func testUpdateRules(ctx context.Context, t *testing.T, dyn dynamic.Interface) {
 metadata: {name: crd-profile}
 spec: {role: null, instanceProfile: KarpenterNodeInstanceProfile}
 `))
+	// A NodePool stays static or dynamic for life; a static one scales
+	// through the scale subresource (kubectl scale nodepool/x --replicas).
+	pools := dyn.Resource(karpv1.NodePoolsResource)
+	dynPool := createAndCleanUp(ctx, t, dyn, karpv1.NodePoolsResource, mergePatch(t, fromYAML(t, minimalNodePool), `metadata: {name: crd-dynamic}`))
+	if _, err := pools.Update(ctx, mergePatch(t, dynPool, `spec: {replicas: 2}`), metav1.UpdateOptions{}); err == nil || !strings.Contains(err.Error(), "Cannot transition NodePool between static") {
+		t.Errorf("dynamic NodePool made static: err = %v", err)
+	}
+	static := createAndCleanUp(ctx, t, dyn, karpv1.NodePoolsResource, mergePatch(t, fromYAML(t, minimalNodePool), "metadata: {name: crd-static}\nspec: {replicas: 1}\n"))
+	scale, err := pools.Get(ctx, static.GetName(), metav1.GetOptions{}, "scale")
+	if err != nil {
+		t.Fatalf("scale subresource: %v", err)
+	}
+	if err := unstructured.SetNestedField(scale.Object, int64(4), "spec", "replicas"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pools.Update(ctx, scale, metav1.UpdateOptions{}, "scale"); err != nil {
+		t.Fatalf("scale to 4: %v", err)
+	}
+	got, err := pools.Get(ctx, static.GetName(), metav1.GetOptions{})
+	if n, _, _ := unstructured.NestedInt64(got.Object, "spec", "replicas"); err != nil || n != 4 {
+		t.Errorf("spec.replicas after scaling = %d, %v; want 4", n, err)
+	}
+	if _, err := pools.Update(ctx, mergePatch(t, got, `spec: {replicas: null}`), metav1.UpdateOptions{}); err == nil || !strings.Contains(err.Error(), "Cannot transition NodePool between static") {
+		t.Errorf("static NodePool made dynamic: err = %v", err)
+	}
+
 	toRole := mergePatch(t, class, `spec: {instanceProfile: null, role: KarpenterNodeRole-test}`)
 	if _, err := classes.Update(ctx, toRole, metav1.UpdateOptions{}); err == nil || !strings.Contains(err.Error(), "changing from 'instanceProfile' to 'role' is not supported") {
 		t.Errorf("EC2NodeClass instanceProfile to role: err = %v", err)

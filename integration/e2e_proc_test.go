@@ -41,6 +41,13 @@ func (w *watcherProc) sample() (int64, error) {
 // again with the same flags and waits until it is healthy.
 func (w *watcherProc) killAndRestart(ctx context.Context, t *testing.T) {
 	t.Helper()
+	w.kill(t)
+	w.restart(ctx, t)
+}
+
+// kill SIGKILLs the watcher (no graceful drain).
+func (w *watcherProc) kill(t *testing.T) {
+	t.Helper()
 	if _, err := w.sample(); err != nil {
 		t.Logf("VmHWM before the kill: %v", err)
 	}
@@ -49,6 +56,12 @@ func (w *watcherProc) killAndRestart(ctx context.Context, t *testing.T) {
 		t.Fatalf("kill the watcher: %v", err)
 	}
 	t.Logf("killed watcher pid %d", pid)
+}
+
+// restart starts the killed watcher again with the same flags and waits
+// until it is healthy.
+func (w *watcherProc) restart(ctx context.Context, t *testing.T) {
+	t.Helper()
 	if err := w.c.Restart(ctx, harness.Watcher); err != nil {
 		t.Fatalf("restart the watcher: %v", err)
 	}

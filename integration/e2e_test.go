@@ -88,6 +88,7 @@ func TestE2E(t *testing.T) {
 		{"consolidation", testConsolidation},
 		{"spot_interruption", testSpotInterruption},
 		{"restart_safety", testRestartSafety},
+		{"karpenter_adoption", testKarpenterAdoption},
 		{"scale_1000", testScale1000},
 		{"dashboards", testDashboards},
 	}

@@ -47,11 +47,13 @@ Flags:
   --workloads LIST          Comma-separated subset of the workloads.
   --runs N                  Solves per workload (default 3): the time is the
                             median, the cost figures are those of the last.
-  --improve-budget D        Time Solve spends on further placement
-                            strategies and repacking (default 0: the
-                            solver's default, 1.25 times the first
-                            strategy's time, at most 200ms; negative: the
-                            first strategy only). 1s or more also runs the
+  --improve-budget D        Wall-clock cap on Solve's further placement
+                            strategies and repacking (default 0: no cap,
+                            the solver's default effort, counted in work:
+                            2 strategies, more while each beats all before
+                            it, then repacking; negative: the first
+                            strategy only). With a cap, as many strategies
+                            run as fit in it; 1s or more also runs the
                             pattern strategy (the trace needs about 6m).
   --seed S                  Seed of the karpenter-mix workloads (default 42).
   --shared-data DIR         Directory of the trace data (default: the first
@@ -355,7 +357,7 @@ const benchNameWidth = 30
 
 func writeBenchHeader(w io.Writer, rep *benchReport) {
 	m := rep.Machine
-	budget := "solver default (1.25x the first strategy, at most 200ms)"
+	budget := "solver default (counted in work: 2 strategies, more while each improves, repacking; no time cap)"
 	if rep.ImproveBudgetSeconds != 0 {
 		budget = time.Duration(rep.ImproveBudgetSeconds * float64(time.Second)).String()
 	}

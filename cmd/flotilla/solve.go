@@ -75,13 +75,16 @@ Flags:
                             and PreferNoSchedule taints.
   --max-instance-type-options N
                             Instance types listed per new node (default 60).
-  --improve-budget D        Time spent on further placement strategies and
-                            repacking (default: 1.25 times the first
-                            strategy's time, at most 200ms; negative: the
-                            first strategy only). 1s or more also plans
+  --improve-budget D        Wall-clock cap on further placement strategies
+                            and repacking (default 0: no cap, the effort is
+                            counted in work and the plan does not depend on
+                            the machine's speed; negative: the first
+                            strategy only). With a cap, as many strategies
+                            run as fit in it; 1s or more also plans
                             resource-only batches by the pattern LP.
-  --improve-rounds N        Run exactly N placement strategies, whatever the
-                            time (reproducible plans; default 0: by budget).
+  --improve-rounds N        Run N placement strategies (default 0: 2, and
+                            one more while the last beats all before it;
+                            or as many as fit in --improve-budget).
   --min-spot-types N        Spot diversity: open a node on spot only when at
                             least N instance types could take its first pod
                             as spot in that zone (default 15, as Karpenter;

@@ -158,7 +158,7 @@ const (
 func checkMemoryLimits(in *Inputs, r *Report) {
 	var pools []*karpv1.NodePool
 	for _, np := range sortedPools(in.NodePools) {
-		if p := np.Spec.Disruption.ConsolidationPolicy; p == "" || p == karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized {
+		if np.Spec.Disruption.ConsolidationPolicy.ConsolidatesUnderutilized() {
 			pools = append(pools, np)
 		}
 	}

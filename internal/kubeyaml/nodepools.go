@@ -128,9 +128,12 @@ func convertNodePool(o object) (np *typesv1.NodePool, err error) {
 		return nil, withSource(o.src, err)
 	}
 	switch in.Spec.Disruption.ConsolidationPolicy {
-	case "", karpv1.ConsolidationPolicyWhenEmpty, karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized:
+	case "", karpv1.ConsolidationPolicyWhenEmpty, karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized, karpv1.ConsolidationPolicyBalanced:
 	default:
-		return nil, withSource(o.src, ferr("spec.disruption.consolidationPolicy", "unsupported value %q: use WhenEmpty or WhenEmptyOrUnderutilized", in.Spec.Disruption.ConsolidationPolicy))
+		return nil, withSource(o.src, ferr("spec.disruption.consolidationPolicy", "unsupported value %q: use WhenEmpty, WhenEmptyOrUnderutilized or Balanced", in.Spec.Disruption.ConsolidationPolicy))
+	}
+	if in.Spec.Replicas != nil {
+		return nil, withSource(o.src, ferr("spec.replicas", "static NodePools (replicas %d) are not provisioned by Flotilla yet; the NodePool launches nothing", *in.Spec.Replicas))
 	}
 	for i, b := range in.Spec.Disruption.Budgets {
 		p := fmt.Sprintf("spec.disruption.budgets[%d]", i)
@@ -149,4 +152,18 @@ func convertNodePool(o object) (np *typesv1.NodePool, err error) {
 		}
 	}
 	return out, nil
+}
+
+// UnhonoredFields lists what a NodePool sets that Flotilla accepts, as
+// Karpenter's CRD does, but does not act on as Karpenter would, each with
+// what Flotilla does instead. The watcher reports them in the NodePool's
+// FieldsHonored condition; docs/migrating-from-karpenter.md lists them.
+// (spec.replicas is not here: a static NodePool fails validation, so it is
+// not Ready and launches nothing.)
+func UnhonoredFields(np *karpv1.NodePool) []string {
+	var out []string
+	if np.Spec.Disruption.ConsolidationPolicy == karpv1.ConsolidationPolicyBalanced {
+		out = append(out, "spec.disruption.consolidationPolicy: Balanced consolidates only empty nodes in Flotilla (the savings-per-disruption threshold is not implemented)")
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -132,6 +133,7 @@ func TestNodePoolErrors(t *testing.T) {
 		{"startup taint key", tmpl("      startupTaints: [{effect: NoSchedule}]\n"), "spec.template.spec.startupTaints[0].key: required"},
 		{"bad duration", tmpl("      expireAfter: forever\n"), `invalid duration "forever"`},
 		{"bad policy", np("  disruption: {consolidationPolicy: Always, consolidateAfter: 1m}\n"), `spec.disruption.consolidationPolicy: unsupported value "Always"`},
+		{"static NodePool", np("  replicas: 2\n"), "spec.replicas: static NodePools (replicas 2) are not provisioned by Flotilla yet"},
 		{"bad budget", np("  disruption: {consolidateAfter: 1m, budgets: [{nodes: \"110%\"}]}\n"), `spec.disruption.budgets[0].nodes: "110%" is neither`},
 		{"unknown field", np("  template: {spec: {requirement: []}}\n"), `unknown field "spec.template.spec.requirement"`},
 	} {
@@ -173,4 +175,28 @@ func FuzzLoadNodePools(f *testing.F) {
 			seen[p.Name] = true
 		}
 	})
+}
+
+// Balanced is accepted (Karpenter's CRD has it) and reported as not
+// honored: Flotilla consolidates only empty nodes under it.
+func TestBalancedIsAcceptedAndReported(t *testing.T) {
+	doc := "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: np}\nspec:\n  disruption: {consolidationPolicy: Balanced, consolidateAfter: 1m}\n"
+	pools, err := LoadNodePools("np.yaml", strings.NewReader(doc))
+	if err != nil || len(pools) != 1 {
+		t.Fatalf("Balanced NodePool: %v", err)
+	}
+	np := &karpv1.NodePool{}
+	np.Spec.Disruption.ConsolidationPolicy = karpv1.ConsolidationPolicyBalanced
+	if got := UnhonoredFields(np); len(got) != 1 || !strings.HasPrefix(got[0], "spec.disruption.consolidationPolicy: Balanced") {
+		t.Errorf("UnhonoredFields = %v", got)
+	}
+	np.Spec.Disruption.ConsolidationPolicy = karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized
+	if got := UnhonoredFields(np); len(got) != 0 {
+		t.Errorf("UnhonoredFields of a default NodePool = %v", got)
+	}
+	for p, want := range map[karpv1.ConsolidationPolicy]bool{"": true, karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized: true, karpv1.ConsolidationPolicyWhenEmpty: false, karpv1.ConsolidationPolicyBalanced: false} {
+		if p.ConsolidatesUnderutilized() != want {
+			t.Errorf("%q.ConsolidatesUnderutilized() = %v", p, !want)
+		}
+	}
 }

@@ -267,7 +267,7 @@ func capacityStatus(err error) error {
 	for i, o := range ice.Offerings {
 		names[i] = o.String()
 	}
-	md := map[string]string{"node_claim": ice.NodeClaim, "offerings": strings.Join(names, ",")}
+	md := map[string]string{apierr.MetadataNodeClaim: ice.NodeClaim, apierr.MetadataOfferings: strings.Join(names, ",")}
 	if len(ice.Quotas) > 0 {
 		md[apierr.MetadataQuota] = strings.Join(ice.Quotas, ",")
 	}

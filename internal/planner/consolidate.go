@@ -120,10 +120,10 @@ func silentReason(c *disruption.Candidate, nominated map[string]bool, now time.T
 		return KeptConsolidateAfter, fmt.Sprintf("NodePool %s has consolidateAfter %s; the last pod event was %s ago",
 			c.NodePool.Name, after, now.Sub(last).Round(time.Second))
 	}
-	if d.ConsolidationPolicy == karpv1.ConsolidationPolicyWhenEmpty {
+	if !d.ConsolidationPolicy.ConsolidatesUnderutilized() {
 		n := movablePods(c)
-		return KeptConsolidationPolicy, fmt.Sprintf("NodePool %s consolidates only empty nodes (consolidationPolicy WhenEmpty); the node runs %d %s",
-			c.NodePool.Name, n, plural(n, "pod", "pods"))
+		return KeptConsolidationPolicy, fmt.Sprintf("NodePool %s consolidates only empty nodes (consolidationPolicy %s); the node runs %d %s",
+			c.NodePool.Name, d.ConsolidationPolicy, n, plural(n, "pod", "pods"))
 	}
 	return KeptNoAction, "no consolidation action proposed for it"
 }
@@ -192,6 +192,12 @@ func (a *dryActuator) Replace(_ context.Context, claims []*typesv1.NodeClaim, _ 
 	}
 	return names, nil
 }
+
+// Taint does nothing.
+func (a *dryActuator) Taint(context.Context, string) error { return nil }
+
+// Untaint does nothing.
+func (a *dryActuator) Untaint(context.Context, string) error { return nil }
 
 // Delete does nothing.
 func (a *dryActuator) Delete(context.Context, string, string) error { return nil }

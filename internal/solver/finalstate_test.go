@@ -207,3 +207,37 @@ func TestSpreadCountsOnNarrowedClaim(t *testing.T) {
 		t.Fatalf("want all pods placed, got unschedulable %+v", plan.Unschedulable)
 	}
 }
+
+// Issue 17, the shape of KarpenterBenchmarkMix's unschedulable zonal-spread
+// pods: spread selectors that match pods placed earlier, which carry no
+// constraint of their own. The two web pods come first (largest) and,
+// unconstrained, both went to z1. The db pods spread over web and over
+// themselves, so they went to z2 and z3, leaving z1 the emptiest zone for
+// app=db. The last db pod (spread over web only) may then only go to z2
+// or z3 (web counts 2, 0, 0) and in both it would put 2 db pods against 0
+// in z1, breaking the spread of the db pods already there: it was left
+// unschedulable. Any plan that spreads web over two zones places it.
+func TestSpreadSelectingPodsPlacedEarlier(t *testing.T) {
+	spreadWebAndSelf := func(p *solver.Pod) {
+		p.TopologySpread = []solver.TopologySpreadConstraint{
+			{MaxSkew: 1, TopologyKey: solver.LabelZone, WhenUnsatisfiable: solver.DoNotSchedule, LabelSelector: appIn("web")},
+			{MaxSkew: 1, TopologyKey: solver.LabelZone, WhenUnsatisfiable: solver.DoNotSchedule, LabelSelector: appIn("db")},
+		}
+	}
+	last := fsPods("db", 1, 1000, spreadOver(solver.LabelZone, 1, appIn("web")))
+	last[0].Name = "db-last"
+	pods := append(fsPods("web", 2, 3000, nil), fsPods("db", 2, 2000, spreadWebAndSelf)...)
+	pods = append(pods, last...)
+	for _, rounds := range []int{0, 1, 8} {
+		p := &solver.Problem{
+			NodePools:     []solver.NodePool{{Name: "default"}},
+			InstanceTypes: []solver.InstanceType{fsType("c4", 4, 0.2, "z1", "z2", "z3")},
+			Pods:          pods,
+			Options:       solver.Options{ImproveRounds: rounds},
+		}
+		plan := solveFinalState(t, p)
+		if len(plan.Unschedulable) > 0 || placedPods(plan) != len(pods) {
+			t.Fatalf("rounds %d: want all %d pods placed, got unschedulable %+v", rounds, len(pods), plan.Unschedulable)
+		}
+	}
+}

@@ -48,6 +48,7 @@ func (s *solver) growFit(c *podClass, lv *level, podIdx int, why *reasons) *bin 
 	}
 	s.growLimit = limit
 	s.growing = true
+	defer s.memoZones(c, lv)()
 	b := s.scanBins(&lv.grow, lv.sticky, maxGrowScan, func(b *bin) reject {
 		if b.kind != binNew || len(b.claim.reserve) == 0 || !fitsIn(b.used, c.req, b.claim.reserveAlloc) {
 			return rejectPermanent

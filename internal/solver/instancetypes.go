@@ -2,6 +2,7 @@ package solver
 
 import (
 	"sort"
+	"strings"
 )
 
 // maxOfferings bounds the offerings per instance type the solver looks at
@@ -131,7 +132,11 @@ func (s *solver) prepPool(idx int, np *NodePool) *poolInfo {
 	// Karpenter turns requirements on custom keys into labels: a single
 	// value becomes a label, several values stay open until a pod picks.
 	for _, r := range np.Requirements {
-		if r.Operator != OpIn || s.itKeys[r.Key] || wellKnownKeys[r.Key] {
+		// Keys of the karpenter.k8s.aws domain are Karpenter's own (its CRD
+		// restricts the domain to them): one no instance type carries, such
+		// as capacity-reservation-id, filters types out rather than naming
+		// a label Flotilla would write on a node that does not have it.
+		if r.Operator != OpIn || s.itKeys[r.Key] || wellKnownKeys[r.Key] || strings.HasPrefix(r.Key, "karpenter.k8s.aws/") {
 			continue
 		}
 		if _, ok := np.Labels[r.Key]; ok {

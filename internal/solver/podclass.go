@@ -51,6 +51,14 @@ type level struct {
 	// sticky levels never drop bins (see scan.go).
 	fit, grow binScan
 	sticky    bool
+	// balance: pods of the class keep the counts of the spread groups of
+	// other classes that select them within skew in every domain while
+	// those groups' owners are still to be placed (ownersCheck). Every
+	// level of such a class balances but an added last one, so a pod that
+	// cannot go anywhere balanced still goes where the placed owners allow.
+	balance bool
+	// zoneQuick caches zoneOnly: 1 yes, -1 no, 0 not known yet.
+	zoneQuick int8
 	// perPod caches perPodCost.
 	perPod float64
 	cands  map[int][]cand
@@ -192,6 +200,13 @@ func (s *solver) ownGroups(c *podClass) {
 // constrain each class.
 func (s *solver) linkClasses() {
 	for _, c := range s.classes {
+		for _, g := range c.owns {
+			if g.kind == groupSpread {
+				g.ownersPlanned += int32(len(c.pods))
+			}
+		}
+	}
+	for _, c := range s.classes {
 		if s.halt.stopped() {
 			return
 		}
@@ -210,11 +225,24 @@ func (s *solver) linkClasses() {
 				c.affinityBy = append(c.affinityBy, g)
 			}
 		}
+		if slices.ContainsFunc(c.spreadBy, (*group).balancing) {
+			for _, lv := range c.levels {
+				lv.balance = true
+			}
+			c.levels = append(c.levels, unbalanced(c.levels[len(c.levels)-1]))
+		}
 		for _, lv := range c.levels {
 			lv.pinKeys = pinKeys(lv, c)
 			lv.sticky = stickyLevel(lv)
 		}
 	}
+}
+
+// unbalanced is a copy of level lv that does not balance, with caches and
+// scans of its own.
+func unbalanced(lv *level) *level {
+	return &level{reqs: lv.reqs, avoidSoft: lv.avoidSoft, spreads: lv.spreads, affinity: lv.affinity, anti: lv.anti,
+		selfCap: lv.selfCap, cands: map[int][]cand{}}
 }
 
 // isRequiredAnti reports whether some pod carries g as a required term.

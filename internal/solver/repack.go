@@ -48,7 +48,7 @@ func (s *solver) repack(deadline time.Time) {
 		improved := false
 		s.measureRoom()
 		for _, a := range s.repackOrder() {
-			if s.halt.stopped() || !deadline.IsZero() && time.Now().After(deadline) {
+			if s.halt.stopped() || !deadline.IsZero() && s.halt.now().After(deadline) {
 				return
 			}
 			if s.repackClaim(a) {

@@ -57,10 +57,11 @@ func (s *solver) scanBins(sc *binScan, keepAll bool, limit int, try func(*bin) r
 }
 
 // quickTopo checks, before the costlier claim narrowing, the spread and
-// affinity rules of lv whose topology key bin b already has as a label
-// (the zone of every claim, say). It only ever answers accept or
-// rejectTransient; topoCheck repeats every check in full.
-func (s *solver) quickTopo(lv *level, b *bin) (reject, string) {
+// affinity rules of lv (and the balance of class c's pods, see
+// ownersCheck) whose topology key bin b already has as a label (the zone
+// of every claim, say). It only ever answers accept or rejectTransient;
+// topoCheck repeats every check in full.
+func (s *solver) quickTopo(c *podClass, lv *level, b *bin) (reject, string) {
 	for i := range lv.spreads {
 		sc := &lv.spreads[i]
 		if sc.g.key == LabelHostname {
@@ -78,6 +79,14 @@ func (s *solver) quickTopo(lv *level, b *bin) (reject, string) {
 			return rejectTransient, tc.g.desc
 		}
 	}
+	if lv.balance {
+		for _, g := range c.spreadBy {
+			d, ok := b.labels[g.key]
+			if ok && g.balancing() && g.counts[d]+1-g.globalMin(g.tsc.MinDomains) > g.tsc.MaxSkew {
+				return rejectTransient, g.spreadByDesc
+			}
+		}
+	}
 	return accept, ""
 }
 
@@ -90,4 +99,65 @@ func stickyLevel(lv *level) bool {
 		}
 	}
 	return false
+}
+
+// zoneOnly reports whether every rule quickTopo checks for class c at
+// level lv is on the zone (hostname spreads it skips), so that its answer
+// is the same for every claim in a zone while one pod is being placed.
+func zoneOnly(c *podClass, lv *level) bool {
+	if lv.zoneQuick == 0 {
+		lv.zoneQuick = 1
+		for i := range lv.spreads {
+			if k := lv.spreads[i].g.key; k != LabelZone && k != LabelHostname {
+				lv.zoneQuick = -1
+			}
+		}
+		for i := range lv.affinity {
+			if lv.affinity[i].g.key != LabelZone {
+				lv.zoneQuick = -1
+			}
+		}
+		for _, g := range c.spreadBy {
+			if g.key != LabelZone && g.key != LabelHostname {
+				lv.zoneQuick = -1
+			}
+		}
+	}
+	return lv.zoneQuick > 0
+}
+
+// quickTopoZone is quickTopo for claim b, remembered per zone while
+// s.zoneMemoOn (one pod's first-fit or growing scan at one level: the
+// counts do not change during it).
+func (s *solver) quickTopoZone(c *podClass, lv *level, b *bin) (reject, string) {
+	if !s.zoneMemoOn {
+		return s.quickTopo(c, lv, b)
+	}
+	z := b.claim.zone
+	for i := range s.zoneMemo {
+		if m := &s.zoneMemo[i]; m.zone == z {
+			return m.r, m.why
+		}
+	}
+	r, w := s.quickTopo(c, lv, b)
+	s.zoneMemo = append(s.zoneMemo, quickMemo{zone: z, r: r, why: w})
+	return r, w
+}
+
+// quickMemo is one zone's quickTopo answer.
+type quickMemo struct {
+	zone string
+	r    reject
+	why  string
+}
+
+// memoZones turns quickTopoZone's memo on for one scan of class c at
+// level lv when zoneOnly allows it; the returned func turns it off.
+func (s *solver) memoZones(c *podClass, lv *level) func() {
+	if !zoneOnly(c, lv) {
+		return func() {}
+	}
+	s.zoneMemo = s.zoneMemo[:0]
+	s.zoneMemoOn = true
+	return func() { s.zoneMemoOn = false }
 }

@@ -78,6 +78,11 @@ type solver struct {
 	openCopies int64
 	growing    bool
 	growLimit  float64
+
+	// zoneMemo remembers quickTopo's answer per zone during one first
+	// fit scan when zoneMemoOn (see quickTopoZone).
+	zoneMemo   []quickMemo
+	zoneMemoOn bool
 }
 
 // Solve plans where the pending pods of p go. It returns an error when the
@@ -256,6 +261,7 @@ func (s *solver) place(c *podClass, podIdx int, nRem int64) string {
 // firstFit tries existing nodes, in-flight claims and new claims in that
 // order (see scan.go for the bins it skips).
 func (s *solver) firstFit(c *podClass, lv *level, podIdx int, why *reasons) *bin {
+	defer s.memoZones(c, lv)()
 	b := s.scanBins(&lv.fit, lv.sticky, 0, func(b *bin) reject {
 		r, w := s.canPlace(c, lv, b)
 		if r == rejectTransient {
@@ -288,7 +294,7 @@ func (s *solver) canPlace(c *podClass, lv *level, b *bin) (reject, string) {
 		return rejectPermanent, "host ports"
 	}
 	if b.claim != nil {
-		if r, w := s.quickTopo(lv, b); r != accept {
+		if r, w := s.quickTopoZone(c, lv, b); r != accept {
 			return r, w
 		}
 		return s.checkClaim(c, lv, b)

@@ -24,6 +24,9 @@ type group struct {
 	term  *PodAffinityTerm
 	tsc   *TopologySpreadConstraint
 	desc  string
+	// spreadByDesc is the reason a pod the group selects is refused for
+	// the owners' sake (ownersCheck), built once.
+	spreadByDesc string
 
 	counts map[string]int32 // selected pods per domain
 	total  int32
@@ -34,6 +37,10 @@ type group struct {
 	// a lone first pod company).
 	owners     map[string]int32
 	ownerTotal int32
+	// ownersPlanned is the number of pending pods carrying the group's
+	// constraint (spread groups only): while some are not placed yet, the
+	// pods the group selects keep its counts balanced (see ownersCheck).
+	ownersPlanned int32
 	// selfSelect: the term or constraint selects its owner (the same for
 	// every owner, as they share labels).
 	selfSelect bool
@@ -100,6 +107,7 @@ func (s *solver) groupFor(kind groupKind, owner *Pod, term *PodAffinityTerm, tsc
 		s.spreadGroups = append(s.spreadGroups, g)
 	}
 	g.desc = describeGroup(g)
+	g.spreadByDesc = "topology spread of pods already there: " + g.desc
 	s.groupIdx[k] = g
 	s.groups = append(s.groups, g)
 	return g
@@ -346,7 +354,16 @@ func (s *solver) topoCheck(c *podClass, lv *level, dom func(string) (string, boo
 			return rejectPermanent, "anti-affinity of pods already there"
 		}
 	}
-	return s.ownersCheck(c, dom)
+	return s.ownersCheck(c, lv, dom)
+}
+
+// balancing reports whether pods selected by spread group g, placed at a
+// level that balances, must keep g's counts within its skew in every
+// domain, not only where owners are: some owners of g are still to be
+// placed, and they can only go where g's count is low. Hostname groups
+// need no balance: a new node, with a count of 0, is always possible.
+func (g *group) balancing() bool {
+	return g.key != LabelHostname && g.ownersPlanned > g.ownerTotal
 }
 
 // ownersCheck keeps the plan's final state valid for pods placed before
@@ -356,26 +373,33 @@ func (s *solver) topoCheck(c *podClass, lv *level, dom func(string) (string, boo
 // placed before it):
 //   - a pod of c may not raise a domain holding owners of such a spread
 //     constraint above the skew the constraint allows them;
+//   - at a level that balances (lv.balance), while owners of such a
+//     non-hostname constraint are still to be placed, a pod of c may not
+//     raise any domain above that skew, owners there or not: the owners
+//     placed later go where the constraint's count is low, and each of
+//     them must then find its own labels' counts low enough there too
+//     (KarpenterBenchmarkMix's spread pods select each other's labels and
+//     the plain pods', which first fit put in the cheapest zone);
 //   - while the only pod a self-selecting affinity term counts is the
 //     first owner, placed alone by the "first pod may go anywhere" rule,
 //     a pod of c must join that owner's domain (elsewhere the owner's
 //     term would select a pod, none of them beside it).
-func (s *solver) ownersCheck(c *podClass, dom func(string) (string, bool)) (reject, string) {
+func (s *solver) ownersCheck(c *podClass, lv *level, dom func(string) (string, bool)) (reject, string) {
 	for _, g := range c.spreadBy {
 		d, ok := dom(g.key)
-		if !ok || g.owners[d] == 0 {
+		if !ok || g.owners[d] == 0 && (!lv.balance || !g.balancing()) {
 			continue
 		}
 		if g.key == LabelHostname {
 			// Conservative minimum 0 again (see topoCheck); the count
 			// only grows, so the refusal is for good.
 			if g.counts[d]+1 > g.tsc.MaxSkew {
-				return rejectPermanent, "topology spread of pods already there: " + g.desc
+				return rejectPermanent, g.spreadByDesc
 			}
 			continue
 		}
 		if g.counts[d]+1-g.globalMin(g.tsc.MinDomains) > g.tsc.MaxSkew {
-			return rejectTransient, "topology spread of pods already there: " + g.desc
+			return rejectTransient, g.spreadByDesc
 		}
 	}
 	for _, g := range c.affinityBy {

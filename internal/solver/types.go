@@ -338,14 +338,17 @@ type Options struct {
 	// MaxInstanceTypeOptions caps how many instance types a new NodeClaim
 	// lists (cheapest first); 0 means 60.
 	MaxInstanceTypeOptions int
-	// ImproveBudget bounds the time a solve spends on further placement
-	// strategies after the first and on repacking (see improve.go); 0
-	// means 1.25 times the time the first strategy took, at most
-	// DefaultImproveBudget, and a negative value runs the first strategy
-	// only (with a short repack).
+	// ImproveBudget is a wall-clock cap on a solve's improvement (further
+	// placement strategies, repacking, the pattern strategy from
+	// PatternMinBudget on; see improve.go), counted from the start of the
+	// solve: 0 means no cap (the effort is then counted in work alone), a
+	// negative value runs the first strategy only. The first strategy
+	// always runs to its end.
 	ImproveBudget time.Duration
-	// ImproveRounds, when positive, runs exactly that many strategies
-	// whatever the time, for results that do not depend on machine speed.
+	// ImproveRounds, when positive, is the number of strategies to run
+	// (at most all of them); 0 means DefaultImproveRounds, or as many as
+	// fit within a positive ImproveBudget. Without a time cap the plan
+	// does not depend on the machine's speed.
 	ImproveRounds int
 	// MinSpotInstanceTypes is the spot diversity rule: a new NodeClaim is
 	// opened on a spot offering only when at least that many instance

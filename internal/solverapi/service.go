@@ -66,13 +66,20 @@ func fitBudget(opts *solverv1.SolveOptions, left time.Duration) (func(*solver.Op
 		return nil, false // a fixed number of strategies: nothing to shorten
 	}
 	asked := time.Duration(opts.GetImproveBudgetSeconds() * float64(time.Second))
-	if asked == 0 {
-		asked = solver.DefaultImproveBudget
-	}
 	if asked < 0 {
 		return nil, false // the first strategy only already
 	}
 	budget := time.Duration(float64(left) * deadlineShare)
+	if asked == 0 {
+		// The default effort is counted in work and reads no clock, so
+		// under a deadline it always gets the deadline's share as a cap.
+		// It is reported partial when that share is below what the default
+		// usually takes (it may also be cut on a larger problem).
+		if budget <= 0 {
+			return func(o *solver.Options) { o.ImproveBudget = -1 }, true
+		}
+		return func(o *solver.Options) { o.ImproveBudget = budget }, budget < solver.DefaultImproveBudget
+	}
 	if budget >= asked {
 		return nil, false
 	}

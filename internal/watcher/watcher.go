@@ -63,6 +63,10 @@ type Config struct {
 	// DisruptMinGrace is the least time a Disrupt leaves for evictions
 	// before pods may be deleted; zero means 30s.
 	DisruptMinGrace time.Duration
+	// ReplaceTimeout bounds how long a disruption waits for its
+	// replacements to become Initialized before rolling back; zero means
+	// disruption.DefaultReplaceTimeout (10m).
+	ReplaceTimeout time.Duration
 	// InstanceTypeTTL is how long the instance types of a class are reused;
 	// zero means 30s.
 	InstanceTypeTTL time.Duration
@@ -100,6 +104,7 @@ func (c *Config) defaults() error {
 	def(&c.GCGrace, 2*time.Minute)
 	def(&c.InstanceTypeTTL, 30*time.Second)
 	def(&c.DisruptMinGrace, termination.DefaultMinGrace)
+	def(&c.ReplaceTimeout, disruption.DefaultReplaceTimeout)
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -145,8 +150,9 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) (*Watcher, erro
 	runner := &disrupt.Runner{
 		Controller: &disruption.Controller{
 			Cluster:  &disrupt.Cluster{Reader: kube, Types: types, Nominated: prov.Nominated},
-			Actuator: &disrupt.Actuator{Client: kube, Reader: kube, Recorder: rec, Metrics: cfg.Metrics, Poll: time.Second},
+			Actuator: &disrupt.Actuator{Client: kube, Clientset: clientset, Reader: kube, Recorder: rec, Metrics: cfg.Metrics, Poll: time.Second},
 			Solver:   solverClient{c: cfg.Solver, metrics: cfg.Metrics}, Log: cfg.Log.With("controller", "disruption"), Metrics: cfg.DisruptMetrics,
+			ReplaceTimeout: cfg.ReplaceTimeout,
 		},
 		Interval: cfg.DisruptionInterval, Journal: j, Log: cfg.Log.With("controller", "disruption"),
 	}

@@ -51,7 +51,7 @@ func main() {
 type watcherFlags struct {
 	kubeconfig, cluster, solverAddr, launcherAddr           string
 	batchIdle, batchMax, launchTimeout, registrationTimeout time.Duration
-	disruptionInterval, disruptMinGrace                     time.Duration
+	disruptionInterval, disruptMinGrace, replaceTimeout     time.Duration
 	leaderElect                                             bool
 	leaderElectionNamespace, leaderElectionID               string
 	controllerMetricsAddr                                   string
@@ -72,6 +72,8 @@ func addFlags(fs *flag.FlagSet) *watcherFlags {
 	fs.DurationVar(&f.disruptionInterval, "disruption-interval", 10*time.Second, "how often disruption (emptiness, consolidation, drift, expiration) runs")
 	fs.DurationVar(&f.disruptMinGrace, "disrupt-min-grace", 30*time.Second,
 		"least time a Disrupt leaves for evictions (PodDisruptionBudgets, do-not-disrupt) before pods may be deleted; an earlier deadline is moved to now plus this")
+	fs.DurationVar(&f.replaceTimeout, "disruption-replace-timeout", 10*time.Minute,
+		"how long a disruption waits for its replacement NodeClaims to become Initialized before rolling back (deleting them, untainting the candidates)")
 	fs.BoolVar(&f.leaderElect, "leader-elect", true, "elect a leader on a Lease so only one replica acts")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "kube-system", "namespace of the leader Lease")
 	fs.StringVar(&f.leaderElectionID, "leader-election-id", "flotilla-watcher", "name of the leader Lease")
@@ -93,7 +95,7 @@ func (f *watcherFlags) check() error {
 	for name, d := range map[string]time.Duration{
 		"--batch-idle-duration": f.batchIdle, "--batch-max-duration": f.batchMax, "--launch-timeout": f.launchTimeout,
 		"--registration-timeout": f.registrationTimeout, "--disruption-interval": f.disruptionInterval,
-		"--disrupt-min-grace": f.disruptMinGrace,
+		"--disrupt-min-grace": f.disruptMinGrace, "--disruption-replace-timeout": f.replaceTimeout,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %s is not positive", name, d))
@@ -188,7 +190,7 @@ func run(args []string) error {
 	w, err := watcher.Setup(ctx, mgr, watcher.Config{
 		ClusterName: wf.cluster, Solver: solverv1.NewSolverServiceClient(solverConn), Launcher: launcherv1.NewLauncherServiceClient(launcherConn),
 		BatchIdle: wf.batchIdle, BatchMax: wf.batchMax, LaunchTimeout: wf.launchTimeout, RegistrationTimeout: wf.registrationTimeout,
-		DisruptionInterval: wf.disruptionInterval, DisruptMinGrace: wf.disruptMinGrace, Metrics: m, DrainMetrics: dm, DisruptMetrics: drm, Log: cfg.Logger,
+		DisruptionInterval: wf.disruptionInterval, DisruptMinGrace: wf.disruptMinGrace, ReplaceTimeout: wf.replaceTimeout, Metrics: m, DrainMetrics: dm, DisruptMetrics: drm, Log: cfg.Logger,
 	})
 	if err != nil {
 		return err

@@ -34,12 +34,16 @@ const (
 	LabelAcceleratorManufacturer = "karpenter.k8s.aws/instance-accelerator-manufacturer"
 	LabelAcceleratorCount        = "karpenter.k8s.aws/instance-accelerator-count"
 	LabelCapabilityFlex          = "karpenter.k8s.aws/instance-capability-flex"
-	LabelCPUManufacturer         = "karpenter.k8s.aws/instance-cpu-manufacturer"
-	LabelCPUSustainedClockMHz    = "karpenter.k8s.aws/instance-cpu-sustained-clock-speed-mhz"
-	LabelEBSBandwidth            = "karpenter.k8s.aws/instance-ebs-bandwidth"
-	LabelEncryptionInTransit     = "karpenter.k8s.aws/instance-encryption-in-transit-supported"
-	LabelLocalNVMe               = "karpenter.k8s.aws/instance-local-nvme"
-	LabelNetworkBandwidth        = "karpenter.k8s.aws/instance-network-bandwidth"
+	// LabelTenancy is default on every type: Flotilla launches shared
+	// tenancy only. (Karpenter puts tenancy on its offerings' requirements;
+	// Flotilla's offerings carry only zone and capacity type.)
+	LabelTenancy              = "karpenter.k8s.aws/instance-tenancy"
+	LabelCPUManufacturer      = "karpenter.k8s.aws/instance-cpu-manufacturer"
+	LabelCPUSustainedClockMHz = "karpenter.k8s.aws/instance-cpu-sustained-clock-speed-mhz"
+	LabelEBSBandwidth         = "karpenter.k8s.aws/instance-ebs-bandwidth"
+	LabelEncryptionInTransit  = "karpenter.k8s.aws/instance-encryption-in-transit-supported"
+	LabelLocalNVMe            = "karpenter.k8s.aws/instance-local-nvme"
+	LabelNetworkBandwidth     = "karpenter.k8s.aws/instance-network-bandwidth"
 )
 
 // Extended resources besides GPUs.
@@ -237,6 +241,7 @@ func (i Info) Labels() map[string]string {
 		LabelInstanceType: i.Name,
 		LabelArch:         i.Arch,
 		LabelOS:           "linux",
+		LabelTenancy:      "default",
 		LabelCPU:          strconv.FormatInt(i.VCPU, 10),
 		LabelMemory:       strconv.FormatInt(i.MemoryMiB, 10),
 	}

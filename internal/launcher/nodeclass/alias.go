@@ -18,10 +18,16 @@ const (
 	FamilyBottlerocket = string(userdata.Bottlerocket)
 )
 
-// FamilyOf is the AMI family of a node class's images: the alias's family
-// when its AMI term is an alias, else spec.amiFamily (AL2023 when unset,
-// Karpenter's default). Validate has checked that the family is known.
+// FamilyOf is the AMI family of a node class's images: Custom when
+// spec.amiFamily says so, else the alias's family when its AMI term is an
+// alias, else spec.amiFamily (AL2023 when unset, Karpenter's default).
+// Validate has checked that the family is known.
 func FamilyOf(nc *launcherv1.NodeClass) userdata.Family {
+	// amiFamily Custom may go with any alias (Karpenter's CRD allows it):
+	// the alias picks the image, the class's user data is passed through.
+	if f, err := userdata.ParseFamily(nc.GetAmiFamily()); err == nil && f == userdata.Custom {
+		return f
+	}
 	for _, t := range nc.GetAmiSelectorTerms() {
 		if family, _, ok := strings.Cut(t.GetAlias(), "@"); ok {
 			return userdata.Family(family)

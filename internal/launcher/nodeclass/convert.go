@@ -7,6 +7,7 @@ package nodeclass
 // function, so both sides read a class alike.
 
 import (
+	"fmt"
 	"math"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -160,6 +161,34 @@ func metadataOptions(in *awsv1.MetadataOptions) *launcherv1.MetadataOptions {
 		// beyond 64 naming the field.
 		hops := int32(max(min(*in.HTTPPutResponseHopLimit, math.MaxInt32), math.MinInt32)) //nolint:gosec // clamped above
 		out.HttpPutResponseHopLimit = &hops
+	}
+	return out
+}
+
+// UnhonoredFields lists the EC2NodeClass fields that Karpenter's CRD has,
+// that Flotilla's CRD therefore accepts, but that FromEC2NodeClass does not
+// carry to the launcher: launches ignore them. The watcher names them in
+// the class's FieldsHonored condition.
+func UnhonoredFields(nc *awsv1.EC2NodeClass) []string {
+	var out []string
+	s := nc.Spec
+	add := func(set bool, field string) {
+		if set {
+			out = append(out, field)
+		}
+	}
+	add(s.Context != nil, "spec.context")
+	add(len(s.CapacityReservationSelectorTerms) > 0, "spec.capacityReservationSelectorTerms (capacity reservations and the reserved capacity type)")
+	add(s.PlacementGroupSelector != nil, "spec.placementGroupSelector")
+	add(len(s.NetworkInterfaces) > 0, "spec.networkInterfaces")
+	add(s.IPPrefixCount != nil, "spec.ipPrefixCount")
+	add(s.CPUOptions != nil, "spec.cpuOptions")
+	add(s.ConnectionTracking != nil, "spec.connectionTracking")
+	for i, m := range s.BlockDeviceMappings {
+		add(m != nil && m.EBS != nil && m.EBS.VolumeInitializationRate != nil, fmt.Sprintf("spec.blockDeviceMappings[%d].ebs.volumeInitializationRate", i))
+	}
+	if len(out) > 0 {
+		out[0] = "not acted on by Flotilla yet: " + out[0]
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/server/apierr"
+	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
 
 func example(t *testing.T) *awsv1.EC2NodeClass {
@@ -112,5 +113,51 @@ func TestBadValuesFailValidation(t *testing.T) {
 		if !errors.Is(err, apierr.ErrInvalidArgument) || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: %v", field, err)
 		}
+	}
+}
+
+// Every field Karpenter has that the launcher does not receive is named,
+// so the watcher's FieldsHonored condition cannot leave one out silently.
+func TestUnhonoredFields(t *testing.T) {
+	nc := &awsv1.EC2NodeClass{}
+	if got := nodeclass.UnhonoredFields(nc); len(got) != 0 {
+		t.Fatalf("an empty class: %v", got)
+	}
+	one := int32(1)
+	ctx := "arn:aws:outposts:us-east-1:111122223333:outpost/op-0123"
+	nc.Spec.Context = &ctx
+	nc.Spec.CapacityReservationSelectorTerms = []awsv1.CapacityReservationSelectorTerm{{ID: "cr-0123"}}
+	nc.Spec.PlacementGroupSelector = &awsv1.PlacementGroupSelector{Name: "pg"}
+	nc.Spec.NetworkInterfaces = []awsv1.NetworkInterface{{InterfaceType: "interface"}}
+	nc.Spec.IPPrefixCount = &one
+	nc.Spec.CPUOptions = &awsv1.CPUOptions{NestedVirtualization: "enabled"}
+	nc.Spec.ConnectionTracking = &awsv1.ConnectionTracking{UDPTimeout: &one}
+	nc.Spec.BlockDeviceMappings = []*awsv1.BlockDeviceMapping{{EBS: &awsv1.BlockDevice{VolumeInitializationRate: &one}}}
+	got := strings.Join(nodeclass.UnhonoredFields(nc), "; ")
+	for _, want := range []string{"spec.context", "spec.capacityReservationSelectorTerms", "spec.placementGroupSelector", "spec.networkInterfaces",
+		"spec.ipPrefixCount", "spec.cpuOptions", "spec.connectionTracking", "spec.blockDeviceMappings[0].ebs.volumeInitializationRate"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("UnhonoredFields does not name %s: %s", want, got)
+		}
+	}
+}
+
+// amiFamily Custom goes with an alias (the alias picks the image, the user
+// data is the class's own); another family must match the alias's.
+func TestFamilyOfCustomWithAlias(t *testing.T) {
+	nc := &launcherv1.NodeClass{AmiSelectorTerms: []*launcherv1.SelectorTerm{{Alias: "al2023@latest"}}}
+	if f := nodeclass.FamilyOf(nc); f != "al2023" {
+		t.Errorf("alias alone: %s", f)
+	}
+	nc.AmiFamily = "Custom"
+	if f := nodeclass.FamilyOf(nc); f != "custom" {
+		t.Errorf("Custom with an alias: %s", f)
+	}
+	nc.AmiFamily = "Bottlerocket"
+	nc.SubnetSelectorTerms = []*launcherv1.SelectorTerm{{Id: "subnet-1"}}
+	nc.SecurityGroupSelectorTerms = []*launcherv1.SelectorTerm{{Id: "sg-1"}}
+	nc.Role = "r"
+	if err := nodeclass.Validate(nc); err == nil || !strings.Contains(err.Error(), "node_class.ami_family") {
+		t.Errorf("Bottlerocket with an al2023 alias: %v", err)
 	}
 }

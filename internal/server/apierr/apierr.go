@@ -37,6 +37,17 @@ const (
 	ReasonOverloaded           = "OVERLOADED"
 )
 
+// ErrorInfo metadata keys of an INSUFFICIENT_CAPACITY error, always set by
+// the launcher: MetadataNodeClaim names the NodeClaim whose launch failed,
+// MetadataOfferings the offerings that had no capacity (and that the
+// launcher now holds unavailable for a few minutes), comma-separated, each
+// as instance-type/zone/capacity-type, e.g.
+// "m5.large/us-east-1a/spot,m5.large/us-east-1b/spot".
+const (
+	MetadataNodeClaim = "node_claim"
+	MetadataOfferings = "offerings"
+)
+
 // MetadataQuota is the ErrorInfo metadata key of an INSUFFICIENT_CAPACITY
 // error that an account quota caused: the EC2 quota error codes,
 // comma-separated (VcpuLimitExceeded, MaxSpotInstanceCountExceeded,

@@ -9,10 +9,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	policyv1 "k8s.io/api/policy/v1"
@@ -20,6 +24,7 @@ import (
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	"github.com/flotilla-io/flotilla/internal/kubeyaml"
 	"github.com/flotilla-io/flotilla/internal/watcher/disruption"
+	"github.com/flotilla-io/flotilla/internal/watcher/drain"
 	"github.com/flotilla-io/flotilla/internal/watcher/journal"
 	"github.com/flotilla-io/flotilla/internal/watcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/watcher/provisioning"
@@ -65,16 +70,19 @@ type Cluster struct {
 }
 
 // Candidates returns every launched NodeClaim with its node, pool, class,
-// pods and price.
+// pods and price. A candidate is priced from its EC2NodeClass's instance
+// types; one whose class's types could not be listed, or whose instance
+// type, zone and capacity type no offering prices, is Unpriced, with why.
 func (c *Cluster) Candidates(ctx context.Context) ([]disruption.Candidate, error) {
 	snap, err := state.Load(ctx, c.Reader)
 	if err != nil {
 		return nil, err
 	}
-	types, err := c.typeIndex(ctx, snap)
+	byClass, failed, err := c.listTypes(ctx, snap)
 	if err != nil {
 		return nil, err
 	}
+	merged := mergeTypes(byClass)
 	nominated := map[string]bool{}
 	if c.Nominated != nil {
 		nominated = c.Nominated(time.Now())
@@ -92,29 +100,73 @@ func (c *Cluster) Candidates(ctx context.Context) ([]disruption.Candidate, error
 		if cand.Node != nil {
 			cand.Pods = snap.PodsOn(cand.Node.Name)
 		}
-		cand.PricePerHour = state.Price(types, nc.Labels["node.kubernetes.io/instance-type"], nc.Labels["topology.kubernetes.io/zone"], nc.Labels[karpv1.CapacityTypeLabelKey])
+		price(&cand, byClass, failed, merged)
 		out = append(out, cand)
 	}
 	return out, nil
 }
 
-func (c *Cluster) typeIndex(ctx context.Context, snap *state.Snapshot) (map[string]*typesv1.InstanceType, error) {
-	out := map[string]*typesv1.InstanceType{}
+// price sets the candidate's price from its class's instance types (all
+// classes' when its class is unknown), or says why it has none.
+func price(cand *disruption.Candidate, byClass map[string][]*typesv1.InstanceType, failed map[string]error, merged map[string]*typesv1.InstanceType) {
+	types := merged
+	if cl := cand.NodeClass; cl != nil {
+		if err := failed[cl.Name]; err != nil {
+			cand.UnpricedReason = disruption.BlockedTypesUnlisted
+			cand.Unpriced = fmt.Sprintf("the instance types of EC2NodeClass %s could not be listed, so the node's price is unknown: %v", cl.Name, err)
+			return
+		}
+		types = index(byClass[cl.Name])
+	}
+	l := cand.NodeClaim.Labels
+	it, zone, ct := l[corev1.LabelInstanceTypeStable], l[corev1.LabelTopologyZone], l[karpv1.CapacityTypeLabelKey]
+	cand.PricePerHour = state.Price(types, it, zone, ct)
+	if cand.PricePerHour <= 0 {
+		cand.PricePerHour = 0
+		cand.UnpricedReason = disruption.BlockedUnpriced
+		cand.Unpriced = fmt.Sprintf("no offering prices instance type %q in zone %q, capacity type %q, so the node's price is unknown", it, zone, ct)
+	}
+}
+
+// listTypes lists every class's instance types; failed holds the classes
+// whose list failed, with the error. Only the end of ctx is an error.
+func (c *Cluster) listTypes(ctx context.Context, snap *state.Snapshot) (map[string][]*typesv1.InstanceType, map[string]error, error) {
+	byClass, failed := map[string][]*typesv1.InstanceType{}, map[string]error{}
 	for _, nc := range snap.NodeClasses {
 		list, err := c.Types.InstanceTypes(ctx, nc)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, err
+				return nil, nil, err
 			}
+			failed[nc.Name] = err
 			continue
 		}
-		for _, t := range list {
+		byClass[nc.Name] = list
+	}
+	return byClass, failed, nil
+}
+
+// index indexes types by name.
+func index(types []*typesv1.InstanceType) map[string]*typesv1.InstanceType {
+	out := make(map[string]*typesv1.InstanceType, len(types))
+	for _, t := range types {
+		out[t.GetName()] = t
+	}
+	return out
+}
+
+// mergeTypes indexes every class's types by name, the first class (by
+// name) winning.
+func mergeTypes(byClass map[string][]*typesv1.InstanceType) map[string]*typesv1.InstanceType {
+	out := map[string]*typesv1.InstanceType{}
+	for _, class := range slices.Sorted(maps.Keys(byClass)) {
+		for _, t := range byClass[class] {
 			if _, ok := out[t.GetName()]; !ok {
 				out[t.GetName()] = t
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // PDBs lists the PodDisruptionBudgets.
@@ -130,47 +182,54 @@ func (c *Cluster) PDBs(ctx context.Context) ([]*policyv1.PodDisruptionBudget, er
 	return out, nil
 }
 
-// InstanceTypes lists the instance types of every EC2NodeClass.
+// InstanceTypes lists the instance types of every EC2NodeClass that could
+// be listed.
 func (c *Cluster) InstanceTypes(ctx context.Context) ([]*typesv1.InstanceType, error) {
 	snap, err := state.Load(ctx, c.Reader)
 	if err != nil {
 		return nil, err
 	}
-	idx, err := c.typeIndex(ctx, snap)
+	byClass, _, err := c.listTypes(ctx, snap)
 	if err != nil {
 		return nil, err
 	}
+	idx := mergeTypes(byClass)
 	out := make([]*typesv1.InstanceType, 0, len(idx))
-	for _, t := range idx {
-		out = append(out, t)
+	for _, name := range slices.Sorted(maps.Keys(idx)) {
+		out = append(out, idx[name])
 	}
 	return out, nil
 }
 
-// DaemonSets converts the DaemonSets.
-func (c *Cluster) DaemonSets(ctx context.Context) ([]*typesv1.DaemonSet, error) {
+// DaemonSets converts the DaemonSets; those that do not convert are
+// returned apart, with the error.
+func (c *Cluster) DaemonSets(ctx context.Context) ([]*typesv1.DaemonSet, []disruption.UnconvertedDaemonSet, error) {
 	snap, err := state.Load(ctx, c.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conv := kubeyaml.NewConverter(snap.PVCs, snap.PVs, snap.StorageClasses)
 	var out []*typesv1.DaemonSet
+	var failed []disruption.UnconvertedDaemonSet
 	for _, d := range snap.DaemonSets {
 		td, err := conv.DaemonSet(d)
 		if err != nil {
+			failed = append(failed, disruption.UnconvertedDaemonSet{Name: d.Namespace + "/" + d.Name, Err: err})
 			continue
 		}
 		out = append(out, td)
 	}
-	return out, nil
+	return out, failed, nil
 }
 
 // Actuator carries decisions out with NodeClaims.
 type Actuator struct {
-	Client   client.Client
-	Reader   client.Reader
-	Recorder provisioning.Recorder
-	Metrics  *metrics.Metrics
+	Client client.Client
+	// Clientset taints and untaints nodes.
+	Clientset kubernetes.Interface
+	Reader    client.Reader
+	Recorder  provisioning.Recorder
+	Metrics   *metrics.Metrics
 	// Poll is how often replacements are checked for Initialized.
 	Poll time.Duration
 }
@@ -189,6 +248,16 @@ func (a *Actuator) Replace(ctx context.Context, claims []*typesv1.NodeClaim, rea
 		return nil, err
 	}
 	return names, nil
+}
+
+// Taint puts karpenter.sh/disrupted:NoSchedule on the node.
+func (a *Actuator) Taint(ctx context.Context, node string) error {
+	return drain.TaintDisrupted(ctx, a.Clientset, node)
+}
+
+// Untaint takes karpenter.sh/disrupted:NoSchedule off the node.
+func (a *Actuator) Untaint(ctx context.Context, node string) error {
+	return drain.UntaintDisrupted(ctx, a.Clientset, node)
 }
 
 // Delete deletes the NodeClaim; termination drains it.

@@ -33,11 +33,16 @@ func (p *pass) consolidate(ctx context.Context) {
 	if p.c.Solver == nil {
 		return
 	}
-	byNode := p.consolidationCandidates()
+	dss, unconverted, err := p.c.Cluster.DaemonSets(ctx)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("disruption: list DaemonSets: %w", err))
+		return
+	}
+	byNode := p.consolidationCandidates(unconvertedBlock(unconverted))
 	if len(byNode) == 0 {
 		return
 	}
-	req, err := p.consolidateRequest(ctx, byNode)
+	req, err := p.consolidateRequest(ctx, byNode, dss)
 	if err != nil {
 		p.errs = append(p.errs, err)
 		return
@@ -72,18 +77,40 @@ func solverBlockCode(kind string) string {
 	return BlockedSolver
 }
 
+// unconvertedBlock is the message blocking consolidation when DaemonSets
+// could not be converted, naming them; "" when all were.
+func unconvertedBlock(unconverted []UnconvertedDaemonSet) string {
+	if len(unconverted) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(unconverted))
+	for _, u := range unconverted {
+		names = append(names, fmt.Sprintf("%s (%v)", u.Name, u.Err))
+	}
+	return fmt.Sprintf("the overhead of DaemonSet(s) %s is unknown, so no node is consolidated until they convert", strings.Join(names, "; "))
+}
+
 // consolidationCandidates are the registered, unblocked nodes of pools with
 // policy WhenEmptyOrUnderutilized whose consolidateAfter passed, by node
-// name. Those whose pool's budget allows no Underutilized disruption now are
-// reported as blocked instead.
-func (p *pass) consolidationCandidates() map[string]*Candidate {
+// name. Those reported as blocked instead: every one while dsBlock (an
+// unconverted DaemonSet) says why, an unpriced one, and those whose pool's
+// budget allows no Underutilized disruption now.
+func (p *pass) consolidationCandidates(dsBlock string) map[string]*Candidate {
 	out := map[string]*Candidate{}
 	for _, c := range p.cands {
 		if p.skip[c.NodeClaim.Name] || c.Node == nil {
 			continue
 		}
 		policy := c.NodePool.Spec.Disruption.ConsolidationPolicy
-		if policy == karpv1.ConsolidationPolicyWhenEmpty || !consolidationDue(c, p.now) {
+		if !policy.ConsolidatesUnderutilized() || !consolidationDue(c, p.now) {
+			continue
+		}
+		if dsBlock != "" {
+			p.blockQuietly(c, BlockedDaemonSetUnconverted, dsBlock)
+			continue
+		}
+		if c.Unpriced != "" {
+			p.blockQuietly(c, c.UnpricedReason, c.Unpriced)
 			continue
 		}
 		if msg := p.budgetCheck(c.NodePool.Name, ReasonUnderutilized, 1); msg != "" {
@@ -100,14 +127,10 @@ func (p *pass) consolidationCandidates() map[string]*Candidate {
 // take pods but are not proposed for removal. Nodes being deleted or
 // disrupted in this pass are left out; NodeClaims without a node are sent
 // as in flight.
-func (p *pass) consolidateRequest(ctx context.Context, byNode map[string]*Candidate) (*solverv1.ConsolidateRequest, error) {
+func (p *pass) consolidateRequest(ctx context.Context, byNode map[string]*Candidate, dss []*typesv1.DaemonSet) (*solverv1.ConsolidateRequest, error) {
 	its, err := p.c.Cluster.InstanceTypes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("disruption: list instance types: %w", err)
-	}
-	dss, err := p.c.Cluster.DaemonSets(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("disruption: list DaemonSets: %w", err)
 	}
 	pdbs, err := p.c.Cluster.PDBs(ctx)
 	if err != nil {
@@ -254,19 +277,34 @@ func (p *pass) apply(ctx context.Context, a *solverv1.ConsolidationAction, byNod
 	}
 }
 
-// replace launches the replacements and waits for them. On failure the
-// reserved budget is returned, the candidates are reported as blocked with a
-// Warning event, and false is returned: nothing is deleted.
+// replace taints the candidates' nodes, then launches the replacements and
+// waits for them. On failure the taints are taken off, the reserved budget
+// is returned, the candidates are reported as blocked with a Warning event,
+// and false is returned: nothing is deleted.
 func (p *pass) replace(ctx context.Context, cands []*Candidate, need map[string]int, reason string, claims ...*typesv1.NodeClaim) ([]string, bool) {
+	if !p.taint(ctx, cands, reason) {
+		p.release(need)
+		return nil, false
+	}
 	for _, c := range cands {
 		p.event(c, "Normal", EventReplacing, fmt.Sprintf("Launching %d replacement NodeClaim(s) (%s) before disrupting (%s)",
 			len(claims), instanceTypes(claims), reason))
 	}
-	names, err := p.c.Actuator.Replace(ctx, claims, reason)
+	timeout := p.c.ReplaceTimeout
+	if timeout <= 0 {
+		timeout = DefaultReplaceTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	names, err := p.c.Actuator.Replace(rctx, claims, reason)
+	cancel()
 	if err == nil {
 		return names, true
 	}
+	if rctx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("replacement not Initialized within %s: %w", timeout, err)
+	}
 	p.release(need)
+	p.untaint(ctx, cands)
 	for _, c := range cands {
 		p.skip[c.NodeClaim.Name] = true
 		p.addBlocked(c, BlockedReplaceFailed, fmt.Sprintf("replacement failed, node kept: %v", err))

@@ -43,6 +43,8 @@ func (c *Controller) Run(ctx context.Context) (Report, error) {
 	p.drift(ctx)
 	p.emptiness(ctx)
 	p.consolidate(ctx)
+	c.forgetNotices(p.quiet)
+	c.Metrics.blockedNow(p.report.Blocked)
 	c.log().Info("disruption pass", slog.Int("candidates", len(p.cands)), slog.Int("decisions", len(p.report.Decisions)),
 		slog.Int("blocked", len(p.report.Blocked)), slog.Duration("took", time.Since(start)))
 	return p.report, errors.Join(p.errs...)
@@ -58,6 +60,8 @@ type pass struct {
 	report  Report
 	errs    []error
 	invalid map[string]bool // NodePools whose invalid budgets were already reported
+	quiet   map[string]bool // NodeClaims blocked quietly in this pass
+	tainted map[string]bool // NodeClaims whose node this pass tainted
 }
 
 // poolState counts a NodePool's nodes for its budgets.
@@ -69,7 +73,7 @@ type poolState struct {
 func newPass(c *Controller, cands []Candidate) *pass {
 	now := c.now()
 	p := &pass{c: c, now: now, pools: map[string]*poolState{}, skip: map[string]bool{},
-		report: Report{Time: now}, invalid: map[string]bool{}}
+		report: Report{Time: now}, invalid: map[string]bool{}, quiet: map[string]bool{}, tainted: map[string]bool{}}
 	for i := range cands {
 		cand := &cands[i]
 		if cand.NodeClaim == nil {
@@ -267,7 +271,11 @@ func (p *pass) invalidBudget(np *karpv1.NodePool, err error) {
 func (p *pass) disrupt(ctx context.Context, c *Candidate, d Decision) {
 	d.NodeClaim, d.Node, d.NodePool = c.NodeClaim.Name, nodeName(c), poolName(c)
 	p.skip[c.NodeClaim.Name] = true
+	if !p.taint(ctx, []*Candidate{c}, d.Reason) {
+		return
+	}
 	if err := p.c.Actuator.Delete(ctx, c.NodeClaim.Name, d.Reason); err != nil {
+		p.untaint(ctx, []*Candidate{c})
 		p.event(c, "Warning", EventDeleteFailed, fmt.Sprintf("Failed to delete NodeClaim (%s): %v", d.Message, err))
 		p.addBlocked(c, BlockedDeleteFailed, fmt.Sprintf("delete failed: %v", err))
 		p.c.log().Warn("disruption delete failed", slog.String("nodeclaim", d.NodeClaim), slog.String("reason", d.Reason), slog.Any("error", err))
@@ -284,11 +292,102 @@ func (p *pass) disrupt(ctx context.Context, c *Candidate, d Decision) {
 		slog.String("reason", d.Reason), slog.String("action", d.Action), slog.String("message", d.Message))
 }
 
+// taint puts the disrupted taint on the candidates' nodes before anything
+// else is done to them, so no new pod lands on a node about to go; nodes
+// already tainted in this pass are skipped. When one fails, the taints put
+// on are taken off again, every candidate is reported as blocked with a
+// Warning event, and false is returned: nothing may be done to them.
+func (p *pass) taint(ctx context.Context, cands []*Candidate, reason string) bool {
+	var done []*Candidate
+	for _, c := range cands {
+		if c.Node == nil || p.tainted[c.NodeClaim.Name] {
+			continue
+		}
+		if err := p.c.Actuator.Taint(ctx, c.Node.Name); err != nil {
+			p.untaint(ctx, done)
+			for _, c := range cands {
+				p.skip[c.NodeClaim.Name] = true
+				p.addBlocked(c, BlockedTaintFailed, fmt.Sprintf("taint failed, node kept: %v", err))
+				p.event(c, "Warning", EventTaintFailed, fmt.Sprintf("Could not taint the node for %s disruption, node kept: %v", reason, err))
+			}
+			p.c.log().Warn("disruption taint failed", slog.String("node", c.Node.Name), slog.String("reason", reason), slog.Any("error", err))
+			return false
+		}
+		p.tainted[c.NodeClaim.Name] = true
+		done = append(done, c)
+	}
+	return true
+}
+
+// untaint takes the disrupted taint off the candidates' nodes, when their
+// disruption was given up. A failure is logged and kept in the pass's
+// errors.
+func (p *pass) untaint(ctx context.Context, cands []*Candidate) {
+	for _, c := range cands {
+		if c.Node == nil || !p.tainted[c.NodeClaim.Name] {
+			continue
+		}
+		if err := p.c.Actuator.Untaint(ctx, c.Node.Name); err != nil {
+			p.errs = append(p.errs, fmt.Errorf("disruption: untaint node %s: %w", c.Node.Name, err))
+			p.c.log().Warn("disruption untaint failed", slog.String("node", c.Node.Name), slog.Any("error", err))
+			continue
+		}
+		delete(p.tainted, c.NodeClaim.Name)
+	}
+}
+
 // block records a blocked candidate with an event.
 func (p *pass) block(c *Candidate, code, msg string) {
 	p.skip[c.NodeClaim.Name] = true
 	p.addBlocked(c, code, msg)
 	p.event(c, "Normal", EventBlocked, "Cannot disrupt NodeClaim: "+msg)
+}
+
+// RenoticeAfter is how long a lasting block reported by blockQuietly goes
+// without its event being repeated.
+const RenoticeAfter = time.Hour
+
+// notice is a block announced with an event.
+type notice struct {
+	code, msg string
+	at        time.Time
+}
+
+// blockQuietly records a blocked candidate as block does, every pass, but
+// sends its event only when the block is new, says something else than
+// the last one, or was last announced RenoticeAfter ago: a block that lasts
+// (an unpriced instance type, an unconvertible DaemonSet) is not announced
+// every pass.
+func (p *pass) blockQuietly(c *Candidate, code, msg string) {
+	name := c.NodeClaim.Name
+	p.skip[name] = true
+	p.quiet[name] = true
+	p.addBlocked(c, code, msg)
+	p.c.mu.Lock()
+	last, ok := p.c.noticed[name]
+	fresh := !ok || last.code != code || last.msg != msg || p.now.Sub(last.at) >= RenoticeAfter
+	if fresh {
+		if p.c.noticed == nil {
+			p.c.noticed = map[string]notice{}
+		}
+		p.c.noticed[name] = notice{code: code, msg: msg, at: p.now}
+	}
+	p.c.mu.Unlock()
+	if fresh {
+		p.event(c, "Normal", EventBlocked, "Cannot disrupt NodeClaim: "+msg)
+	}
+}
+
+// forgetNotices forgets the notices of NodeClaims not quietly blocked in
+// the last pass, so a block that ends and comes back is announced again.
+func (c *Controller) forgetNotices(quiet map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name := range c.noticed {
+		if !quiet[name] {
+			delete(c.noticed, name)
+		}
+	}
 }
 
 func (p *pass) addBlocked(c *Candidate, code, msg string) {

@@ -3,6 +3,7 @@ package disruption
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -21,9 +22,10 @@ import (
 var quiet = slog.New(slog.DiscardHandler)
 
 type fakeCluster struct {
-	cands []Candidate
-	pdbs  []*policyv1.PodDisruptionBudget
-	err   error
+	cands       []Candidate
+	pdbs        []*policyv1.PodDisruptionBudget
+	err         error
+	unconverted []UnconvertedDaemonSet
 }
 
 func (f *fakeCluster) Candidates(context.Context) ([]Candidate, error) { return f.cands, f.err }
@@ -33,7 +35,9 @@ func (f *fakeCluster) PDBs(context.Context) ([]*policyv1.PodDisruptionBudget, er
 func (f *fakeCluster) InstanceTypes(context.Context) ([]*typesv1.InstanceType, error) {
 	return []*typesv1.InstanceType{{Name: "m5.large"}, {Name: "m5.xlarge"}}, nil
 }
-func (f *fakeCluster) DaemonSets(context.Context) ([]*typesv1.DaemonSet, error) { return nil, nil }
+func (f *fakeCluster) DaemonSets(context.Context) ([]*typesv1.DaemonSet, []UnconvertedDaemonSet, error) {
+	return nil, f.unconverted, nil
+}
 
 type event struct {
 	object, eventType, reason, message string
@@ -43,6 +47,8 @@ type fakeActuator struct {
 	calls      []string // "replace:<types>:<reason>" and "delete:<name>:<reason>" in order
 	replaceErr error
 	deleteErr  map[string]error
+	taintErr   map[string]error
+	order      []string // calls with "taint:<node>" and "untaint:<node>" among them
 	events     []event
 }
 
@@ -52,14 +58,26 @@ func (f *fakeActuator) Replace(_ context.Context, claims []*typesv1.NodeClaim, r
 		types = append(types, c.GetInstanceType())
 	}
 	f.calls = append(f.calls, "replace:"+strings.Join(types, ",")+":"+reason)
+	f.order = append(f.order, f.calls[len(f.calls)-1])
 	if f.replaceErr != nil {
 		return nil, f.replaceErr
 	}
 	return []string{"replacement-1"}, nil
 }
 
+func (f *fakeActuator) Taint(_ context.Context, node string) error {
+	f.order = append(f.order, "taint:"+node)
+	return f.taintErr[node]
+}
+
+func (f *fakeActuator) Untaint(_ context.Context, node string) error {
+	f.order = append(f.order, "untaint:"+node)
+	return nil
+}
+
 func (f *fakeActuator) Delete(_ context.Context, name, reason string) error {
 	f.calls = append(f.calls, "delete:"+name+":"+reason)
+	f.order = append(f.order, f.calls[len(f.calls)-1])
 	return f.deleteErr[name]
 }
 
@@ -467,5 +485,59 @@ func TestRunUnderutilizedBudgetZeroReported(t *testing.T) {
 	if len(rep.Blocked) != 1 || rep.Blocked[0].NodeClaim != "b" || rep.Blocked[0].Reason != BlockedBudget ||
 		!strings.Contains(rep.Blocked[0].Message, "allows 0 more Underutilized") {
 		t.Fatalf("blocked = %+v", rep.Blocked)
+	}
+}
+
+// slowActuator's replacements never become Initialized: Replace waits
+// until its context ends, as the real one does, and says so.
+type slowActuator struct{ fakeActuator }
+
+func (s *slowActuator) Replace(ctx context.Context, claims []*typesv1.NodeClaim, reason string) ([]string, error) {
+	if _, err := s.fakeActuator.Replace(ctx, claims, reason); err != nil {
+		return nil, err
+	}
+	<-ctx.Done()
+	return nil, fmt.Errorf("replacements [replacement-1] not initialized: %w", ctx.Err())
+}
+
+// A replacement that never becomes Initialized (a node that registers but
+// is never Ready) is rolled back within ReplaceTimeout: the pass returns,
+// nothing is deleted, the candidates' taints come off, and the block names
+// the timeout, so later passes can disrupt again.
+func TestReplaceTimesOutAndRollsBack(t *testing.T) {
+	pool, class := newPool("default"), newClass()
+	cl := &fakeCluster{cands: []Candidate{
+		newCandidate("n1", pool, class, busy("n1")),
+		newCandidate("n2", pool, class, busy("n2")),
+	}}
+	s := &fakeSolver{resp: &solverv1.ConsolidateResponse{Actions: []*solverv1.ConsolidationAction{replaceAction("n1", "n2")}}}
+	act := &slowActuator{}
+	c := &Controller{Cluster: cl, Actuator: act, Solver: s, Now: func() time.Time { return t0 }, Log: quiet, ReplaceTimeout: 50 * time.Millisecond}
+	done := make(chan struct{})
+	var rep Report
+	var err error
+	go func() { rep, err = c.Run(context.Background()); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pass is still waiting for a replacement that never initializes")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(act.calls, []string{"replace:m5.xlarge:Underutilized"}) {
+		t.Fatalf("calls = %v: nothing may be deleted", act.calls)
+	}
+	if len(rep.Blocked) != 2 || rep.Blocked[0].Reason != BlockedReplaceFailed || !strings.Contains(rep.Blocked[0].Message, "not Initialized within 50ms") {
+		t.Fatalf("blocked = %+v", rep.Blocked)
+	}
+	untainted := 0
+	for _, o := range act.order {
+		if strings.HasPrefix(o, "untaint:") {
+			untainted++
+		}
+	}
+	if untainted != 2 {
+		t.Errorf("order = %v: both candidates must be untainted", act.order)
 	}
 }

@@ -9,6 +9,9 @@ type Metrics struct {
 	Decisions *prometheus.CounterVec
 	// Blocked counts candidates left alone by reason, per pass.
 	Blocked *prometheus.CounterVec
+	// BlockedNow gauges the candidates the last pass left alone, by
+	// reason.
+	BlockedNow *prometheus.GaugeVec
 	// PassDuration times Run.
 	PassDuration prometheus.Histogram
 }
@@ -24,6 +27,10 @@ func NewMetrics() *Metrics {
 			Namespace: "flotilla", Subsystem: "disruption", Name: "blocked_total",
 			Help: "Candidates left alone in a disruption pass, by reason.",
 		}, []string{"reason"}),
+		BlockedNow: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "flotilla", Subsystem: "disruption", Name: "blocked_candidates",
+			Help: "Candidates the last disruption pass left alone, by reason (e.g. Unpriced, InstanceTypesUnlisted, DaemonSetUnconverted).",
+		}, []string{"reason"}),
 		PassDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "flotilla", Subsystem: "disruption", Name: "pass_duration_seconds",
 			Help:    "Duration of disruption passes, replacements included.",
@@ -34,7 +41,7 @@ func NewMetrics() *Metrics {
 
 // Collectors lists the collectors, for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Decisions, m.Blocked, m.PassDuration}
+	return []prometheus.Collector{m.Decisions, m.Blocked, m.BlockedNow, m.PassDuration}
 }
 
 func (m *Metrics) decision(reason, action string) {
@@ -52,5 +59,20 @@ func (m *Metrics) blocked(reason string) {
 func (m *Metrics) pass(seconds float64) {
 	if m != nil {
 		m.PassDuration.Observe(seconds)
+	}
+}
+
+// blockedNow sets BlockedNow to the pass's blocked candidates.
+func (m *Metrics) blockedNow(blocked []Blocked) {
+	if m == nil {
+		return
+	}
+	counts := map[string]int{}
+	for _, b := range blocked {
+		counts[b.Reason]++
+	}
+	m.BlockedNow.Reset()
+	for reason, n := range counts {
+		m.BlockedNow.WithLabelValues(reason).Set(float64(n))
 	}
 }

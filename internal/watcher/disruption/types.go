@@ -14,6 +14,7 @@ package disruption
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
@@ -39,6 +40,24 @@ type Candidate struct {
 	Pods []*corev1.Pod
 	// PricePerHour is what the node costs, in US dollars per hour.
 	PricePerHour float64
+	// Unpriced says why PricePerHour is unknown (its EC2NodeClass's
+	// instance types could not be listed, or none of them prices its
+	// instance type, zone and capacity type); empty when it is known. An
+	// unpriced node is no consolidation candidate: priced 0, it would look
+	// free to keep and never worth replacing.
+	Unpriced string
+	// UnpricedReason is BlockedUnpriced or BlockedTypesUnlisted, with
+	// Unpriced.
+	UnpricedReason string
+}
+
+// UnconvertedDaemonSet is a DaemonSet whose pods could not be described to
+// the solver, and why.
+type UnconvertedDaemonSet struct {
+	// Name is namespace/name.
+	Name string
+	// Err is the conversion error.
+	Err error
 }
 
 // Cluster reads the cluster state.
@@ -50,8 +69,9 @@ type Cluster interface {
 	PDBs(ctx context.Context) ([]*policyv1.PodDisruptionBudget, error)
 	// InstanceTypes returns the instance types replacements may use.
 	InstanceTypes(ctx context.Context) ([]*typesv1.InstanceType, error)
-	// DaemonSets returns the DaemonSets, whose pods every node runs.
-	DaemonSets(ctx context.Context) ([]*typesv1.DaemonSet, error)
+	// DaemonSets returns the DaemonSets, whose pods every node runs, and
+	// those that could not be converted (their overhead unknown).
+	DaemonSets(ctx context.Context) ([]*typesv1.DaemonSet, []UnconvertedDaemonSet, error)
 }
 
 // Actuator carries out decisions.
@@ -60,6 +80,12 @@ type Actuator interface {
 	// returns their names once all are Initialized, or an error (ctx
 	// deadline) — then the candidates are NOT touched.
 	Replace(ctx context.Context, claims []*typesv1.NodeClaim, reason string) ([]string, error)
+	// Taint puts karpenter.sh/disrupted:NoSchedule on a node, so that no
+	// new pod lands on it while it is replaced and drained; idempotent.
+	Taint(ctx context.Context, node string) error
+	// Untaint removes that taint, when the disruption is given up;
+	// idempotent, and a node already gone is no error.
+	Untaint(ctx context.Context, node string) error
 	// Delete starts termination of a NodeClaim (sets deletionTimestamp; the
 	// termination controller drains).
 	Delete(ctx context.Context, nodeClaim string, reason string) error
@@ -89,7 +115,22 @@ type Controller struct {
 	Log *slog.Logger
 	// Metrics counts decisions; nil records nothing.
 	Metrics *Metrics
+	// ReplaceTimeout bounds how long a replacement may take to launch and
+	// become Initialized; past it the replacement is rolled back and the
+	// candidate kept. 0 means DefaultReplaceTimeout.
+	ReplaceTimeout time.Duration
+
+	mu sync.Mutex
+	// noticed is, per NodeClaim, the last quiet block notice sent as an
+	// event, so that a block that lasts is not announced every pass.
+	noticed map[string]notice
 }
+
+// DefaultReplaceTimeout is how long a replacement may take to become
+// Initialized: Karpenter's disruption queue gives a command at least 10
+// minutes (pkg/controllers/disruption/queue.go, minRetryDuration) before it
+// rolls the command back.
+const DefaultReplaceTimeout = 10 * time.Minute
 
 // Disruption reasons, as reported and passed to the Actuator. Expired is not
 // a budget reason: expiration is forceful.
@@ -113,6 +154,7 @@ const (
 	EventBlocked             = "DisruptionBlocked"
 	EventReplaceFailed       = "DisruptionReplaceFailed"
 	EventDeleteFailed        = "DisruptionDeleteFailed"
+	EventTaintFailed         = "DisruptionTaintFailed"
 	EventBudgetMisconfigured = "DisruptionBudgetInvalid"
 )
 
@@ -147,7 +189,8 @@ type Blocked struct {
 	NodePool string
 	// Reason is a short code: DoNotDisrupt, PodDisruptionBudget,
 	// NotInitialized, Deleting, NodePoolMissing, Budget, ReplaceFailed,
-	// DeleteFailed or Solver.
+	// DeleteFailed, TaintFailed, Solver, Unpriced, InstanceTypesUnlisted or
+	// DaemonSetUnconverted.
 	Reason string
 	// Message explains it in words.
 	Message string
@@ -173,5 +216,16 @@ const (
 	BlockedBudget          = "Budget"
 	BlockedReplaceFailed   = "ReplaceFailed"
 	BlockedDeleteFailed    = "DeleteFailed"
+	BlockedTaintFailed     = "TaintFailed"
 	BlockedSolver          = "Solver"
+	// BlockedUnpriced: no listed offering prices the node's instance
+	// type, zone and capacity type.
+	BlockedUnpriced = "Unpriced"
+	// BlockedTypesUnlisted: the instance types of the node's EC2NodeClass
+	// could not be listed, so its price is unknown.
+	BlockedTypesUnlisted = "InstanceTypesUnlisted"
+	// BlockedDaemonSetUnconverted: a DaemonSet could not be converted, so
+	// the overhead of every node is unknown and consolidation would pack
+	// too tight; it blocks consolidation in every NodePool.
+	BlockedDaemonSetUnconverted = "DaemonSetUnconverted"
 )

@@ -267,3 +267,27 @@ func TestTaintDisrupted(t *testing.T) {
 		t.Fatalf("missing node: %v", err)
 	}
 }
+
+// Untainting removes only the disrupted taint, idempotently; a node gone is
+// no error.
+func TestUntaintDisrupted(t *testing.T) {
+	n := node()
+	n.Spec.Taints = []corev1.Taint{{Key: "team", Value: "a", Effect: corev1.TaintEffectNoSchedule}, DisruptedTaint()}
+	c := fake.NewClientset(n)
+	ctx := context.Background()
+	for range 2 {
+		if err := UntaintDisrupted(ctx, c, "n1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Spec.Taints) != 1 || got.Spec.Taints[0].Key != "team" {
+		t.Fatalf("taints = %+v", got.Spec.Taints)
+	}
+	if err := UntaintDisrupted(ctx, c, "missing"); err != nil {
+		t.Fatalf("missing node: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -116,6 +117,37 @@ func TaintDisrupted(ctx context.Context, c kubernetes.Interface, nodeName string
 	}
 	if _, err := c.CoreV1().Nodes().Patch(ctx, nodeName, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("taint node %s: %w", nodeName, err)
+	}
+	return nil
+}
+
+// UntaintDisrupted removes karpenter.sh/disrupted:NoSchedule from the node,
+// idempotently, when a disruption that put it there was given up; a node
+// already gone is no error. It patches as TaintDisrupted does.
+func UntaintDisrupted(ctx context.Context, c kubernetes.Interface, nodeName string) error {
+	node, err := c.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("untaint node %s: %w", nodeName, err)
+	}
+	want := DisruptedTaint()
+	taints := make([]corev1.Taint, 0, len(node.Spec.Taints))
+	for _, t := range node.Spec.Taints {
+		if t.Key != want.Key || t.Effect != want.Effect {
+			taints = append(taints, t)
+		}
+	}
+	if len(taints) == len(node.Spec.Taints) {
+		return nil
+	}
+	patch, err := taintPatch(node.ResourceVersion, taints)
+	if err != nil {
+		return fmt.Errorf("untaint node %s: %w", nodeName, err)
+	}
+	if _, err := c.CoreV1().Nodes().Patch(ctx, nodeName, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("untaint node %s: %w", nodeName, err)
 	}
 	return nil
 }

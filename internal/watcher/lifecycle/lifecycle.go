@@ -188,9 +188,7 @@ func (c *Controller) launch(ctx context.Context, claim *karpv1.NodeClaim) (recon
 	// OVERLOADED) is retried like any other failure.
 	if status.Code(err) == codes.ResourceExhausted && server.ErrorReason(err) == apierr.ReasonInsufficientCapacity {
 		c.Metrics.Launch("insufficient_capacity")
-		if c.Types != nil {
-			c.Types.Invalidate()
-		}
+		c.markUnavailable(claim, err)
 		reason, msg := EventInsufficientCap, status.Convert(err).Message()
 		var perr error
 		if quota := server.ErrorMetadata(err)[apierr.MetadataQuota]; quota != "" {
@@ -213,6 +211,24 @@ func (c *Controller) launch(ctx context.Context, claim *karpv1.NodeClaim) (recon
 		return reconcile.Result{}, c.terminateOrphan(ctx, claim, resp.GetInstance())
 	}
 	return reconcile.Result{}, err
+}
+
+// markUnavailable holds the offerings the launcher found without capacity
+// (its ErrorInfo names them) unavailable in the cached instance types, so
+// the next plan avoids just those. An error that does not name them
+// readably forgets every cached list instead, the launcher's own lists
+// leaving them out.
+func (c *Controller) markUnavailable(claim *karpv1.NodeClaim, err error) {
+	if c.Types == nil {
+		return
+	}
+	offerings, perr := nodeclass.ParseOfferings(server.ErrorMetadata(err)[apierr.MetadataOfferings])
+	if perr != nil {
+		c.Log.Warn("insufficient capacity without readable offerings: forgetting every cached instance type", "nodeclaim", claim.Name, "err", perr)
+		c.Types.Invalidate()
+		return
+	}
+	c.Types.MarkUnavailable(offerings)
 }
 
 // terminateOrphan terminates an instance launched for a NodeClaim that was

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +19,7 @@ import (
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
 	"github.com/flotilla-io/flotilla/internal/kubeyaml"
+	launchclass "github.com/flotilla-io/flotilla/internal/launcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 	"github.com/flotilla-io/flotilla/internal/watcher/provisioning"
@@ -98,6 +100,9 @@ func (s *NodePoolStatus) Reconcile(ctx context.Context, req reconcile.Request) (
 	resources[corev1.ResourceName("nodes")] = *resource.NewQuantity(nodes, resource.DecimalSI)
 	np.Status.Resources = resources
 	np.Status.Nodes = &nodes
+	if classErr == nil {
+		np.Status.NodeClassObservedGeneration = class.Generation
+	}
 	s.setConditions(np, class, classErr)
 	if err := s.Client.Status().Patch(ctx, np, patch); err != nil {
 		return reconcile.Result{}, fmt.Errorf("status of nodepool %s: %w", np.Name, err)
@@ -126,6 +131,8 @@ func (s *NodePoolStatus) setConditions(np *karpv1.NodePool, class *awsv1.EC2Node
 	if !valid {
 		msg = "validation failed"
 	}
+	unhonored := kubeyaml.UnhonoredFields(np)
+	set(karpv1.ConditionFieldsHonored, len(unhonored) == 0, "FieldsNotHonored", truncate(strings.Join(unhonored, "; ")))
 	was := meta.IsStatusConditionTrue(np.Status.Conditions, karpv1.ConditionReady)
 	set(karpv1.ConditionReady, valid && classReady, "NotReady", msg)
 	if was && (!valid || !classReady) && s.Recorder != nil {
@@ -210,6 +217,12 @@ func (s *NodeClassStatus) Reconcile(ctx context.Context, req reconcile.Request) 
 			"resolved", resp.GetNodeClassGeneration(), "generation", nc.Generation)
 		return reconcile.Result{RequeueAfter: staleResolutionRetry}, nil
 	}
+	unhonored := launchclass.UnhonoredFields(nc)
+	honored := metav1.Condition{Type: karpv1.ConditionFieldsHonored, Status: metav1.ConditionTrue, Reason: karpv1.ConditionFieldsHonored, ObservedGeneration: nc.Generation}
+	if len(unhonored) > 0 {
+		honored.Status, honored.Reason, honored.Message = metav1.ConditionFalse, "FieldsNotHonored", truncate(strings.Join(unhonored, "; "))
+	}
+	meta.SetStatusCondition(&nc.Status.Conditions, honored)
 	ready := false
 	msg := ""
 	if err != nil {

@@ -3,16 +3,20 @@ package lifecycle
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	awsv1 "github.com/flotilla-io/flotilla/internal/apis/karpenteraws/v1"
+	"github.com/flotilla-io/flotilla/internal/watcher/metrics"
 	"github.com/flotilla-io/flotilla/internal/watcher/nodeclass"
 	launcherv1 "github.com/flotilla-io/flotilla/proto/flotilla/launcher/v1"
 )
@@ -72,5 +76,59 @@ func TestNodeClassStatusByNameAndGeneration(t *testing.T) {
 		if a.GetNodeClassName() != "default" || a.GetNodeClass() != nil { //nolint:staticcheck // deprecated field, checked unset
 			t.Fatalf("request %v, want the class by name only", a)
 		}
+	}
+}
+
+// A NodePool's status names what Flotilla does not honor: Balanced in
+// FieldsHonored (still Ready when its class is), a static NodePool in
+// ValidationSucceeded (never Ready, so it launches nothing); and it
+// records the EC2NodeClass generation it was computed from.
+func TestNodePoolStatusNamesUnhonoredFields(t *testing.T) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{karpv1.AddToScheme, awsv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	class := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default", Generation: 3}}
+	ref := &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
+	balanced := &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "balanced", Generation: 1}}
+	balanced.Spec.Template.Spec.NodeClassRef = ref
+	balanced.Spec.Disruption.ConsolidationPolicy = karpv1.ConsolidationPolicyBalanced
+	replicas := int64(3)
+	static := &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "static", Generation: 1}}
+	static.Spec.Template.Spec.NodeClassRef = ref
+	static.Spec.Replicas = &replicas
+	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(class, balanced, static).WithStatusSubresource(balanced, static).Build()
+	s := &NodePoolStatus{Client: kube, Recorder: nopRecorder{}, Metrics: metrics.New()}
+	status := func(name string) *karpv1.NodePool {
+		t.Helper()
+		if _, err := s.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKey{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+		got := &karpv1.NodePool{}
+		if err := kube.Get(context.Background(), client.ObjectKey{Name: name}, got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := status("balanced")
+	c := meta.FindStatusCondition(got.Status.Conditions, karpv1.ConditionFieldsHonored)
+	if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "consolidationPolicy: Balanced") {
+		t.Errorf("FieldsHonored of a Balanced NodePool = %+v", c)
+	}
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, karpv1.ConditionValidationSucceeded) {
+		t.Errorf("a Balanced NodePool failed validation: %+v", got.Status.Conditions)
+	}
+	if got.Status.NodeClassObservedGeneration != 3 {
+		t.Errorf("nodeClassObservedGeneration = %d, want 3", got.Status.NodeClassObservedGeneration)
+	}
+	got = status("static")
+	v := meta.FindStatusCondition(got.Status.Conditions, karpv1.ConditionValidationSucceeded)
+	if v == nil || v.Status != metav1.ConditionFalse || !strings.Contains(v.Message, "spec.replicas") {
+		t.Errorf("ValidationSucceeded of a static NodePool = %+v", v)
+	}
+	if meta.IsStatusConditionTrue(got.Status.Conditions, karpv1.ConditionReady) {
+		t.Error("a static NodePool is Ready")
 	}
 }

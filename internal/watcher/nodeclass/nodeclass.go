@@ -38,6 +38,9 @@ type Types struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedTypes
+	// unavailable are offerings MarkUnavailable holds unavailable, until
+	// when.
+	unavailable map[Offering]time.Time
 }
 
 type cachedTypes struct {
@@ -51,10 +54,11 @@ func (t *Types) InstanceTypes(ctx context.Context, nc *awsv1.EC2NodeClass) ([]*t
 	now := t.now()
 	t.mu.Lock()
 	c, ok := t.cache[nc.Name]
-	t.mu.Unlock()
 	if ok && c.generation == nc.Generation && now.Sub(c.at) < t.TTL {
-		return c.types, nil
+		defer t.mu.Unlock()
+		return t.withMarks(c.types, now), nil
 	}
+	t.mu.Unlock()
 	req := &launcherv1.ListInstanceTypesRequest{NodeClassName: nc.Name}
 	if !t.ByName {
 		req = &launcherv1.ListInstanceTypesRequest{NodeClass: launchernc.FromEC2NodeClass(nc)}
@@ -69,11 +73,14 @@ func (t *Types) InstanceTypes(ctx context.Context, nc *awsv1.EC2NodeClass) ([]*t
 		t.cache = map[string]cachedTypes{}
 	}
 	t.cache[nc.Name] = cachedTypes{generation: nc.Generation, at: now, types: resp.GetInstanceTypes()}
-	return resp.GetInstanceTypes(), nil
+	return t.withMarks(resp.GetInstanceTypes(), now), nil
 }
 
-// Invalidate forgets every cached list, after a capacity error made some
-// offerings unavailable.
+// Invalidate forgets every cached list (not the marks of MarkUnavailable),
+// when offerings changed in a way the watcher cannot name, e.g. after the
+// interruption service marked an interrupted node's offering unavailable at
+// the launcher. A capacity error names its offerings: MarkUnavailable them
+// instead.
 func (t *Types) Invalidate() {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -50,3 +50,48 @@ func TestTypesByNameOrInline(t *testing.T) {
 		}
 	}
 }
+
+// A mark lasts UnavailableTTL, leaves the cached list itself untouched, and
+// ParseOfferings refuses what is not a list of triples.
+func TestMarkUnavailableExpires(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	l := &listing{}
+	types := &nodeclass.Types{Launcher: l, ByName: true, TTL: time.Hour, Now: func() time.Time { return now }}
+	nc := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default", Generation: 1}}
+	offs, err := nodeclass.ParseOfferings("m5.large/us-east-1a/spot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := types.InstanceTypes(context.Background(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first[0].Offerings = []*typesv1.Offering{{Zone: "us-east-1a", CapacityType: "spot", Available: true}, {Zone: "us-east-1a", CapacityType: "on-demand", Available: true}}
+	types.MarkUnavailable(offs)
+	avail := func() []bool {
+		got, err := types.InstanceTypes(context.Background(), nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []bool
+		for _, o := range got[0].GetOfferings() {
+			out = append(out, o.GetAvailable())
+		}
+		return out
+	}
+	if got := avail(); len(got) != 2 || got[0] || !got[1] {
+		t.Errorf("marked: available %v, want [false true]", got)
+	}
+	if !first[0].Offerings[0].Available {
+		t.Error("the cached list was changed in place")
+	}
+	now = now.Add(nodeclass.UnavailableTTL)
+	if got := avail(); len(got) != 2 || !got[0] || !got[1] {
+		t.Errorf("after the TTL: available %v, want [true true]", got)
+	}
+	for _, bad := range []string{"", "m5.large", "m5.large/us-east-1a", "m5.large/us-east-1a/spot,", "a/b/c/d"} {
+		if _, err := nodeclass.ParseOfferings(bad); err == nil {
+			t.Errorf("ParseOfferings(%q) accepted", bad)
+		}
+	}
+}

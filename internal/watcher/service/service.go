@@ -130,6 +130,12 @@ func (s *Service) Disrupt(ctx context.Context, req *watcherv1.DisruptRequest) (*
 	// deletes its message once we answer, and a watcher restarted before
 	// the node is gone resumes from this record (Resume).
 	if err := s.record(ctx, claim, reason, deadline, req.GetReplaceFirst()); err != nil {
+		// Refused: the node stays, so new pods may land on it again.
+		if node != nil {
+			if uerr := drain.UntaintDisrupted(context.WithoutCancel(ctx), s.Clientset, node.Name); uerr != nil {
+				s.Log.Warn("untaint after a refused disruption", "node", node.Name, "err", uerr)
+			}
+		}
 		s.done(claim.Name)
 		return nil, err
 	}
@@ -221,6 +227,10 @@ func (s *Service) floor(deadline, now time.Time) time.Time {
 // termination.DeadlineAnnotationKey.
 const DisruptionAnnotationKey = "flotilla.io/disruption"
 
+// EventMalformedAnnotation is the Warning event reason of a NodeClaim whose
+// DisruptionAnnotationKey value Resume cannot read.
+const EventMalformedAnnotation = "MalformedDisruptionAnnotation"
+
 func (s *Service) record(ctx context.Context, claim *karpv1.NodeClaim, reason string, deadline time.Time, replaceFirst bool) error {
 	c := &karpv1.NodeClaim{}
 	if err := s.Client.Get(ctx, client.ObjectKey{Name: claim.Name}, c); err != nil {
@@ -230,11 +240,7 @@ func (s *Service) record(ctx context.Context, claim *karpv1.NodeClaim, reason st
 	if c.Annotations == nil {
 		c.Annotations = map[string]string{}
 	}
-	value := reason
-	if replaceFirst {
-		value += ";replace-first"
-	}
-	c.Annotations[DisruptionAnnotationKey] = value
+	c.Annotations[DisruptionAnnotationKey] = disruptionRecord{Reason: reason, ReplaceFirst: replaceFirst}.String()
 	c.Annotations[termination.DeadlineAnnotationKey] = deadline.UTC().Format(time.RFC3339)
 	if err := s.Client.Patch(ctx, c, patch); err != nil {
 		return fmt.Errorf("record disruption of %s: %w", claim.Name, err)
@@ -246,7 +252,9 @@ func (s *Service) record(ctx context.Context, claim *karpv1.NodeClaim, reason st
 // finish (it was restarted or lost the lease): every NodeClaim recorded by
 // Disrupt that is not yet deleting is replaced (if asked and there is time
 // left) and deleted, as Disrupt would have. It runs once, on the leader,
-// and returns after starting them.
+// and returns after starting them. A record Disrupt could not have written
+// (foreign or mangled) is reported with a Warning event on the NodeClaim
+// and ignored: the NodeClaim is left alone.
 func (s *Service) Resume(ctx context.Context) error {
 	var claims karpv1.NodeClaimList
 	if err := s.Reader.List(ctx, &claims); err != nil {
@@ -258,7 +266,14 @@ func (s *Service) Resume(ctx context.Context) error {
 		if !ok || c.DeletionTimestamp != nil {
 			continue
 		}
-		reason, flag, _ := strings.Cut(value, ";")
+		rec, err := parseDisruption(value)
+		if err != nil {
+			s.Log.Warn("ignoring disruption annotation", "nodeclaim", c.Name, "err", err)
+			s.Recorder.Eventf(c, nil, corev1.EventTypeWarning, EventMalformedAnnotation, "Resume",
+				"annotation %s ignored, the NodeClaim is not disrupted: %v", DisruptionAnnotationKey, err)
+			continue
+		}
+		reason := rec.Reason
 		// The recorded deadline may have passed while no watcher led, and
 		// an unreadable one counts as past: either way the pods still get
 		// the minimum grace of evictions.
@@ -272,7 +287,7 @@ func (s *Service) Resume(ctx context.Context) error {
 		}
 		s.Log.Info("resuming disruption", "nodeclaim", c.Name, "reason", reason, "deadline", deadline)
 		s.Journal.Add("Interrupt", "nodeclaim/"+c.Name, fmt.Sprintf("%s, deadline %s (resumed after a restart)", reason, deadline.Format(time.RFC3339)))
-		go s.run(c.Name, c.Status.NodeName, reason, deadline, flag == "replace-first") //nolint:gosec // bounded by s.Ctx and the deadline, as Disrupt's
+		go s.run(c.Name, c.Status.NodeName, reason, deadline, rec.ReplaceFirst) //nolint:gosec // bounded by s.Ctx and the deadline, as Disrupt's
 	}
 	return nil
 }

@@ -142,7 +142,7 @@ spec:
       {{- end }}
       containers:
         - name: {{ .component }}
-          image: {{ printf "%s-%s:%s" $v.image.repository .component ($v.image.tag | default $root.Chart.AppVersion) }}
+          image: {{ printf "%s-%s:%s" $v.image.repository .component ($v.image.tag | default $root.Chart.AppVersion) }}{{ with index ($v.image.digests | default dict) .component }}@{{ . }}{{ end }}
           imagePullPolicy: {{ $v.image.pullPolicy }}
           args:
             - --grpc-addr=:{{ $c.grpcPort }}

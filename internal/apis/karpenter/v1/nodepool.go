@@ -12,6 +12,7 @@ import (
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:path=nodepools,scope=Cluster,categories=karpenter,shortName={np,nps}
 // +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.nodes
 // +kubebuilder:printcolumn:name="NodeClass",type="string",JSONPath=".spec.template.spec.nodeClassRef.name",description="NodeClass of the NodePool's nodes"
 // +kubebuilder:printcolumn:name="Nodes",type="string",JSONPath=".status.resources.nodes",description="Nodes the NodePool provisioned"
 // +kubebuilder:printcolumn:name="Ready",type="string",JSONPath=".status.conditions[?(@.type==\"Ready\")].status",description="Readiness of the NodePool"
@@ -48,6 +49,10 @@ type NodePoolList struct {
 // nodes in response to pods that are unschedulable; one NodePool can manage
 // a diverse set of nodes, whose properties come from the NodePool combined
 // with the pods' scheduling constraints.
+//
+// +kubebuilder:validation:XValidation:message="Cannot transition NodePool between static (replicas set) and dynamic (replicas unset) provisioning modes",rule="has(self.replicas) == has(oldSelf.replicas)"
+// +kubebuilder:validation:XValidation:message="only 'limits.nodes' is supported on static NodePools",rule="!has(self.replicas) || (!has(self.limits) || size(self.limits) == 0 || (size(self.limits) == 1 && 'nodes' in self.limits))"
+// +kubebuilder:validation:XValidation:message="'weight' is not supported on static NodePools",rule="!has(self.replicas) || !has(self.weight)"
 type NodePoolSpec struct {
 	// Template describes the NodeClaims launched from this NodePool. The
 	// NodeClaims are often further constrained than the template says.
@@ -70,6 +75,15 @@ type NodePoolSpec struct {
 	// +kubebuilder:validation:Maximum:=100
 	// +optional
 	Weight *int32 `json:"weight,omitempty"`
+	// Replicas makes the NodePool static: it keeps this many nodes whatever
+	// the pods need (Karpenter's alpha static capacity; consolidation
+	// settings, limits other than nodes, and weight do not apply). Flotilla
+	// accepts the field but does not provision static NodePools yet: such a
+	// NodePool is not Ready and launches nothing, and its
+	// ValidationSucceeded condition says why.
+	// +kubebuilder:validation:Minimum:=0
+	// +optional
+	Replicas *int64 `json:"replicas,omitempty"`
 }
 
 // Limits caps a NodePool's total capacity per resource name, as Kubernetes
@@ -217,9 +231,10 @@ type Disruption struct {
 	// +required
 	ConsolidateAfter NillableDuration `json:"consolidateAfter"`
 	// ConsolidationPolicy says which nodes Karpenter may disrupt through
-	// consolidation: WhenEmpty or WhenEmptyOrUnderutilized (the default).
+	// consolidation: WhenEmpty, WhenEmptyOrUnderutilized (the default) or
+	// Balanced.
 	// +kubebuilder:default:="WhenEmptyOrUnderutilized"
-	// +kubebuilder:validation:Enum:={WhenEmpty,WhenEmptyOrUnderutilized}
+	// +kubebuilder:validation:Enum:={WhenEmpty,WhenEmptyOrUnderutilized,Balanced}
 	// +optional
 	ConsolidationPolicy ConsolidationPolicy `json:"consolidationPolicy,omitempty"`
 	// Budgets limit how many of the NodePool's nodes may be disrupted at
@@ -243,7 +258,20 @@ const (
 	// ConsolidationPolicyWhenEmptyOrUnderutilized also consolidates nodes
 	// whose pods fit elsewhere or on a cheaper replacement.
 	ConsolidationPolicyWhenEmptyOrUnderutilized ConsolidationPolicy = "WhenEmptyOrUnderutilized"
+	// ConsolidationPolicyBalanced is Karpenter's policy that consolidates
+	// an underutilized node only when the savings justify the disruption.
+	// Flotilla does not weigh that yet and consolidates such a NodePool's
+	// nodes only when they are empty (never more than the user allowed);
+	// the NodePool's FieldsHonored condition says so.
+	ConsolidationPolicyBalanced ConsolidationPolicy = "Balanced"
 )
+
+// ConsolidatesUnderutilized reports whether the policy lets consolidation
+// replace or delete nodes that still run pods: the default
+// WhenEmptyOrUnderutilized only (see ConsolidationPolicyBalanced).
+func (p ConsolidationPolicy) ConsolidatesUnderutilized() bool {
+	return p == "" || p == ConsolidationPolicyWhenEmptyOrUnderutilized
+}
 
 // DisruptionReason names a disruption method a budget applies to.
 // +kubebuilder:validation:Enum:={Underutilized,Empty,Drifted}
@@ -291,9 +319,14 @@ type NodePoolStatus struct {
 	// Resources is the total capacity the NodePool has provisioned.
 	// +optional
 	Resources corev1.ResourceList `json:"resources,omitempty"`
-	// Nodes is the number of nodes that belong to the NodePool.
+	// Nodes is the number of nodes that belong to the NodePool (the scale
+	// subresource's status replicas).
 	// +optional
 	Nodes *int64 `json:"nodes,omitempty"`
+	// NodeClassObservedGeneration is the generation of the NodePool's
+	// EC2NodeClass that the status was computed from.
+	// +optional
+	NodeClassObservedGeneration int64 `json:"nodeClassObservedGeneration,omitempty"`
 	// Conditions signal the NodePool's health and readiness, such as
 	// ValidationSucceeded, NodeClassReady and NodeRegistrationHealthy.
 	// +listType=map

@@ -116,6 +116,11 @@ const (
 	// ConditionNodeRegistrationHealthy is False when recent NodeClaims of
 	// the NodePool failed to register.
 	ConditionNodeRegistrationHealthy = "NodeRegistrationHealthy"
+	// ConditionFieldsHonored is Flotilla's own NodePool and EC2NodeClass
+	// condition: False, naming the fields, when the object sets a field
+	// Flotilla accepts (Karpenter has it) but does not act on as Karpenter
+	// would. It does not change Ready.
+	ConditionFieldsHonored = "FieldsHonored"
 )
 
 // NodeClaim condition types, by the names of earlier releases.

@@ -81,7 +81,7 @@ type EC2NodeClassSpec struct {
 	AMISelectorTerms []AMISelectorTerm `json:"amiSelectorTerms"`
 	// AMIFamily selects the user-data format and default block devices;
 	// required unless an alias term sets it.
-	// +kubebuilder:validation:Enum:={AL2,AL2023,Bottlerocket,Custom,Windows2019,Windows2022}
+	// +kubebuilder:validation:Enum:={AL2,AL2023,Bottlerocket,Custom,Windows2019,Windows2022,Windows2025}
 	// +optional
 	AMIFamily *string `json:"amiFamily,omitempty"`
 	// UserData is merged with the user data Karpenter generates for the AMI
@@ -134,6 +134,119 @@ type EC2NodeClassSpec struct {
 	// CreateFleet.
 	// +optional
 	Context *string `json:"context,omitempty"`
+	// CapacityReservationSelectorTerms select On-Demand Capacity
+	// Reservations and Capacity Blocks nodes may launch into (the
+	// "reserved" capacity type); terms are OR-ed.
+	// +kubebuilder:validation:XValidation:message="expected at least one, got none, ['tags', 'id', 'instanceMatchCriteria']",rule="self.all(x, has(x.tags) || has(x.id) || has(x.instanceMatchCriteria))"
+	// +kubebuilder:validation:XValidation:message="'id' is mutually exclusive, cannot be set along with other fields in a capacity reservation selector term",rule="!self.all(x, has(x.id) && (has(x.tags) || has(x.ownerID) || has(x.instanceMatchCriteria)))"
+	// +kubebuilder:validation:MaxItems:=30
+	// +optional
+	CapacityReservationSelectorTerms []CapacityReservationSelectorTerm `json:"capacityReservationSelectorTerms,omitempty"`
+	// PlacementGroupSelector names the placement group, by name or ID,
+	// nodes launch into.
+	// +kubebuilder:validation:XValidation:message="expected at least one, got none, ['name', 'id']",rule="has(self.name) || has(self.id)"
+	// +kubebuilder:validation:XValidation:message="'name' and 'id' are mutually exclusive",rule="!(has(self.name) && has(self.id))"
+	// +optional
+	PlacementGroupSelector *PlacementGroupSelector `json:"placementGroupSelector,omitempty"`
+	// NetworkInterfaces are the network interfaces (ENA or EFA-only) of
+	// the nodes, by network card and device index.
+	// +kubebuilder:validation:XValidation:message="networkInterfaces must include a primary interface with interfaceType='interface'",rule="self.size() == 0 || self.exists(x, x.deviceIndex == 0 && x.networkCardIndex == 0 && x.interfaceType == 'interface')"
+	// +kubebuilder:validation:XValidation:message="networkInterfaces must not have duplicate networkCardIndex and deviceIndex pairs, and can have at most one efa device per network card",rule="self.all(x, self.filter(y, x.networkCardIndex == y.networkCardIndex && x.deviceIndex == y.deviceIndex).size() == 1 && (x.interfaceType != 'efa-only' || self.filter(y, x.networkCardIndex == y.networkCardIndex && y.interfaceType == 'efa-only').size() == 1))"
+	// +kubebuilder:validation:MaxItems:=150
+	// +optional
+	NetworkInterfaces []NetworkInterface `json:"networkInterfaces,omitempty"`
+	// IPPrefixCount is how many IPv4 prefixes are assigned to the primary
+	// network interface.
+	// +kubebuilder:validation:Minimum:=0
+	// +optional
+	IPPrefixCount *int32 `json:"ipPrefixCount,omitempty"`
+	// CPUOptions are the instances' CPU options.
+	// +optional
+	CPUOptions *CPUOptions `json:"cpuOptions,omitempty"`
+	// ConnectionTracking sets the idle connection tracking timeouts of the
+	// network interfaces (EFA-only interfaces excluded).
+	// +kubebuilder:validation:XValidation:message="at least one of tcpEstablishedTimeout, udpStreamTimeout, or udpTimeout must be set",rule="has(self.tcpEstablishedTimeout) || has(self.udpStreamTimeout) || has(self.udpTimeout)"
+	// +optional
+	ConnectionTracking *ConnectionTracking `json:"connectionTracking,omitempty"`
+}
+
+// CapacityReservationSelectorTerm selects capacity reservations by ID, or
+// by tags, owner and instance match criteria.
+type CapacityReservationSelectorTerm struct {
+	// Tags select reservations having every one of them.
+	// +kubebuilder:validation:XValidation:message="empty tag keys or values aren't supported",rule="self.all(k, k != '' && self[k] != '')"
+	// +kubebuilder:validation:MaxProperties:=20
+	// +optional
+	Tags map[string]string `json:"tags,omitempty"`
+	// ID is a capacity reservation ID, such as cr-0123456789abcdef0.
+	// +kubebuilder:validation:Pattern:="^cr-[0-9a-z]+$"
+	// +optional
+	ID string `json:"id,omitempty"`
+	// OwnerID is the account that owns the reservations.
+	// +kubebuilder:validation:Pattern:="^[0-9]{12}$"
+	// +optional
+	OwnerID string `json:"ownerID,omitempty"`
+	// InstanceMatchCriteria selects open or targeted reservations.
+	// +kubebuilder:validation:Enum:={open,targeted}
+	// +optional
+	InstanceMatchCriteria string `json:"instanceMatchCriteria,omitempty"`
+}
+
+// PlacementGroupSelector selects one placement group.
+type PlacementGroupSelector struct {
+	// Name is the placement group's name.
+	// +kubebuilder:validation:MinLength:=1
+	// +optional
+	Name string `json:"name,omitempty"`
+	// ID is the placement group's ID, such as pg-0123456789abcdef0.
+	// +kubebuilder:validation:Pattern:="^pg-[0-9a-z]+$"
+	// +optional
+	ID string `json:"id,omitempty"`
+}
+
+// NetworkInterface is one network interface of the nodes.
+type NetworkInterface struct {
+	// NetworkCardIndex is the network card the interface is on.
+	// +kubebuilder:validation:Minimum:=0
+	// +required
+	NetworkCardIndex int32 `json:"networkCardIndex"`
+	// DeviceIndex is the interface's index on its card.
+	// +kubebuilder:validation:Minimum:=0
+	// +required
+	DeviceIndex int32 `json:"deviceIndex"`
+	// InterfaceType is interface (ENA, optionally with EFA) or efa-only.
+	// +kubebuilder:validation:Enum:={interface,efa-only}
+	// +required
+	InterfaceType string `json:"interfaceType"`
+}
+
+// CPUOptions are EC2 CPU options.
+type CPUOptions struct {
+	// NestedVirtualization turns nested virtualization on or off.
+	// +kubebuilder:validation:Enum:={enabled,disabled}
+	// +optional
+	NestedVirtualization string `json:"nestedVirtualization,omitempty"`
+}
+
+// ConnectionTracking holds idle connection tracking timeouts, in seconds.
+type ConnectionTracking struct {
+	// TCPEstablishedTimeout is the idle timeout of established TCP
+	// connections (60 to 432000).
+	// +kubebuilder:validation:Minimum:=60
+	// +kubebuilder:validation:Maximum:=432000
+	// +optional
+	TCPEstablishedTimeout *int32 `json:"tcpEstablishedTimeout,omitempty"`
+	// UDPStreamTimeout is the idle timeout of UDP flows seen in both
+	// directions (60 to 180).
+	// +kubebuilder:validation:Minimum:=60
+	// +kubebuilder:validation:Maximum:=180
+	// +optional
+	UDPStreamTimeout *int32 `json:"udpStreamTimeout,omitempty"`
+	// UDPTimeout is the idle timeout of other UDP flows (30 to 60).
+	// +kubebuilder:validation:Minimum:=30
+	// +kubebuilder:validation:Maximum:=60
+	// +optional
+	UDPTimeout *int32 `json:"udpTimeout,omitempty"`
 }
 
 // SubnetSelectorTerm selects subnets by tags or by ID (not both).
@@ -175,8 +288,8 @@ type AMISelectorTerm struct {
 	// family@version: al2, al2023 or bottlerocket at a version such as
 	// v20240807 or "latest", or windows2019/windows2022 at "latest".
 	// +kubebuilder:validation:XValidation:message="'alias' is improperly formatted, must match the format 'family@version'",rule="self.matches('^[a-zA-Z0-9]+@.+$')"
-	// +kubebuilder:validation:XValidation:message="family is not supported, must be one of the following: 'al2', 'al2023', 'bottlerocket', 'windows2019', 'windows2022'",rule="self.split('@')[0] in ['al2','al2023','bottlerocket','windows2019','windows2022']"
-	// +kubebuilder:validation:XValidation:message="windows families may only specify version 'latest'",rule="self.split('@')[0] in ['windows2019','windows2022'] ? self.split('@')[1] == 'latest' : true"
+	// +kubebuilder:validation:XValidation:message="family is not supported, must be one of the following: 'al2', 'al2023', 'bottlerocket', 'windows2019', 'windows2022', 'windows2025'",rule="self.split('@')[0] in ['al2','al2023','bottlerocket','windows2019','windows2022','windows2025']"
+	// +kubebuilder:validation:XValidation:message="windows families may only specify version 'latest'",rule="self.split('@')[0] in ['windows2019','windows2022','windows2025'] ? self.split('@')[1] == 'latest' : true"
 	// +kubebuilder:validation:MaxLength=30
 	// +optional
 	Alias string `json:"alias,omitempty"`
@@ -284,6 +397,7 @@ type BlockDeviceMapping struct {
 // BlockDevice describes an EBS volume.
 //
 // +kubebuilder:validation:XValidation:message="snapshotID or volumeSize must be defined",rule="has(self.snapshotID) || has(self.volumeSize)"
+// +kubebuilder:validation:XValidation:message="volumeInitializationRate requires snapshotID",rule="!has(self.volumeInitializationRate) || (has(self.snapshotID) && size(self.snapshotID) > 0)"
 type BlockDevice struct {
 	// DeleteOnTermination deletes the volume with the instance.
 	// +optional
@@ -314,6 +428,12 @@ type BlockDevice struct {
 	// +kubebuilder:validation:Enum:={standard,io1,io2,gp2,sc1,st1,gp3}
 	// +optional
 	VolumeType *string `json:"volumeType,omitempty"`
+	// VolumeInitializationRate is the rate, in MiB/s, at which a volume
+	// created from a snapshot is initialized (100 to 300).
+	// +kubebuilder:validation:Minimum:=100
+	// +kubebuilder:validation:Maximum:=300
+	// +optional
+	VolumeInitializationRate *int32 `json:"volumeInitializationRate,omitempty"`
 }
 
 // InstanceStorePolicy says how the instance store is used.
@@ -368,12 +488,51 @@ type EC2NodeClassStatus struct {
 	// created for Role, or the user's.
 	// +optional
 	InstanceProfile string `json:"instanceProfile,omitempty"`
+	// CapacityReservations are the capacity reservations the selector
+	// terms matched. Flotilla does not resolve them yet and leaves this
+	// empty (the FieldsHonored condition says so).
+	// +optional
+	CapacityReservations []CapacityReservation `json:"capacityReservations,omitempty"`
 	// Conditions signal the readiness of the EC2NodeClass, such as Ready,
 	// SubnetsReady, SecurityGroupsReady, AMIsReady, InstanceProfileReady.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// CapacityReservation is a resolved capacity reservation.
+type CapacityReservation struct {
+	// AvailabilityZone is the reservation's zone.
+	AvailabilityZone string `json:"availabilityZone"`
+	// EndTime is when the reservation expires, if it does.
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
+	// ID is the reservation's ID.
+	// +kubebuilder:validation:Pattern:="^cr-[0-9a-z]+$"
+	ID string `json:"id"`
+	// InstanceMatchCriteria is open or targeted.
+	// +kubebuilder:validation:Enum:={open,targeted}
+	InstanceMatchCriteria string `json:"instanceMatchCriteria"`
+	// InstanceType is the reserved instance type.
+	InstanceType string `json:"instanceType"`
+	// Interruptible marks a reservation EC2 may reclaim.
+	// +optional
+	Interruptible bool `json:"interruptible,omitempty"`
+	// OwnerID is the account that owns the reservation.
+	// +kubebuilder:validation:Pattern:="^[0-9]{12}$"
+	OwnerID string `json:"ownerID"`
+	// ReservationType is default (On-Demand Capacity Reservation) or
+	// capacity-block.
+	// +kubebuilder:validation:Enum:={default,capacity-block}
+	// +kubebuilder:default:=default
+	// +optional
+	ReservationType string `json:"reservationType,omitempty"`
+	// State is active or expiring.
+	// +kubebuilder:validation:Enum:={active,expiring}
+	// +kubebuilder:default:=active
+	// +optional
+	State string `json:"state,omitempty"`
 }
 
 // Subnet is a resolved subnet.
