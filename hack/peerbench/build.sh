@@ -8,6 +8,7 @@
 #   hack/peerbench/build.sh           # prints .../karpenter-kwok
 #   hack/peerbench/build.sh --types   # prints .../kwoktypes (KWOK's own reader of the types file)
 #   hack/peerbench/build.sh --crds    # prints the directories of its CRDs
+#   hack/peerbench/build.sh --types --if-built   # prints the path, or exits 3 when a build would be needed
 set -euo pipefail
 cd "$(dirname "$0")"
 export GOTOOLCHAIN=go1.27.3 GOWORK=off GOFLAGS=-mod=mod
@@ -22,6 +23,9 @@ if [[ "${1:-}" == "--crds" ]]; then
 fi
 stamp="$bin/.peerbench-$(cat go.mod go.sum kwoktypes/*.go | sha256sum | cut -c1-16)"
 if [[ ! -x "$bin/karpenter-kwok" || ! -x "$bin/kwoktypes" || ! -f "$stamp" ]]; then
+  if [[ "${2:-}" == "--if-built" ]]; then
+    exit 3
+  fi
   echo "peerbench: building sigs.k8s.io/karpenter/kwok@$version (a few minutes the first time)" >&2
   go build -trimpath -o "$bin/karpenter-kwok.tmp" sigs.k8s.io/karpenter/kwok
   go build -trimpath -o "$bin/kwoktypes.tmp" ./kwoktypes

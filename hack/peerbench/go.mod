@@ -2,6 +2,8 @@ module github.com/flotilla-io/flotilla/hack/peerbench
 
 go 1.26.9
 
+toolchain go1.27.3
+
 tool sigs.k8s.io/karpenter/kwok
 
 require (
