@@ -7,7 +7,7 @@ SHELL := /usr/bin/env bash
 export GOTOOLCHAIN ?= $(shell sed -n 's/^toolchain //p' go.mod)
 TOOLS_BIN = $(shell bash hack/tools.sh generate)
 
-.PHONY: all generate verify vuln test test-unit test-integration bench bench-go tools solve demo manifests
+.PHONY: all generate verify vuln test test-unit test-integration bench bench-go tools solve demo manifests peer-bench
 
 all: verify test
 
@@ -53,6 +53,12 @@ bench:
 ## bench-go: the same workloads as Go benchmarks
 bench-go:
 	go test -run '^$$' -bench . -benchtime 3x ./internal/workload/
+
+## peer-bench: Flotilla and Karpenter's KWOK provider (v1.15.0, built once by hack/peerbench/build.sh) side by side on fresh local clusters, one catalog, one NodePool, the karpenter-mix spike then 20%; ARGS=--pods 5000, --json FILE, --keep DIR (docs/bench.md)
+peer-bench:
+	bash hack/controlplane.sh >/dev/null
+	bash hack/peerbench/build.sh >/dev/null
+	cd integration && go run ./cmd/peerbench $(ARGS)
 
 ## demo: Flotilla on a local cluster (control plane built on the first run): a spike, a Spot interruption, consolidation, with a live view; Ctrl-C stops it. ARGS=--once runs it once and exits 0 when every step succeeded
 demo:
