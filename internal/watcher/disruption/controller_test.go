@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	karpv1 "github.com/flotilla-io/flotilla/internal/apis/karpenter/v1"
 	solverv1 "github.com/flotilla-io/flotilla/proto/flotilla/solver/v1"
 	typesv1 "github.com/flotilla-io/flotilla/proto/flotilla/types/v1"
@@ -539,5 +541,19 @@ func TestReplaceTimesOutAndRollsBack(t *testing.T) {
 	}
 	if untainted != 2 {
 		t.Errorf("order = %v: both candidates must be untainted", act.order)
+	}
+}
+
+// decisions_total is exposed before the first decision (the dashboards
+// query it; a restarted watcher has made none yet).
+func TestDecisionsExposedAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewMetrics().Decisions)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(families) != 1 || len(families[0].GetMetric()) != 8 {
+		t.Fatalf("decisions_total before any decision: %v", families)
 	}
 }

@@ -18,6 +18,18 @@ type Metrics struct {
 
 // NewMetrics makes unregistered collectors.
 func NewMetrics() *Metrics {
+	m := newMetrics()
+	// Every reason and action is exposed from the start, at 0, so a
+	// dashboard shows 0 rather than no data after a restart.
+	for _, reason := range []string{ReasonExpired, ReasonDrifted, ReasonEmpty, ReasonUnderutilized} {
+		for _, action := range []string{ActionDelete, ActionReplace} {
+			m.Decisions.WithLabelValues(reason, action)
+		}
+	}
+	return m
+}
+
+func newMetrics() *Metrics {
 	return &Metrics{
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "flotilla", Subsystem: "disruption", Name: "decisions_total",
